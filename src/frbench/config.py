@@ -1,0 +1,228 @@
+"""The run configuration: schema, defaults, overrides and errors that name the field and file.
+
+A config is a YAML mapping validated by pydantic with unknown keys forbidden, so a typo is an
+error (with the closest valid key suggested) rather than a silently ignored setting.
+"""
+
+from __future__ import annotations
+
+import difflib
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from frbench.errors import ConfigError
+
+DISTANCE_METRICS = ("cosine", "euclidean", "euclidean_l2", "angular")
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class DatasetConfig(_Strict):
+    """Where the images, labels and pairs come from."""
+
+    name: str = Field(description="dataset folder name under $FRBENCH_DATA")
+    format: Literal["lfw", "csv"] = "lfw"
+    root: Path | None = Field(None, description="explicit dataset folder; default $FRBENCH_DATA/<name>")
+    folds: list[int] | None = Field(None, description="LFW View 2 folds to use (1-10); default all")
+    images: str | None = Field(None, description="csv: images CSV, relative to the dataset root")
+    pairs: str | None = Field(None, description="csv: pairs CSV, relative to the dataset root")
+    columns: dict[str, str] = Field(default_factory=dict, description="csv: contract name -> CSV column")
+    attributes: list[str] | None = Field(None, description="csv: attribute columns to keep")
+    allow_outside_root: bool = False
+
+    @field_validator("folds")
+    @classmethod
+    def _folds_in_range(cls, v: list[int] | None) -> list[int] | None:
+        if v is not None:
+            bad = [f for f in v if not 1 <= f <= 10]
+            if bad or not v:
+                raise ValueError(f"folds must be a non-empty list of integers 1-10, got {v}")
+        return v
+
+    @model_validator(mode="after")
+    def _csv_needs_images(self) -> DatasetConfig:
+        if self.format == "csv" and not self.images:
+            raise ValueError("format 'csv' needs 'images' (the images CSV file)")
+        return self
+
+
+class PairsConfig(_Strict):
+    """Which pairs are scored."""
+
+    protocol: Literal["file"] = Field("file", description="file: the dataset's own pair list")
+
+
+class ModelConfig(_Strict):
+    """The deepface pipeline: recognition model, detector, alignment, comparison."""
+
+    name: str = "Dlib"
+    detector: str = "dlib"
+    align: bool = True
+    distance_metric: Literal["cosine", "euclidean", "euclidean_l2", "angular"] = "cosine"
+    normalization: str = "base"
+    expand_percentage: int = Field(0, ge=0, le=100)
+    enforce_detection: bool = Field(
+        True, description="true: an image with no detected face is a counted failure to enrol"
+    )
+    l2_normalize: bool = False
+
+
+class ThresholdsConfig(_Strict):
+    """Decision thresholds at which rates are reported."""
+
+    deepface_default: bool = Field(True, description="deepface's own threshold for the model and metric")
+    target_fmr: list[float] = Field(
+        default_factory=lambda: [1e-2, 1e-3],
+        description="global thresholds set on all non-mated scores at these false-match rates",
+    )
+    fixed: list[float] = Field(default_factory=list, description="fixed similarity thresholds")
+
+    @field_validator("target_fmr")
+    @classmethod
+    def _fmr_in_unit_interval(cls, v: list[float]) -> list[float]:
+        bad = [f for f in v if not 0 < f < 1]
+        if bad:
+            raise ValueError(f"target FMR values must lie strictly between 0 and 1, got {bad}")
+        return v
+
+
+class StatsConfig(_Strict):
+    confidence_level: float = Field(0.95, gt=0, lt=1)
+    bootstrap: int = Field(0, ge=0, description="subject-bootstrap replicates (0: off)")
+    seed: int = 0
+
+
+class CacheConfig(_Strict):
+    dir: Path | None = Field(None, description="embedding cache; default $FRBENCH_CACHE or the user cache dir")
+
+
+class ExecutionConfig(_Strict):
+    executor: Literal["serial", "processes"] = "processes"
+    workers: int | None = Field(None, ge=1, description="default: number of CPU cores")
+
+
+class Config(_Strict):
+    """One run: a dataset, a pipeline, thresholds and the groups to report."""
+
+    name: str
+    description: str = ""
+    dataset: DatasetConfig
+    pairs: PairsConfig = PairsConfig()
+    model: ModelConfig = ModelConfig()
+    thresholds: ThresholdsConfig = ThresholdsConfig()
+    groups: list[str] = Field(default_factory=list)
+    intersections: list[list[str]] = Field(default_factory=list)
+    stats: StatsConfig = StatsConfig()
+    cache: CacheConfig = CacheConfig()
+    execution: ExecutionConfig = ExecutionConfig()
+    offline: bool = Field(False, description="never download weights; fail at once when they are absent")
+
+    @field_validator("intersections")
+    @classmethod
+    def _intersections_have_two_parts(cls, v: list[list[str]]) -> list[list[str]]:
+        for combo in v:
+            if len(combo) < 2 or len(set(combo)) != len(combo):
+                raise ValueError(f"each intersection lists two or more distinct attributes, got {combo}")
+        return v
+
+    def fingerprint(self) -> str:
+        """sha256 of the resolved config, so manifests can tell two configs apart."""
+        return hashlib.sha256(self.canonical_json().encode()).hexdigest()
+
+    def canonical_json(self) -> str:
+        return json.dumps(self.model_dump(mode="json"), sort_keys=True)
+
+
+def load_config(path: str | Path, overrides: Sequence[str] = ()) -> Config:
+    """Read, override and validate a YAML config.
+
+    ``overrides`` are ``dotted.key=value`` strings; values are parsed as YAML, so
+    ``thresholds.target_fmr=[1e-4]`` gives a list and ``offline=true`` a bool.
+    Every problem raises ConfigError with the file and the field in its message.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: config file not found") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read config ({exc})") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        context, start = getattr(exc, "context", None), getattr(exc, "context_mark", None)
+        if context and start is not None:
+            problem += f" ({context} at line {start.line + 1})"
+        raise ConfigError(f"{path}{where}: invalid YAML: {problem}") from None
+    if raw is None:
+        raw = {}
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{path}: a config is a mapping of keys, got {type(raw).__name__}")
+    raw.setdefault("name", path.stem)
+    for item in overrides:
+        apply_override(raw, item, source=str(path))
+    return validate_config(raw, source=str(path))
+
+
+def validate_config(raw: Mapping[str, Any], source: str = "<config>") -> Config:
+    """Validate a config mapping; raise ConfigError naming the first bad field."""
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, source)) from None
+
+
+def apply_override(raw: dict[str, Any], item: str, source: str = "<config>") -> None:
+    """Apply one ``dotted.key=value`` override to a raw config mapping in place."""
+    key, sep, value = item.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"--set {item!r}: expected dotted.key=value")
+    parts = key.strip().split(".")
+    node: dict[str, Any] = raw
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"--set {item!r}: {part!r} is not a section in {source}")
+        node = child
+    try:
+        node[parts[-1]] = yaml.safe_load(value) if value.strip() else None
+    except yaml.YAMLError:
+        node[parts[-1]] = value
+
+
+def _describe(exc: ValidationError, source: str) -> str:
+    err = exc.errors()[0]
+    loc = [str(p) for p in err["loc"]]
+    field = ".".join(loc) or "<root>"
+    more = f" (and {exc.error_count() - 1} more problem(s))" if exc.error_count() > 1 else ""
+    if err["type"] == "extra_forbidden":
+        hint = _closest_key(loc)
+        return f"{source}: unknown key '{field}'{hint}{more}"
+    if err["type"] == "missing":
+        return f"{source}: missing required key '{field}'{more}"
+    msg = err["msg"].removeprefix("Value error, ")
+    got = "" if "got" in msg else f" (got {err.get('input')!r})"
+    return f"{source}: '{field}': {msg}{got}{more}"
+
+
+def _closest_key(loc: list[str]) -> str:
+    model: type[BaseModel] = Config
+    for part in loc[:-1]:
+        field = model.model_fields.get(part)
+        annotation = getattr(field, "annotation", None)
+        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
+            return ""
+        model = annotation
+    candidates = difflib.get_close_matches(loc[-1], list(model.model_fields), n=1, cutoff=0.6)
+    return f"; did you mean '{candidates[0]}'?" if candidates else ""

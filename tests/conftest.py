@@ -1,0 +1,43 @@
+"""Shared fixtures. Every test runs with DEEPFACE_HOME, caches and matplotlib config in temp dirs,
+so the suite never writes to the user's home."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_LFW = REPO.parent / "shared" / "datasets" / "lfw"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _isolated_home(tmp_path_factory: pytest.TempPathFactory) -> None:
+    base = tmp_path_factory.mktemp("home")
+    for var, sub in [
+        ("DEEPFACE_HOME", "deepface"),
+        ("FRBENCH_CACHE", "frbench-cache"),
+        ("MPLCONFIGDIR", "mpl"),
+        ("XDG_CACHE_HOME", "xdg-cache"),
+    ]:
+        path = base / sub
+        path.mkdir()
+        os.environ[var] = str(path)
+    os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+def lfw_root() -> Path:
+    """The shared LFW copy: $FRBENCH_DATA/lfw if set, else ../shared/datasets/lfw."""
+    data = os.environ.get("FRBENCH_DATA")
+    if data and (Path(data) / "lfw" / "pairs.txt").is_file():
+        return Path(data) / "lfw"
+    return SHARED_LFW
+
+
+@pytest.fixture(scope="session")
+def lfw() -> Path:
+    root = lfw_root()
+    if not (root / "pairs.txt").is_file() or not (root / "images_deepfunneled").is_dir():
+        pytest.skip(f"LFW not found at {root} (set FRBENCH_DATA or provide ../shared/datasets/lfw)")
+    return root
