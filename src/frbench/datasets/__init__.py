@@ -1,0 +1,51 @@
+"""Datasets: an ImageTable, an optional PairTable and the provenance of their labels.
+
+Column names follow docs/ARCHITECTURE.md (ImageTable, PairTable).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+
+@dataclass
+class Dataset:
+    """One loaded dataset.
+
+    Attributes
+    ----------
+    name : str
+        Short name used in reports, e.g. ``"lfw"``.
+    root : Path
+        Folder the dataset was loaded from (for a CSV manifest, the folder its paths are relative to).
+    images : pd.DataFrame
+        ImageTable: ``image_id``, ``path``, ``subject_id``, one column per attribute and, where
+        known, ``<attr>_source``.
+    pairs : pd.DataFrame or None
+        PairTable (``image_a``, ``image_b``, ``mated`` and ``fold`` when the protocol has folds), or
+        None when the dataset comes without a pair protocol.
+    attributes : list of str
+        Attribute columns present in ``images``, e.g. ``["gender", "race"]``.
+    caveats : list of str
+        Sentences that every report built on this data must carry.
+    label_sources : dict of str to str
+        Attribute -> one line saying where its labels came from.
+    """
+
+    name: str
+    root: Path
+    images: pd.DataFrame
+    pairs: pd.DataFrame | None
+    attributes: list[str] = field(default_factory=list)
+    caveats: list[str] = field(default_factory=list)
+    label_sources: dict[str, str] = field(default_factory=dict)
+
+
+# The loaders import Dataset from this module, so they are imported after it is defined.
+from frbench.datasets.csv_manifest import load_csv_manifest  # noqa: E402
+from frbench.datasets.lfw import load_lfw  # noqa: E402
+
+__all__ = ["Dataset", "load_csv_manifest", "load_lfw"]

@@ -1,0 +1,296 @@
+"""Any dataset described by CSV files: an image manifest and, optionally, a pair list.
+
+images CSV: one row per image with a path (relative to the dataset root), a subject id, an optional
+image id, attribute columns and optional ``<attr>_source`` columns. pairs CSV: ``image_a``,
+``image_b``, optional ``mated`` and ``fold``. The format is documented in data/README.md.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+import warnings
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from frbench.datasets import Dataset
+from frbench.errors import DatasetError
+from frbench.tables import IMAGE_COLUMNS, UNKNOWN, validate_image_table, validate_pair_table
+
+TRUE_WORDS = frozenset({"true", "1", "yes"})
+FALSE_WORDS = frozenset({"false", "0", "no"})
+SOURCE_SUFFIX = "_source"
+
+
+def load_csv_manifest(
+    images_csv: Path,
+    pairs_csv: Path | None = None,
+    columns: Mapping[str, str] | None = None,
+    attributes: Sequence[str] | None = None,
+    root: Path | None = None,
+    name: str | None = None,
+    allow_outside_root: bool = False,
+) -> Dataset:
+    """Load a dataset from an images CSV and an optional pairs CSV.
+
+    Parameters
+    ----------
+    images_csv : Path
+        One row per image. Paths are relative to ``root``; ``image_id`` defaults to the path as
+        written, with ``\\`` turned into ``/``. Empty attribute values become ``unknown``;
+        ``<attr>_source`` columns are kept, otherwise the source is ``dataset`` (``unknown`` where
+        the value is unknown).
+    pairs_csv : Path, optional
+        Columns ``image_a``, ``image_b`` (an image_id, or a path as written in the images CSV),
+        optional ``mated`` (true/false, 1/0, yes/no, any case) and ``fold`` (integer >= 1). Without
+        ``mated``, a pair is mated when both images have the same subject_id.
+    columns : mapping, optional
+        Contract name (``path``, ``subject_id``, ``image_id``, an attribute or ``<attr>_source``)
+        -> column name in the CSV, for the names that differ.
+    attributes : sequence of str, optional
+        Attribute columns (contract names). Default: every column that is not a path, subject or
+        image id and does not end in ``_source``.
+    root : Path, optional
+        Folder the paths are relative to; default the folder of ``images_csv``.
+    name : str, optional
+        Dataset name; default the name of the folder of ``images_csv``.
+    allow_outside_root : bool
+        Accept paths that lead outside ``root`` (``..`` or absolute paths elsewhere).
+
+    Raises
+    ------
+    DatasetError
+        A file is missing or malformed, an image_id repeats, a path leaves the root, or a pair names
+        an unknown image, has an unreadable ``mated``/``fold``, pairs an image with itself, repeats
+        an earlier pair or contradicts the subject ids. The message names the file and the line
+        (as an editor shows it: the header is line 1).
+    """
+    images_csv = Path(images_csv)
+    columns = dict(columns or {})
+    root = Path(root if root is not None else images_csv.parent).resolve()
+    table = _read_csv(images_csv)
+
+    def column(contract: str, required: bool) -> str | None:
+        csv_name = columns.get(contract, contract)
+        if csv_name in table.columns:
+            return csv_name
+        if required:
+            raise DatasetError(f"{images_csv}:1: no column {csv_name!r} (for {contract})")
+        return None
+
+    path_col = column("path", True)
+    subject_col = column("subject_id", True)
+    id_col = column("image_id", False)
+    if attributes is None:
+        to_contract = {csv_name: contract for contract, csv_name in columns.items()}
+        attributes = [
+            to_contract.get(c, c)
+            for c in table.columns
+            if c not in (path_col, subject_col, id_col)
+            and not to_contract.get(c, c).endswith(SOURCE_SUFFIX)
+        ]
+    attributes = list(attributes)
+    for attr in attributes:
+        if attr in IMAGE_COLUMNS or attr.endswith(SOURCE_SUFFIX):
+            raise DatasetError(f"{images_csv}: {attr!r} cannot be an attribute name")
+
+    for required in (path_col, subject_col, id_col):
+        if required is not None:
+            _require_values(table, required, images_csv)
+    written = table[path_col].str.replace("\\", "/", regex=False)
+    images = pd.DataFrame(
+        {
+            "image_id": written if id_col is None else table[id_col],
+            "path": _absolute_paths(written, root, allow_outside_root, images_csv),
+            "subject_id": table[subject_col],
+        },
+        index=table.index,
+    )
+    repeated = images["image_id"].duplicated()
+    if repeated.any():
+        line = repeated.idxmax()
+        image_id = images.at[line, "image_id"]
+        first = images.index[images["image_id"] == image_id][0]
+        raise DatasetError(f"{images_csv}:{line}: image_id {image_id!r} already on line {first}")
+
+    label_sources = {}
+    for attr in attributes:
+        attr_col = column(attr, True)
+        values = table[attr_col].mask(table[attr_col] == "", UNKNOWN)
+        source_col = column(attr + SOURCE_SUFFIX, False)
+        default = pd.Series(np.where(values == UNKNOWN, UNKNOWN, "dataset"), index=table.index)
+        if source_col is None:
+            source = default
+        else:
+            source = table[source_col].mask(table[source_col] == "", default)
+        images[attr] = values
+        images[attr + SOURCE_SUFFIX] = source
+        provenance = f"provenance per image in column {source_col!r}" if source_col else "as provided"
+        label_sources[attr] = f"column {attr_col!r} of {images_csv.name}, {provenance}"
+    images = validate_image_table(images, attributes)
+
+    pairs = None
+    if pairs_csv is not None:
+        pairs = _read_pairs(Path(pairs_csv), images, written)
+    return Dataset(
+        name=name or images_csv.resolve().parent.name,
+        root=root,
+        images=images,
+        pairs=pairs,
+        attributes=attributes,
+        caveats=[
+            f"Demographic labels are taken as given in {images_csv.name}; frbench did not verify them."
+        ]
+        if attributes
+        else [],
+        label_sources=label_sources,
+    )
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    """All cells as stripped strings (empty, never NaN), indexed by the line each row starts on."""
+    if not path.is_file():
+        raise DatasetError(f"{path}: file not found")
+    try:
+        with warnings.catch_warnings():
+            # pandas drops the extra cells of a first data row longer than the header, with only
+            # a warning (or, without index_col=False, silently shifts every column).
+            warnings.simplefilter("error", pd.errors.ParserWarning)
+            # keep_default_na=False: "NA", "None", "null" are values here, not missing data.
+            table = pd.read_csv(
+                path,
+                dtype=str,
+                keep_default_na=False,
+                skip_blank_lines=False,
+                index_col=False,
+                encoding="utf-8-sig",
+            )
+    except pd.errors.ParserWarning as exc:
+        line = _record_start_line(path, 2)
+        raise DatasetError(f"{path}:{line}: more fields than the header has") from exc
+    except pd.errors.EmptyDataError as exc:
+        raise DatasetError(f"{path}:1: the file is empty, expected a header line") from exc
+    except pd.errors.ParserError as exc:
+        found = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(exc))
+        if found:
+            expected, record, saw = (int(g) for g in found.groups())
+            line = _record_start_line(path, record)
+            raise DatasetError(f"{path}:{line}: {saw} fields, the header has {expected}") from exc
+        raise DatasetError(f"{path}: not a readable CSV ({exc})") from exc
+    except UnicodeDecodeError as exc:
+        raise DatasetError(f"{path}: not UTF-8 text ({exc})") from exc
+    table.columns = [str(c).strip() for c in table.columns]
+    # A quoted cell may span lines; count them so that reported lines match the editor's.
+    spans = sum((table[c].str.count("\n") for c in table.columns), pd.Series(0, index=table.index))
+    before = np.concatenate([[0], np.cumsum(spans.to_numpy())])[: len(table)]
+    table.index = 2 + np.arange(len(table)) + before
+    table = table.apply(lambda col: col.str.strip())
+    # skip_blank_lines=False keeps line numbering exact; blank rows are then dropped here.
+    table = table[(table != "").any(axis=1)]
+    if table.empty:
+        raise DatasetError(f"{path}:2: no rows below the header")
+    return table
+
+
+def _record_start_line(path: Path, record: int) -> int:
+    """Line on which the 1-based CSV record starts; records differ from lines when a quoted cell
+    spans lines (pandas reports records)."""
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        reader = csv.reader(handle)
+        for _ in range(record - 1):
+            if next(reader, None) is None:
+                break
+        return reader.line_num + 1
+
+
+def _require_values(table: pd.DataFrame, col: str, path: Path) -> None:
+    empty = table[col] == ""
+    if empty.any():
+        raise DatasetError(f"{path}:{empty.idxmax()}: empty {col!r}")
+
+
+def _absolute_paths(written: pd.Series, root: Path, allow_outside_root: bool, csv: Path) -> list[str]:
+    """Join each path to the root and normalise it; refuse any that leaves the root.
+
+    Normalisation is lexical (``..`` and ``.`` removed, symlinks kept), so images stored as
+    symlinks into a cache outside the root (DVC, git-annex) stay allowed while ``../`` is not.
+    """
+    base = str(root)
+    prefix = base if base.endswith(os.sep) else base + os.sep
+    paths = []
+    for line, rel in written.items():
+        full = os.path.normpath(os.path.join(base, rel))
+        if not allow_outside_root and not full.startswith(prefix):
+            raise DatasetError(
+                f"{csv}:{line}: path {rel!r} leads outside the dataset root {base} "
+                "(allow_outside_root permits it)"
+            )
+        paths.append(full)
+    return paths
+
+
+def _read_pairs(path: Path, images: pd.DataFrame, written: pd.Series) -> pd.DataFrame:
+    table = _read_csv(path)
+    missing = [c for c in ("image_a", "image_b") if c not in table.columns]
+    if missing:
+        raise DatasetError(f"{path}:1: no column(s) {missing}")
+    # A pair may name an image by its image_id or by its path as written; ids take precedence.
+    lookup = dict(zip(written, images["image_id"]))
+    lookup.update(zip(images["image_id"], images["image_id"]))
+    subject = dict(zip(images["image_id"], images["subject_id"]))
+
+    pairs = pd.DataFrame(index=table.index)
+    for side in ("image_a", "image_b"):
+        named = table[side].str.replace("\\", "/", regex=False)
+        pairs[side] = named.map(lookup)
+        unknown = pairs[side].isna()
+        if unknown.any():
+            line = unknown.idxmax()
+            raise DatasetError(f"{path}:{line}: {side} {table.at[line, side]!r} is not in the images CSV")
+
+    same_image = pairs["image_a"] == pairs["image_b"]
+    if same_image.any():
+        line = same_image.idxmax()
+        raise DatasetError(f"{path}:{line}: pairs image {pairs.at[line, 'image_a']!r} with itself")
+    key = pd.Series(
+        [tuple(sorted(ab)) for ab in zip(pairs["image_a"], pairs["image_b"])], index=pairs.index
+    )
+    repeated = key.duplicated()
+    if repeated.any():
+        line = repeated.idxmax()
+        first = key.index[key == key[line]][0]
+        raise DatasetError(f"{path}:{line}: repeats the pair on line {first}")
+
+    same_subject = pairs["image_a"].map(subject) == pairs["image_b"].map(subject)
+    if "mated" in table.columns:
+        word = table["mated"].str.lower()
+        unreadable = ~word.isin(TRUE_WORDS | FALSE_WORDS)
+        if unreadable.any():
+            line = unreadable.idxmax()
+            raise DatasetError(
+                f"{path}:{line}: mated {table.at[line, 'mated']!r} is not true/false, 1/0 or yes/no"
+            )
+        pairs["mated"] = word.isin(TRUE_WORDS)
+        contradiction = pairs["mated"] != same_subject
+        if contradiction.any():
+            line = contradiction.idxmax()
+            a, b = pairs.at[line, "image_a"], pairs.at[line, "image_b"]
+            raise DatasetError(
+                f"{path}:{line}: mated={table.at[line, 'mated']} but {a!r} is subject "
+                f"{subject[a]!r} and {b!r} is subject {subject[b]!r}"
+            )
+    else:
+        pairs["mated"] = same_subject
+
+    if "fold" in table.columns:
+        fold = table["fold"]
+        bad = ~fold.str.fullmatch(r"\d+") | (fold.str.lstrip("0") == "")
+        if bad.any():
+            line = bad.idxmax()
+            raise DatasetError(f"{path}:{line}: fold {fold[line]!r} is not an integer >= 1")
+        pairs["fold"] = fold.astype(int)
+    return validate_pair_table(pairs, images["image_id"])
