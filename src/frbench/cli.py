@@ -1,0 +1,84 @@
+"""The ``frbench`` command line: option parsing only; each command calls one library function."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from frbench import __version__
+from frbench.errors import FrbenchError
+
+
+class _Group(click.Group):
+    """Turn frbench's own errors into one line on stderr and exit status 2, without a traceback."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except FrbenchError as exc:
+            click.echo(f"frbench: error: {exc}", err=True)
+            sys.exit(2)
+
+
+@click.group(cls=_Group)
+@click.version_option(__version__, prog_name="frbench")
+def main() -> None:
+    """Measure face-recognition error rates (FMR, FNMR) per demographic group.
+
+    \b
+    frbench models                  which deepface models and detectors can run here
+    frbench run CONFIG.yaml         one benchmark run; tables in runs/<name>/
+    """
+
+
+@main.command()
+@click.argument("config", type=click.Path(path_type=Path))
+@click.option("-o", "--output", "out_dir", type=click.Path(path_type=Path), help="Run directory [runs/<config name>].")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config key, e.g. --set model.detector=opencv (repeatable).")
+@click.option("--offline", is_flag=True, help="Never download weights: stop at once, naming the missing file, if any is absent.")
+@click.option("--workers", type=click.IntRange(min=1), help="Embedding worker processes [number of cores].")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar or log lines; errors only.")
+def run(config: Path, out_dir: Path | None, overrides: tuple[str, ...], offline: bool, workers: int | None, quiet: bool) -> None:
+    """Run the benchmark described by CONFIG and write per_group.csv, scores.csv, report.md and manifest.json.
+
+    Datasets are looked up by name under $FRBENCH_DATA (default ./data).
+    """
+    from frbench.config import load_config
+    from frbench.run import run_benchmark
+
+    if offline:
+        overrides = (*overrides, "offline=true")
+    cfg = load_config(config, overrides)
+    log = (lambda msg: None) if quiet else (lambda msg: click.echo(msg, err=True))
+    result = run_benchmark(cfg, out_dir=out_dir, progress=not quiet, workers=workers, log=log)
+    stats = result.embed_stats
+    if not quiet:
+        click.echo(
+            f"{stats.n_images} images: {stats.n_computed} embedded, {stats.n_cached} from cache, "
+            f"{stats.n_failed} failed; {result.manifest['timings_s']['total_s']:.1f} s",
+            err=True,
+        )
+    click.echo(str(result.out_dir))
+
+
+@main.command()
+def models() -> None:
+    """List every deepface recognition model and detector with the status of its weights.
+
+    Weight files shipped by an installed package (Dlib's, from face_recognition_models) are first
+    linked into $DEEPFACE_HOME/.deepface/weights, so they show as ready.
+    """
+    from tabulate import tabulate
+
+    from frbench.embed.weights import provision_packaged_weights, weight_statuses
+
+    provision_packaged_weights()
+    table = weight_statuses()
+    cols = [c for c in ("kind", "name", "status", "files", "target", "urls") if c in table]
+    click.echo(tabulate(table[cols], headers="keys", tablefmt="simple", showindex=False, maxcolwidths=60))
+
+
+if __name__ == "__main__":
+    main()

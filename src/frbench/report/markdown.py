@@ -1,0 +1,156 @@
+"""report.md: the run's tables in Markdown, with the dataset's composition, pipeline and caveats."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+from tabulate import tabulate
+
+from frbench.config import Config
+from frbench.datasets import Dataset
+
+TOOL_CAVEATS = [
+    "Thresholds at a target FMR are set on the non-mated scores of this same run (one global threshold, "
+    "as NIST FRVT Part 3 does); they describe this data, not a deployment.",
+    "A group's FMR counts non-mated pairs whose two sides are both in the group; FNMR counts the group's "
+    "mated pairs. Pairs with an image that failed to enrol are excluded from both and counted in n_failed.",
+    "Intervals are exact Clopper-Pearson binomial intervals over pairs. Pairs that share a subject are not "
+    "independent, so these intervals are too narrow where subjects contribute many pairs; use the subject "
+    "bootstrap (stats.bootstrap) for intervals that account for it.",
+]
+
+
+def md_table(frame: pd.DataFrame) -> str:
+    return tabulate(frame, headers="keys", tablefmt="github", showindex=False, floatfmt="g")
+
+
+def fmt_rate(value: float, low: float | None = None, high: float | None = None) -> str:
+    """A rate with its interval, e.g. ``0.0123 [0.0101, 0.0150]``; NaN (no pairs) shows as ``n/a``."""
+    if pd.isna(value):
+        return "n/a"
+    text = f"{value:.4g}"
+    if low is not None and high is not None and not pd.isna(low):
+        text += f" [{low:.4g}, {high:.4g}]"
+    return text
+
+
+def rates_table(rows: pd.DataFrame) -> pd.DataFrame:
+    """Per-group rows of one threshold as a readable table."""
+    has_ci = "fnmr_ci_low" in rows
+    out = pd.DataFrame(
+        {
+            "attribute": rows["attribute"],
+            "group": rows["group"],
+            "subjects": rows["n_subjects"],
+            "mated": rows["n_mated"],
+            "non-mated": rows["n_nonmated"],
+            "FNMR": [
+                fmt_rate(r.fnmr, r.fnmr_ci_low if has_ci else None, r.fnmr_ci_high if has_ci else None)
+                for r in rows.itertuples()
+            ],
+            "FMR": [
+                fmt_rate(r.fmr, r.fmr_ci_low if has_ci else None, r.fmr_ci_high if has_ci else None)
+                for r in rows.itertuples()
+            ],
+            "failed pairs": rows["n_failed"],
+        }
+    )
+    if "underpowered" in rows:
+        out["FMR resolvable"] = ["no" if u else "yes" for u in rows["underpowered"]]
+    return out
+
+
+def _fairness_table(fairness: pd.DataFrame) -> str:
+    wide = fairness.pivot_table(
+        index=["threshold_name", "attribute"], columns="measure", values="value", aggfunc="first", sort=False
+    ).reset_index()
+    wide.columns.name = None
+    return md_table(wide.round(4))
+
+
+def composition(images: pd.DataFrame, pairs: pd.DataFrame, attributes: list[str]) -> pd.DataFrame:
+    """Subjects and images per group: who is in the data, before any error rate."""
+    rows = []
+    for attr in attributes:
+        for group, part in images.groupby(attr, sort=True):
+            rows.append(
+                {"attribute": attr, "group": group, "subjects": part["subject_id"].nunique(), "images": len(part)}
+            )
+    return pd.DataFrame(rows, columns=["attribute", "group", "subjects", "images"])
+
+
+def render_report(
+    config: Config,
+    dataset: Dataset,
+    images: pd.DataFrame,
+    pairs: pd.DataFrame,
+    per_group: pd.DataFrame,
+    fte: pd.DataFrame,
+    failures: pd.DataFrame,
+    thresholds: dict[str, float],
+    manifest: dict[str, Any],
+    fairness: pd.DataFrame | None = None,
+    figures: dict[str, list[str]] | None = None,
+) -> str:
+    m = config.model
+    lines = [f"# frbench report: {config.name}", ""]
+    if config.description:
+        lines += [config.description, ""]
+    lines += [
+        "## Pipeline",
+        "",
+        f"- Model **{m.name}**, detector **{m.detector}**, align **{m.align}**, normalization {m.normalization}, "
+        f"distance **{m.distance_metric}** ({manifest['score']['convention']}; match when similarity >= threshold)",
+        f"- Dataset **{dataset.name}**: {len(images)} images of {images['subject_id'].nunique()} subjects, "
+        f"{len(pairs)} pairs ({int(pairs['mated'].sum())} mated, {int((~pairs['mated']).sum())} non-mated)",
+        f"- Versions: frbench {manifest['frbench_version']}, deepface {manifest['versions']['deepface']}; "
+        f"pipeline fingerprint `{manifest['pipeline']['fingerprint'][:12]}`",
+        "",
+        "## Thresholds",
+        "",
+    ]
+    overall = per_group[per_group["attribute"] == "all"].set_index("threshold_name")
+    lines.append(
+        md_table(
+            pd.DataFrame(
+                {
+                    "threshold": list(thresholds),
+                    "similarity": [f"{v:.6g}" for v in thresholds.values()],
+                    "FNMR": [fmt_rate(overall.loc[n, "fnmr"]) for n in thresholds],
+                    "FMR": [fmt_rate(overall.loc[n, "fmr"]) for n in thresholds],
+                }
+            )
+        )
+    )
+    lines += ["", "## Error rates by group", ""]
+    for name in thresholds:
+        rows = per_group[per_group["threshold_name"] == name]
+        lines += [f"### {name} (similarity >= {thresholds[name]:.6g})", "", md_table(rates_table(rows)), ""]
+    underpowered = per_group[per_group["underpowered"].astype(bool)] if "underpowered" in per_group else per_group[:0]
+    if len(underpowered):
+        names = sorted({f"{r.attribute}={r.group}" for r in underpowered.itertuples() if r.attribute != "all"})
+        lines += [
+            f"**Underpowered:** {len(names)} group(s) have too few non-mated pairs to resolve the target FMR "
+            f"(rule of three, 3/n > target): {', '.join(names)}. Their FMR is not evidence of a difference.",
+            "",
+        ]
+    if fairness is not None and len(fairness):
+        lines += ["## Fairness summaries", "", _fairness_table(fairness), "",
+                  "Definitions and references: `fairness.csv` (column `definition`).", ""]
+    if figures:
+        lines += ["## Plots", ""]
+        for kind, title in (("det", "DET curves"), ("scores", "Score distributions"), ("cross_group", "Cross-group FMR")):
+            for path in figures.get(kind, []):
+                lines += [f"![{title}: {path}]({path})", ""]
+    attributes = list(dict.fromkeys([*config.groups, *[a for c in config.intersections for a in c]]))
+    lines += ["## Dataset composition", "", md_table(composition(images, pairs, attributes)), ""]
+    lines += ["## Failure to enrol", ""]
+    if len(failures):
+        reasons = failures["status"].value_counts().rename_axis("reason").reset_index(name="images")
+        lines += [md_table(reasons), "", md_table(fte), "", "Every failed image is listed in `failures.csv`.", ""]
+    else:
+        lines += ["Every image was embedded.", ""]
+    lines += ["## Caveats", ""]
+    lines += [f"- {c}" for c in [*dataset.caveats, *TOOL_CAVEATS]]
+    return "\n".join(lines) + "\n"

