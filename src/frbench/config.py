@@ -55,9 +55,20 @@ class DatasetConfig(_Strict):
 
 
 class PairsConfig(_Strict):
-    """Which pairs are scored."""
+    """Which pairs are scored.
 
-    protocol: Literal["file"] = Field("file", description="file: the dataset's own pair list")
+    ``file``: the dataset's own pair list. ``generated``: every mated pair (capped per subject)
+    and ``n_nonmated`` sampled non-mated pairs, demographically matched on ``match_on``.
+    ``exhaustive``: every mated and every non-mated pair among the enrolled images, scored in
+    blocks of ``block`` rows without materialising the full matrix.
+    """
+
+    protocol: Literal["file", "generated", "exhaustive"] = "file"
+    n_nonmated: int = Field(10000, ge=1, description="generated: non-mated pairs to sample")
+    mated_per_subject: int | None = Field(None, ge=1, description="generated: cap on mated pairs per subject")
+    match_on: list[str] = Field(default_factory=list, description="generated: attributes both sides share")
+    seed: int = 0
+    block: int = Field(2048, ge=1, description="exhaustive: rows per block (memory ~ 50 * block^2 bytes)")
 
 
 class ModelConfig(_Strict):
@@ -67,12 +78,22 @@ class ModelConfig(_Strict):
     detector: str = "dlib"
     align: bool = True
     distance_metric: Literal["cosine", "euclidean", "euclidean_l2", "angular"] = "cosine"
+    path: Path | None = Field(None, description="name 'scores': a CSV of image_a, image_b, score[, mated]")
+    direction: Literal["similarity", "distance"] = Field(
+        "similarity", description="name 'scores': whether a higher imported score means more alike"
+    )
     normalization: str = "base"
     expand_percentage: int = Field(0, ge=0, le=100)
     enforce_detection: bool = Field(
         True, description="true: an image with no detected face is a counted failure to enrol"
     )
     l2_normalize: bool = False
+
+    @model_validator(mode="after")
+    def _scores_need_a_file(self) -> ModelConfig:
+        if self.name == "scores" and self.path is None:
+            raise ValueError("name 'scores' (imported scores) needs 'path', the scores CSV")
+        return self
 
 
 class ThresholdsConfig(_Strict):
@@ -84,6 +105,12 @@ class ThresholdsConfig(_Strict):
         description="global thresholds set on all non-mated scores at these false-match rates",
     )
     fixed: list[float] = Field(default_factory=list, description="fixed similarity thresholds")
+    per_group: bool = Field(
+        False, description="also a threshold per group at each target FMR (what a global threshold costs each group)"
+    )
+    fold_calibrated: bool = Field(
+        True, description="where pairs have folds: thresholds set on the other folds, applied to each held-out fold"
+    )
 
     @field_validator("target_fmr")
     @classmethod
@@ -100,13 +127,23 @@ class StatsConfig(_Strict):
     seed: int = 0
 
 
+class AnnotateConfig(_Strict):
+    """Labels derived before grouping."""
+
+    skin_tone: Literal["ita"] | None = Field(None, description="ita: estimate skin tone from skin pixels")
+    grey_world: bool | None = Field(None, description="ita: colour-constancy correction (default: measured best)")
+    regions: str | None = Field(None, description="ita: skin regions (default: measured best)")
+    statistic: str | None = Field(None, description="ita: robust statistic (default: measured best)")
+
+
 class CacheConfig(_Strict):
     dir: Path | None = Field(None, description="embedding cache; default $FRBENCH_CACHE or the user cache dir")
 
 
 class ExecutionConfig(_Strict):
-    executor: Literal["serial", "processes"] = "processes"
+    executor: Literal["serial", "processes", "dask"] = "processes"
     workers: int | None = Field(None, ge=1, description="default: number of CPU cores")
+    scheduler: str | None = Field(None, description="dask: scheduler address; default a LocalCluster")
 
 
 class Config(_Strict):
@@ -120,6 +157,7 @@ class Config(_Strict):
     thresholds: ThresholdsConfig = ThresholdsConfig()
     groups: list[str] = Field(default_factory=list)
     intersections: list[list[str]] = Field(default_factory=list)
+    annotate: AnnotateConfig = AnnotateConfig()
     stats: StatsConfig = StatsConfig()
     cache: CacheConfig = CacheConfig()
     execution: ExecutionConfig = ExecutionConfig()

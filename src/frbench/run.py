@@ -19,8 +19,8 @@ import numpy as np
 import pandas as pd
 
 import frbench
-from frbench.config import Config, DatasetConfig
-from frbench.datasets import Dataset, load_csv_manifest, load_lfw
+from frbench.config import Config
+from frbench.datasets import Dataset, load_dataset
 from frbench.embed import Embeddings, EmbedStats, embed_images
 from frbench.embed.backend import Pipeline
 from frbench.errors import ConfigError, DatasetError
@@ -68,26 +68,6 @@ def default_cache_dir() -> Path:
     import platformdirs
 
     return Path(platformdirs.user_cache_dir("frbench"))
-
-
-def load_dataset(cfg: DatasetConfig, data_root: Path) -> Dataset:
-    """Open the dataset a config names, from ``cfg.root`` or ``data_root/cfg.name``."""
-    root = Path(cfg.root) if cfg.root is not None else Path(data_root) / cfg.name
-    if not root.is_dir():
-        raise DatasetError(
-            f"dataset '{cfg.name}' not found at {root} (set FRBENCH_DATA or dataset.root; see data/README.md)"
-        )
-    if cfg.format == "lfw":
-        return load_lfw(root, folds=cfg.folds)
-    return load_csv_manifest(
-        root / str(cfg.images),
-        pairs_csv=root / cfg.pairs if cfg.pairs else None,
-        columns=cfg.columns or None,
-        attributes=cfg.attributes,
-        root=root,
-        name=cfg.name,
-        allow_outside_root=cfg.allow_outside_root,
-    )
 
 
 def reported_attributes(config: Config) -> list[str]:

@@ -7,8 +7,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
+
+from frbench.errors import DatasetError
+
+if TYPE_CHECKING:
+    from frbench.config import DatasetConfig
 
 
 @dataclass
@@ -48,4 +54,25 @@ class Dataset:
 from frbench.datasets.csv_manifest import load_csv_manifest  # noqa: E402
 from frbench.datasets.lfw import load_lfw  # noqa: E402
 
-__all__ = ["Dataset", "load_csv_manifest", "load_lfw"]
+__all__ = ["Dataset", "load_csv_manifest", "load_dataset", "load_lfw"]
+
+
+def load_dataset(cfg: "DatasetConfig", data_root: Path) -> Dataset:
+    """Open the dataset a config names, from ``cfg.root`` or ``data_root/cfg.name``."""
+    root = Path(cfg.root) if cfg.root is not None else Path(data_root) / cfg.name
+    if not root.is_dir():
+        raise DatasetError(
+            f"dataset '{cfg.name}' not found at {root} (set FRBENCH_DATA or dataset.root; see data/README.md)"
+        )
+    if cfg.format == "lfw":
+        return load_lfw(root, folds=cfg.folds)
+    return load_csv_manifest(
+        root / str(cfg.images),
+        pairs_csv=root / cfg.pairs if cfg.pairs else None,
+        columns=cfg.columns or None,
+        attributes=cfg.attributes,
+        root=root,
+        name=cfg.name,
+        allow_outside_root=cfg.allow_outside_root,
+    )
+
