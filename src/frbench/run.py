@@ -24,13 +24,12 @@ from frbench.datasets import Dataset, load_dataset
 from frbench.embed import Embeddings, EmbedStats, embed_images
 from frbench.embed.backend import Pipeline
 from frbench.errors import ConfigError, DatasetError
-from frbench.metrics.fairness import fairness_summary
-from frbench.metrics.grouped import failure_to_enrol, per_group_rates
-from frbench.metrics.thresholds import threshold_at_fmr
+from frbench.measure import measure
+from frbench.metrics.grouped import failure_to_enrol
 from frbench.report.figures import write_figures
 from frbench.report.files import write_csv, write_json, write_text
 from frbench.report.markdown import render_report
-from frbench.scoring import deepface_default_threshold, pair_similarities
+from frbench.scoring import pair_similarities
 from frbench.tables import OK, validate_image_table, validate_pair_table
 
 SCORE_CONVENTION = {
@@ -112,25 +111,6 @@ def scored_pairs(
     return out.reset_index(drop=True)
 
 
-def compute_thresholds(config: Config, pairs: pd.DataFrame) -> dict[str, float]:
-    """Named similarity thresholds: deepface's default, global ones at target FMRs, fixed values.
-
-    Target-FMR thresholds are set once on all non-mated scores of the run (NIST FRVT Part 3),
-    then applied to every group.
-    """
-    thresholds: dict[str, float] = {}
-    if config.thresholds.deepface_default:
-        thresholds["deepface_default"] = deepface_default_threshold(config.model.name, config.model.distance_metric)
-    nonmated = pairs.loc[pairs["ok"] & ~pairs["mated"], "score"].to_numpy()
-    for target in config.thresholds.target_fmr:
-        if len(nonmated) == 0:
-            raise DatasetError("no scored non-mated pairs: cannot set a threshold at a target FMR")
-        thresholds[f"fmr={target:.0e}"] = threshold_at_fmr(nonmated, target)
-    for value in config.thresholds.fixed:
-        thresholds[f"fixed={value:g}"] = float(value)
-    return thresholds
-
-
 def run_benchmark(
     config: Config,
     out_dir: Path | None = None,
@@ -182,22 +162,11 @@ def run_benchmark(
 
     t = time.perf_counter()
     scores = scored_pairs(pairs, images_used, embeddings, config.model.distance_metric, attributes)
-    thresholds = compute_thresholds(config, scores)
-    target = min(config.thresholds.target_fmr) if config.thresholds.target_fmr else None
-    per_group = per_group_rates(
-        scores,
-        attributes=config.groups,
-        intersections=config.intersections,
-        thresholds=thresholds,
-        level=config.stats.confidence_level,
-        target_fmr=target,
-        bootstrap=config.stats.bootstrap,
-        seed=config.stats.seed,
-    )
+    measures = measure(config, scores)
+    thresholds = measures.thresholds
     fte = failure_to_enrol(
         images_used, embeddings.status, config.groups, config.intersections, level=config.stats.confidence_level
     )
-    fairness = fairness_summary(per_group)
     timings["measure_s"] = time.perf_counter() - t
 
     failures = pd.DataFrame(
@@ -208,10 +177,15 @@ def run_benchmark(
     manifest = build_manifest(config, dataset, images_used, pairs, pipeline, thresholds, stats, timings, cache_dir)
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    write_csv(out_dir / "per_group.csv", per_group)
+    write_csv(out_dir / "per_group.csv", measures.per_group)
+    write_csv(out_dir / "thresholds.csv", measures.threshold_table)
+    if measures.per_group_thresholds is not None:
+        write_csv(out_dir / "per_group_thresholds.csv", measures.per_group_thresholds)
+    if measures.fold_accuracy is not None:
+        write_csv(out_dir / "fold_accuracy.csv", measures.fold_accuracy)
     write_csv(out_dir / "failure_to_enrol.csv", fte)
     write_csv(out_dir / "failures.csv", failures)
-    write_csv(out_dir / "fairness.csv", fairness)
+    write_csv(out_dir / "fairness.csv", measures.fairness)
     write_csv(out_dir / "scores.csv", scores_table(scores, attributes))
     t = time.perf_counter()
     figures = write_figures(
@@ -220,14 +194,12 @@ def run_benchmark(
     timings["figures_s"] = time.perf_counter() - t
     write_text(
         out_dir / "report.md",
-        render_report(
-            config, dataset, images_used, pairs, per_group, fte, failures, thresholds, manifest, fairness, figures
-        ),
+        render_report(config, dataset, images_used, pairs, measures, fte, failures, manifest, figures),
     )
     timings["total_s"] = time.time() - started
     # The manifest goes last: its presence marks a complete run directory.
     write_json(out_dir / "manifest.json", manifest)
-    return RunResult(out_dir, per_group, scores, thresholds, fte, fairness, stats, manifest)
+    return RunResult(out_dir, measures.per_group, scores, thresholds, fte, measures.fairness, stats, manifest)
 
 
 def scores_table(scores: pd.DataFrame, attributes: list[str]) -> pd.DataFrame:

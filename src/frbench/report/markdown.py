@@ -9,6 +9,7 @@ from tabulate import tabulate
 
 from frbench.config import Config
 from frbench.datasets import Dataset
+from frbench.measure import Measures
 
 TOOL_CAVEATS = [
     "Thresholds at a target FMR are set on the non-mated scores of this same run (one global threshold, "
@@ -85,14 +86,13 @@ def render_report(
     dataset: Dataset,
     images: pd.DataFrame,
     pairs: pd.DataFrame,
-    per_group: pd.DataFrame,
+    measures: Measures,
     fte: pd.DataFrame,
     failures: pd.DataFrame,
-    thresholds: dict[str, float],
     manifest: dict[str, Any],
-    fairness: pd.DataFrame | None = None,
     figures: dict[str, list[str]] | None = None,
 ) -> str:
+    per_group, thresholds, fairness = measures.per_group, measures.thresholds, measures.fairness
     m = config.model
     lines = [f"# frbench report: {config.name}", ""]
     if config.description:
@@ -110,7 +110,7 @@ def render_report(
         "## Thresholds",
         "",
     ]
-    overall = per_group[per_group["attribute"] == "all"].set_index("threshold_name")
+    overall = per_group[per_group["attribute"] == "all"].drop_duplicates("threshold_name").set_index("threshold_name")
     lines.append(
         md_table(
             pd.DataFrame(
@@ -123,10 +123,33 @@ def render_report(
             )
         )
     )
-    lines += ["", "## Error rates by group", ""]
-    for name in thresholds:
+    lines.append("")
+    if measures.fold_accuracy is not None:
+        acc = measures.fold_accuracy["accuracy"]
+        lines += [
+            f"Fold-calibrated accuracy (LFW protocol: threshold of best accuracy on the other folds, "
+            f"applied to each held-out fold): **{acc.mean():.4f} +/- {acc.std(ddof=1):.4f}** over {len(acc)} folds.",
+            "",
+        ]
+    lines += [f"- {note}" for note in measures.notes] + ([""] if measures.notes else [])
+    lines += ["## Error rates by group", ""]
+    for name in per_group["threshold_name"].unique():
         rows = per_group[per_group["threshold_name"] == name]
-        lines += [f"### {name} (similarity >= {thresholds[name]:.6g})", "", md_table(rates_table(rows)), ""]
+        if name in thresholds:
+            title = f"### {name} (similarity >= {thresholds[name]:.6g})"
+        else:
+            title = f"### {name} (threshold set on the other folds, applied to each held-out fold; counts pooled)"
+        lines += [title, "", md_table(rates_table(rows)), ""]
+    if measures.per_group_thresholds is not None:
+        lines += [
+            "## Per-group thresholds",
+            "",
+            "The threshold each group would need to reach the target FMR on its own non-mated pairs: the spread "
+            "shows what one global threshold does to each group.",
+            "",
+            md_table(measures.per_group_thresholds),
+            "",
+        ]
     underpowered = per_group[per_group["underpowered"].astype(bool)] if "underpowered" in per_group else per_group[:0]
     if len(underpowered):
         names = sorted({f"{r.attribute}={r.group}" for r in underpowered.itertuples() if r.attribute != "all"})

@@ -1,0 +1,130 @@
+"""From scored pairs to every table a run reports: thresholds, per-group rates, fairness, folds.
+
+``measure`` applies the config's threshold policy to a scored PairTable (columns ``score``,
+``mated``, ``ok``, ``subject_a/b``, ``<attr>_a/b`` and optionally ``fold``) and returns the tidy
+tables; it does no I/O, so it serves file, generated and imported-score runs alike.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from frbench.config import Config
+from frbench.errors import DatasetError
+from frbench.metrics.fairness import fairness_summary
+from frbench.metrics.grouped import per_group_rates, per_group_thresholds
+from frbench.metrics.thresholds import fold_accuracy, fold_calibrated, threshold_at_fmr
+from frbench.scoring import deepface_default_threshold
+
+FOLD_PREFIX = "fold:"
+
+
+@dataclass
+class Measures:
+    """The tables of one run. ``thresholds`` maps each global threshold name to its similarity."""
+
+    thresholds: dict[str, float]
+    per_group: pd.DataFrame
+    fairness: pd.DataFrame
+    threshold_table: pd.DataFrame
+    per_group_thresholds: pd.DataFrame | None = None
+    fold_accuracy: pd.DataFrame | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+def threshold_name(target: float) -> str:
+    return f"fmr={target:.0e}"
+
+
+def global_thresholds(config: Config, pairs: pd.DataFrame) -> dict[str, float]:
+    """Named similarity thresholds: deepface's default, global ones at target FMRs, fixed values.
+
+    Target-FMR thresholds are set once on all scored non-mated pairs of the run (NIST FRVT
+    Part 3), then applied to every group.
+    """
+    thresholds: dict[str, float] = {}
+    if config.thresholds.deepface_default and config.model.name != "scores":
+        thresholds["deepface_default"] = deepface_default_threshold(config.model.name, config.model.distance_metric)
+    nonmated = pairs.loc[pairs["ok"] & ~pairs["mated"], "score"].to_numpy()
+    for target in config.thresholds.target_fmr:
+        if len(nonmated) == 0:
+            raise DatasetError("no scored non-mated pairs: cannot set a threshold at a target FMR")
+        thresholds[threshold_name(target)] = threshold_at_fmr(nonmated, target)
+    for value in config.thresholds.fixed:
+        thresholds[f"fixed={value:g}"] = float(value)
+    return thresholds
+
+
+def measure(config: Config, pairs: pd.DataFrame) -> Measures:
+    """All thresholds and grouped tables of a run, from its scored pairs."""
+    thresholds = global_thresholds(config, pairs)
+    target = min(config.thresholds.target_fmr) if config.thresholds.target_fmr else None
+    common = dict(
+        attributes=config.groups,
+        intersections=config.intersections,
+        level=config.stats.confidence_level,
+        target_fmr=target,
+        bootstrap=config.stats.bootstrap,
+        seed=config.stats.seed,
+    )
+    tables = [per_group_rates(pairs, thresholds=thresholds, **common)]
+    threshold_rows = [
+        {"threshold_name": n, "fold": "all", "target_fmr": _target_of(n), "threshold": v} for n, v in thresholds.items()
+    ]
+    measures = Measures(thresholds, pd.DataFrame(), pd.DataFrame(), pd.DataFrame())
+
+    folds = pairs["fold"].dropna().unique() if "fold" in pairs else []
+    if config.thresholds.fold_calibrated and len(folds) >= 2:
+        for target_fmr in config.thresholds.target_fmr:
+            table, per_fold = fold_calibrated_rates(pairs, target_fmr, common)
+            tables.append(table)
+            threshold_rows += per_fold
+        ok = pairs["ok"].to_numpy()
+        measures.fold_accuracy = fold_accuracy(
+            pairs.loc[ok, "score"], pairs.loc[ok, "mated"], pairs.loc[ok, "fold"].astype(int)
+        )
+    elif config.thresholds.fold_calibrated and "fold" in pairs:
+        measures.notes.append("Fold-calibrated thresholds need at least two folds; this run has one.")
+
+    if config.thresholds.per_group and config.thresholds.target_fmr:
+        measures.per_group_thresholds = pd.concat(
+            [per_group_thresholds(pairs, config.groups, config.intersections, t) for t in config.thresholds.target_fmr],
+            ignore_index=True,
+        )
+    measures.per_group = pd.concat(tables, ignore_index=True)
+    measures.fairness = fairness_summary(measures.per_group)
+    measures.threshold_table = pd.DataFrame(threshold_rows, columns=["threshold_name", "fold", "target_fmr", "threshold"])
+    return measures
+
+
+def fold_calibrated_rates(
+    pairs: pd.DataFrame, target_fmr: float, common: dict
+) -> tuple[pd.DataFrame, list[dict]]:
+    """Per-group rates where each fold is decided at a threshold set on the *other* folds.
+
+    Each held-out fold's scores are shifted by its own threshold, so one threshold of 0 decides
+    every pair as its fold's threshold would (for IEEE floats, ``s - t >= 0`` exactly when
+    ``s >= t``); counts are then pooled over folds. The ``threshold`` column is NaN because it
+    varies by fold; the per-fold values are in thresholds.csv.
+    """
+    ok = pairs["ok"].to_numpy()
+    scored = pairs.loc[ok]
+    folds = scored["fold"].astype(int).to_numpy()
+    per_fold = fold_calibrated(scored["score"], scored["mated"], folds, target_fmr)
+    shifted = pairs.copy()
+    shifted.loc[ok, "score"] = scored["score"].to_numpy() - per_fold.loc[folds].to_numpy()
+    name = FOLD_PREFIX + threshold_name(target_fmr)
+    table = per_group_rates(shifted, thresholds={name: 0.0}, **common)
+    table["threshold"] = np.nan
+    rows = [
+        {"threshold_name": name, "fold": str(int(f)), "target_fmr": target_fmr, "threshold": float(t)}
+        for f, t in per_fold.items()
+    ]
+    return table, rows
+
+
+def _target_of(name: str) -> float:
+    return float(name.removeprefix("fmr=")) if name.startswith("fmr=") else float("nan")

@@ -1,0 +1,81 @@
+"""measure(): the threshold policy of a config applied to scored pairs, checked by hand."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from frbench.config import validate_config
+from frbench.measure import measure
+
+
+def pairs_frame(scores: list[float], mated: list[bool], folds: list[int], genders: list[str]) -> pd.DataFrame:
+    n = len(scores)
+    return pd.DataFrame(
+        {
+            "image_a": [f"a{i}" for i in range(n)],
+            "image_b": [f"b{i}" for i in range(n)],
+            "mated": mated,
+            "fold": folds,
+            "ok": True,
+            "score": scores,
+            "subject_a": [f"s{i}" for i in range(n)],
+            "subject_b": [f"s{i}" if m else f"t{i}" for i, m in enumerate(mated)],
+            "gender_a": genders,
+            "gender_b": genders,
+        }
+    )
+
+
+def config(**thresholds: object) -> object:
+    return validate_config(
+        {"name": "t", "dataset": {"name": "x"}, "groups": ["gender"], "thresholds": {"deepface_default": False, **thresholds}}
+    )
+
+
+def test_fold_calibrated_thresholds_come_from_the_other_fold() -> None:
+    # fold 1 non-mated: 0.1 0.2 0.3 0.4 ; fold 2 non-mated: 0.5 0.6 0.7 0.8
+    # target FMR 0.25 on 4 non-mated scores: k = 1, threshold just above the 2nd highest.
+    # fold 1 is decided at nextafter(0.7) (set on fold 2), fold 2 at nextafter(0.3) (set on fold 1).
+    nm1, nm2 = [0.1, 0.2, 0.3, 0.4], [0.5, 0.6, 0.7, 0.8]
+    m1, m2 = [0.65, 0.75, 0.9], [0.2, 0.35, 0.5]
+    scores = nm1 + m1 + nm2 + m2
+    mated = [False] * 4 + [True] * 3 + [False] * 4 + [True] * 3
+    folds = [1] * 7 + [2] * 7
+    pairs = pairs_frame(scores, mated, folds, ["female"] * 14)
+    res = measure(config(target_fmr=[0.25], fold_calibrated=True), pairs)
+
+    fold_rows = res.threshold_table[res.threshold_table["threshold_name"] == "fold:fmr=2e-01"]
+    assert fold_rows.set_index("fold")["threshold"].to_dict() == {
+        "1": np.nextafter(0.7, 1),
+        "2": np.nextafter(0.3, 1),
+    }
+    row = res.per_group[(res.per_group["threshold_name"] == "fold:fmr=2e-01") & (res.per_group["attribute"] == "all")].iloc[0]
+    # fold 1 at >0.7: no non-mated match, mated 0.65 misses (0.75, 0.9 match)
+    # fold 2 at >0.3: non-mated 0.5 0.6 0.7 0.8 all match; mated 0.2 misses
+    assert (row["n_fm"], row["n_nonmated"], row["n_fnm"], row["n_mated"]) == (4, 8, 2, 6)
+    assert row["fmr"] == 0.5 and row["fnmr"] == pytest.approx(2 / 6)
+    assert np.isnan(row["threshold"])
+    # LFW-protocol accuracy is reported per fold.
+    assert list(res.fold_accuracy["fold"]) == [1, 2]
+
+
+def test_global_threshold_and_per_group_thresholds() -> None:
+    rng = np.random.default_rng(0)
+    n = 400
+    mated = rng.random(n) < 0.5
+    genders = np.where(rng.random(n) < 0.5, "female", "male")
+    scores = np.where(mated, rng.normal(1, 0.5, n), rng.normal(0, 0.5, n)) + (genders == "female") * 0.3
+    pairs = pairs_frame(list(scores), list(mated), [1] * n, list(genders))
+    res = measure(config(target_fmr=[0.05], per_group=True), pairs)
+    t = res.thresholds["fmr=5e-02"]
+    nonmated = scores[~mated]
+    assert (nonmated >= t).sum() <= int(0.05 * nonmated.size) < (nonmated >= np.nextafter(t, -np.inf)).sum()
+    own = res.per_group_thresholds.set_index("group")
+    for g in ("female", "male"):
+        s = scores[(~mated) & (genders == g)]
+        assert (s >= own.loc[g, "threshold"]).sum() <= int(0.05 * s.size)
+    # the group shifted up needs the higher threshold of its own
+    assert own.loc["female", "threshold"] > own.loc["male", "threshold"]
+    assert "fold" in " ".join(res.notes)  # one fold only: no fold calibration, and it says so
