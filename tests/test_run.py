@@ -198,3 +198,49 @@ def test_lfw_subset_with_the_real_dlib_model(lfw: Path, tmp_path: Path) -> None:
     assert (pg.loc[pg["attribute"] == "race+gender", "group"].str.count(r"\+") == 1).all()
     md = (tmp_path / "run" / "report.md").read_text()
     assert "## Dataset composition" in md and "perceived race" in md.lower()
+
+
+@needs_dlib
+def test_exhaustive_protocol_equals_scoring_every_pair_listed(tmp_path: Path) -> None:
+    """All-vs-all by blocks gives the same per-group counts as listing every pair explicitly."""
+    root = make_csv_dataset(tmp_path / "data", n_subjects=4, per_subject=3)
+    common = dict(thresholds={"deepface_default": False, "target_fmr": [], "fixed": [0.9, 0.95]},
+                  model={"name": "Dlib", "detector": "skip", "align": False, "distance_metric": "cosine"})
+    exhaustive = validate_config(csv_config(root, tmp_path / "cache", pairs={"protocol": "exhaustive", "block": 5}, **common))
+    listed = validate_config(csv_config(root, tmp_path / "cache", **common))  # pairs.csv lists every pair
+    ex = run_benchmark(exhaustive, out_dir=tmp_path / "ex", progress=False).per_group
+    li = run_benchmark(listed, out_dir=tmp_path / "li", progress=False).per_group
+    cols = ["threshold_name", "attribute", "group", "n_mated", "n_nonmated", "n_fnm", "n_fm", "n_failed", "n_subjects"]
+    pd.testing.assert_frame_equal(ex[cols].reset_index(drop=True), li[cols].reset_index(drop=True))
+    assert (tmp_path / "ex" / "cell_counts.csv").is_file()
+    cells = pd.read_csv(tmp_path / "ex" / "cell_counts.csv")
+    all_rows = cells[cells["attribute"] == "all"]
+    # 12 good images: 66 pairs, 12 mated (4 subjects x 3), so 54 non-mated
+    assert set(all_rows["n_nonmated"]) == {54}
+
+
+@needs_dlib
+def test_generated_protocol_samples_the_requested_pairs(tmp_path: Path) -> None:
+    root = make_csv_dataset(tmp_path / "data", n_subjects=4, per_subject=3)
+    cfg = validate_config(csv_config(root, tmp_path / "cache", pairs={
+        "protocol": "generated", "n_nonmated": 20, "match_on": ["gender"], "seed": 3}))
+    result = run_benchmark(cfg, out_dir=tmp_path / "g", progress=False)
+    scores = result.scores
+    nonmated = scores[~scores["mated"]]
+    assert len(nonmated) == 20 and (nonmated["gender_a"] == nonmated["gender_b"]).all()
+    assert scores["mated"].sum() == 6 + 3 * 3  # s0 has 4 images (one unreadable): 6 pairs; the others 3 each
+
+
+def test_ita_annotation_of_faceless_images_is_unknown_not_dropped(tmp_path: Path) -> None:
+    pytest.importorskip("dlib")
+    root = make_csv_dataset(tmp_path / "data", n_subjects=2, per_subject=2)
+    cfg = validate_config(csv_config(root, tmp_path / "cache", groups=["skin_tone", "gender"],
+                                     annotate={"skin_tone": "ita"}))
+    from frbench.annotate.apply import apply_annotations
+    from frbench.datasets import load_dataset
+
+    images = load_dataset(cfg.dataset, tmp_path).images
+    annotated, per_image = apply_annotations(cfg.annotate, images, tmp_path / "cache", progress=False)
+    assert len(annotated) == len(images)
+    assert set(annotated["skin_tone"]) == {"unknown"}
+    assert set(per_image["status"]) <= {"no_face", "unreadable"}

@@ -26,17 +26,28 @@ class _Strict(BaseModel):
 
 
 class DatasetConfig(_Strict):
-    """Where the images, labels and pairs come from."""
+    """Where the images, labels and pairs come from (layouts in data/README.md)."""
 
     name: str = Field(description="dataset folder name under $FRBENCH_DATA")
-    format: Literal["lfw", "csv"] = "lfw"
+    format: Literal["lfw", "csv", "folder", "rfw", "bfw", "deepface-pairs"] = "lfw"
     root: Path | None = Field(None, description="explicit dataset folder; default $FRBENCH_DATA/<name>")
-    folds: list[int] | None = Field(None, description="LFW View 2 folds to use (1-10); default all")
-    images: str | None = Field(None, description="csv: images CSV, relative to the dataset root")
-    pairs: str | None = Field(None, description="csv: pairs CSV, relative to the dataset root")
+    folds: list[int] | None = Field(None, description="lfw, rfw, bfw: pair folds to use; default all")
+    images: str | None = Field(
+        None, description="csv: images CSV; folder: folder of identity folders [root]; bfw: image folder"
+    )
+    pairs: str | None = Field(
+        None, description="csv: pairs CSV; bfw: pair table; deepface-pairs: pairs CSV [master.csv]"
+    )
     columns: dict[str, str] = Field(default_factory=dict, description="csv: contract name -> CSV column")
     attributes: list[str] | None = Field(None, description="csv: attribute columns to keep")
     allow_outside_root: bool = False
+    labels: str | None = Field(None, description="labels CSV joined onto the images, relative to the root")
+    labels_by: Literal["subject", "image"] = Field(
+        "subject", description="labels: one row per subject (subject_id) or per image (image_id)"
+    )
+    label_columns: dict[str, str] = Field(
+        default_factory=dict, description="labels: contract name -> labels CSV column"
+    )
 
     @field_validator("folds")
     @classmethod
@@ -51,6 +62,8 @@ class DatasetConfig(_Strict):
     def _csv_needs_images(self) -> DatasetConfig:
         if self.format == "csv" and not self.images:
             raise ValueError("format 'csv' needs 'images' (the images CSV file)")
+        if self.label_columns and not self.labels:
+            raise ValueError("'label_columns' needs 'labels' (the labels CSV file)")
         return self
 
 
@@ -128,12 +141,21 @@ class StatsConfig(_Strict):
 
 
 class AnnotateConfig(_Strict):
-    """Labels derived before grouping."""
+    """Labels derived before grouping: ``skin_tone`` (lighter/darker) and ``skin_tone_category``."""
 
-    skin_tone: Literal["ita"] | None = Field(None, description="ita: estimate skin tone from skin pixels")
+    skin_tone: Literal["ita", "fitzpatrick", "monk"] | None = Field(
+        None, description="ita: estimate from skin pixels; fitzpatrick/monk: map the dataset's human labels"
+    )
+    skin_tone_column: str | None = Field(None, description="fitzpatrick/monk: the image column holding the labels")
     grey_world: bool | None = Field(None, description="ita: colour-constancy correction (default: measured best)")
     regions: str | None = Field(None, description="ita: skin regions (default: measured best)")
     statistic: str | None = Field(None, description="ita: robust statistic (default: measured best)")
+
+    @model_validator(mode="after")
+    def _human_scale_needs_column(self) -> AnnotateConfig:
+        if self.skin_tone in ("fitzpatrick", "monk") and not self.skin_tone_column:
+            raise ValueError(f"skin_tone {self.skin_tone!r} needs skin_tone_column, the column with the labels")
+        return self
 
 
 class CacheConfig(_Strict):

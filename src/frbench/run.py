@@ -23,11 +23,15 @@ from frbench.config import Config
 from frbench.datasets import Dataset, load_dataset
 from frbench.embed import Embeddings, EmbedStats, embed_images
 from frbench.embed.backend import Pipeline
+from frbench.annotate.apply import apply_annotations
 from frbench.errors import ConfigError, DatasetError
 from frbench.measure import measure
-from frbench.metrics.grouped import failure_to_enrol
-from frbench.report.figures import write_figures
+from frbench.measure_exhaustive import measure_exhaustive
+from frbench.metrics.grouped import attribute_names, failure_to_enrol
+from frbench.pairs import generated_pairs
+from frbench.report.figures import pair_figure_tables, write_figures
 from frbench.report.files import write_csv, write_json, write_text
+from frbench.report.plots import plot_ita_histogram
 from frbench.report.markdown import render_report
 from frbench.scoring import pair_similarities
 from frbench.tables import OK, validate_image_table, validate_pair_table
@@ -77,13 +81,14 @@ def reported_attributes(config: Config) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def check_attributes(config: Config, dataset: Dataset) -> None:
-    """Every grouping attribute must exist in the dataset, before any embedding starts."""
-    available = [c for c in dataset.images.columns if c not in ("image_id", "path", "subject_id")]
+def check_attributes(config: Config, images: pd.DataFrame, dataset_name: str) -> None:
+    """Every grouping attribute must exist in the (annotated) images, before any embedding starts."""
+    available = [c for c in images.columns if c not in ("image_id", "path", "subject_id")]
     for name in reported_attributes(config):
-        if name not in dataset.images.columns:
+        if name not in images.columns:
+            hint = " (add annotate: {skin_tone: ita} to estimate it)" if name == "skin_tone" else ""
             raise ConfigError(
-                f"groups: '{name}' is not an attribute of dataset '{dataset.name}' "
+                f"groups: '{name}' is not an attribute of dataset '{dataset_name}'{hint} "
                 f"(it has: {', '.join(a for a in available if not a.endswith('_source')) or 'none'})"
             )
 
@@ -124,48 +129,63 @@ def run_benchmark(
     timings: dict[str, float] = {}
     out_dir = Path(out_dir) if out_dir is not None else Path("runs") / config.name
     _check_writable(out_dir)
+    cache_dir = Path(config.cache.dir) if config.cache.dir is not None else default_cache_dir()
+    n_workers = workers if workers is not None else config.execution.workers
+    pipeline = pipeline_from_config(config)
 
     t = time.perf_counter()
     dataset = load_dataset(config.dataset, data_root if data_root is not None else data_root_from_env())
-    check_attributes(config, dataset)
-    attributes = reported_attributes(config)
-    if dataset.pairs is None:
-        raise DatasetError(f"dataset '{dataset.name}' has no pair list (pairs.protocol: file needs one)")
-    images = validate_image_table(dataset.images, attributes)
-    pairs = validate_pair_table(dataset.pairs, images["image_id"])
-    used = pd.unique(pd.concat([pairs["image_a"], pairs["image_b"]]))
-    images_used = images[images["image_id"].isin(set(used))].reset_index(drop=True)
+    images, pairs = select(config, dataset)
     timings["load_dataset_s"] = time.perf_counter() - t
-    log(f"{dataset.name}: {len(pairs)} pairs over {len(images_used)} images of {images_used['subject_id'].nunique()} subjects")
-
-    pipeline = Pipeline(
-        model=config.model.name,
-        detector=config.model.detector,
-        align=config.model.align,
-        normalization=config.model.normalization,
-        expand_percentage=config.model.expand_percentage,
-        enforce_detection=config.model.enforce_detection,
-        l2_normalize=config.model.l2_normalize,
+    if config.annotate.skin_tone is not None:
+        t = time.perf_counter()
+        # A subject's tone is the median over all its images in the dataset, not only those in pairs.
+        subjects = dataset.images[dataset.images["subject_id"].isin(set(images["subject_id"]))]
+        annotated, ita_table = apply_annotations(
+            config.annotate, subjects, cache_dir, workers=n_workers or 1, progress=progress
+        )
+        images = images.drop(columns=[c for c in annotated.columns if c in images.columns and c not in ("image_id",)]
+                             ).merge(annotated, on="image_id", how="left", validate="one_to_one")
+        timings["annotate_s"] = time.perf_counter() - t
+    else:
+        ita_table = None
+    check_attributes(config, images, dataset.name)
+    attributes = reported_attributes(config)
+    images = validate_image_table(images, attributes)
+    if pairs is not None:
+        pairs = validate_pair_table(pairs, images["image_id"])
+    log(
+        f"{dataset.name}: {len(images)} images of {images['subject_id'].nunique()} subjects, "
+        + (f"{len(pairs)} pairs" if pairs is not None else "all pairs (exhaustive)")
     )
-    cache_dir = Path(config.cache.dir) if config.cache.dir is not None else default_cache_dir()
+
     t = time.perf_counter()
     embeddings, stats = embed_images(
-        images_used,
+        images,
         pipeline,
         cache_dir=cache_dir,
         executor=config.execution.executor,
-        workers=workers if workers is not None else config.execution.workers,
+        workers=n_workers,
         progress=progress,
         offline=config.offline,
     )
     timings["embed_s"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    scores = scored_pairs(pairs, images_used, embeddings, config.model.distance_metric, attributes)
-    measures = measure(config, scores)
-    thresholds = measures.thresholds
+    names = attribute_names(config.groups, config.intersections)
+    if pairs is None:
+        matrix = _rows_for(embeddings, images["image_id"])
+        measures = measure_exhaustive(config, images, matrix, embeddings.status)
+        scores = measures.mated
+        n_all = len(images) * (len(images) - 1) // 2
+        pair_counts = {"n_pairs": n_all, "n_mated": len(scores), "n_nonmated": n_all - len(scores)}
+    else:
+        scores = scored_pairs(pairs, images, embeddings, config.model.distance_metric, attributes)
+        measures = measure(config, scores)
+        pair_counts = {"n_pairs": len(pairs), "n_mated": int(pairs["mated"].sum()),
+                       "n_nonmated": int((~pairs["mated"]).sum())}
     fte = failure_to_enrol(
-        images_used, embeddings.status, config.groups, config.intersections, level=config.stats.confidence_level
+        images, embeddings.status, config.groups, config.intersections, level=config.stats.confidence_level
     )
     timings["measure_s"] = time.perf_counter() - t
 
@@ -174,7 +194,9 @@ def run_benchmark(
          "detail": embeddings.detail.loc[embeddings.image_ids].to_numpy()}
     )
     failures = failures[failures["status"] != OK].reset_index(drop=True)
-    manifest = build_manifest(config, dataset, images_used, pairs, pipeline, thresholds, stats, timings, cache_dir)
+    manifest = build_manifest(
+        config, dataset, images, pairs, pair_counts, pipeline, measures.thresholds, stats, timings, cache_dir
+    )
 
     out_dir.mkdir(parents=True, exist_ok=True)
     write_csv(out_dir / "per_group.csv", measures.per_group)
@@ -187,19 +209,70 @@ def run_benchmark(
     write_csv(out_dir / "failures.csv", failures)
     write_csv(out_dir / "fairness.csv", measures.fairness)
     write_csv(out_dir / "scores.csv", scores_table(scores, attributes))
+    if ita_table is not None:
+        write_csv(out_dir / "skin_tone_ita.csv", ita_table)
     t = time.perf_counter()
-    figures = write_figures(
-        out_dir, scores, config.groups, config.intersections, thresholds, level=config.stats.confidence_level
-    )
+    if pairs is None:
+        write_csv(out_dir / "cell_counts.csv", measures.cells)
+        figures = write_figures(out_dir, names, measures.thresholds, measures.det, measures.cross_group)
+    else:
+        det, hist, cross = pair_figure_tables(scores, names, measures.thresholds, config.stats.confidence_level)
+        figures = write_figures(out_dir, names, measures.thresholds, det, cross, hist)
+    if ita_table is not None:
+        figures["skin_tone"] = [plot_ita_histogram(images, out_dir / "plots" / "ita_histogram.png")]
     timings["figures_s"] = time.perf_counter() - t
     write_text(
         out_dir / "report.md",
-        render_report(config, dataset, images_used, pairs, measures, fte, failures, manifest, figures),
+        render_report(config, dataset, images, pair_counts, measures, fte, failures, manifest, figures),
     )
     timings["total_s"] = time.time() - started
     # The manifest goes last: its presence marks a complete run directory.
     write_json(out_dir / "manifest.json", manifest)
-    return RunResult(out_dir, measures.per_group, scores, thresholds, fte, measures.fairness, stats, manifest)
+    return RunResult(out_dir, measures.per_group, scores, measures.thresholds, fte, measures.fairness, stats, manifest)
+
+
+def pipeline_from_config(config: Config) -> Pipeline:
+    m = config.model
+    return Pipeline(
+        model=m.name,
+        detector=m.detector,
+        align=m.align,
+        normalization=m.normalization,
+        expand_percentage=m.expand_percentage,
+        enforce_detection=m.enforce_detection,
+        l2_normalize=m.l2_normalize,
+    )
+
+
+def select(config: Config, dataset: Dataset) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """The images to embed and the pairs to score under the config's pair protocol.
+
+    ``file`` and ``generated`` return a PairTable and only the images it names; ``exhaustive``
+    returns every image and no PairTable (all pairs are scored by blocks).
+    """
+    protocol = config.pairs
+    if protocol.protocol == "exhaustive":
+        return dataset.images.reset_index(drop=True), None
+    if protocol.protocol == "generated":
+        missing = [a for a in protocol.match_on if a not in dataset.images.columns]
+        if missing:
+            raise ConfigError(f"pairs.match_on: {missing} not attributes of dataset '{dataset.name}'")
+        pairs = generated_pairs(
+            dataset.images, protocol.n_nonmated, protocol.mated_per_subject, protocol.match_on, protocol.seed
+        )
+    elif dataset.pairs is None:
+        raise DatasetError(
+            f"dataset '{dataset.name}' has no pair list: use pairs.protocol generated or exhaustive"
+        )
+    else:
+        pairs = dataset.pairs
+    used = set(pd.unique(pd.concat([pairs["image_a"], pairs["image_b"]])))
+    return dataset.images[dataset.images["image_id"].isin(used)].reset_index(drop=True), pairs
+
+
+def _rows_for(embeddings: Embeddings, image_ids: pd.Series) -> np.ndarray:
+    row = pd.Series(np.arange(len(embeddings.image_ids)), index=embeddings.image_ids)
+    return embeddings.matrix[row.loc[image_ids].to_numpy()]
 
 
 def scores_table(scores: pd.DataFrame, attributes: list[str]) -> pd.DataFrame:
@@ -214,7 +287,8 @@ def build_manifest(
     config: Config,
     dataset: Dataset,
     images: pd.DataFrame,
-    pairs: pd.DataFrame,
+    pairs: pd.DataFrame | None,
+    pair_counts: dict[str, int],
     pipeline: Pipeline,
     thresholds: dict[str, float],
     stats: EmbedStats,
@@ -231,8 +305,8 @@ def build_manifest(
             "root": str(dataset.root),
             "n_images": int(len(images)),
             "n_subjects": int(images["subject_id"].nunique()),
-            "n_pairs": int(len(pairs)),
-            "n_mated": int(pairs["mated"].sum()),
+            "protocol": config.pairs.protocol,
+            **pair_counts,
             "sha256": _dataset_hash(images, pairs),
             "label_sources": dataset.label_sources,
             "caveats": dataset.caveats,
@@ -251,12 +325,13 @@ def build_manifest(
     }
 
 
-def _dataset_hash(images: pd.DataFrame, pairs: pd.DataFrame) -> str:
+def _dataset_hash(images: pd.DataFrame, pairs: pd.DataFrame | None) -> str:
     import hashlib
 
     h = hashlib.sha256()
     h.update(images[["image_id", "subject_id"]].to_csv(index=False).encode())
-    h.update(pairs[["image_a", "image_b", "mated"]].to_csv(index=False).encode())
+    if pairs is not None:
+        h.update(pairs[["image_a", "image_b", "mated"]].to_csv(index=False).encode())
     return h.hexdigest()
 
 

@@ -51,28 +51,54 @@ class Dataset:
 
 
 # The loaders import Dataset from this module, so they are imported after it is defined.
+from frbench.datasets.bfw import load_bfw  # noqa: E402
 from frbench.datasets.csv_manifest import load_csv_manifest  # noqa: E402
+from frbench.datasets.deepface_pairs import load_deepface_pairs  # noqa: E402
+from frbench.datasets.folder import join_labels, load_folder  # noqa: E402
 from frbench.datasets.lfw import load_lfw  # noqa: E402
+from frbench.datasets.rfw import load_rfw  # noqa: E402
 
-__all__ = ["Dataset", "load_csv_manifest", "load_dataset", "load_lfw"]
+__all__ = [
+    "Dataset",
+    "join_labels",
+    "load_bfw",
+    "load_csv_manifest",
+    "load_dataset",
+    "load_deepface_pairs",
+    "load_folder",
+    "load_lfw",
+    "load_rfw",
+]
 
 
 def load_dataset(cfg: "DatasetConfig", data_root: Path) -> Dataset:
-    """Open the dataset a config names, from ``cfg.root`` or ``data_root/cfg.name``."""
+    """Open the dataset a config names, from ``cfg.root`` or ``data_root/cfg.name``, and join
+    ``cfg.labels`` onto its images when given."""
     root = Path(cfg.root) if cfg.root is not None else Path(data_root) / cfg.name
     if not root.is_dir():
         raise DatasetError(
             f"dataset '{cfg.name}' not found at {root} (set FRBENCH_DATA or dataset.root; see data/README.md)"
         )
     if cfg.format == "lfw":
-        return load_lfw(root, folds=cfg.folds)
-    return load_csv_manifest(
-        root / str(cfg.images),
-        pairs_csv=root / cfg.pairs if cfg.pairs else None,
-        columns=cfg.columns or None,
-        attributes=cfg.attributes,
-        root=root,
-        name=cfg.name,
-        allow_outside_root=cfg.allow_outside_root,
-    )
-
+        dataset = load_lfw(root, folds=cfg.folds)
+    elif cfg.format == "rfw":
+        dataset = load_rfw(root, folds=cfg.folds)
+    elif cfg.format == "bfw":
+        dataset = load_bfw(root, table=cfg.pairs, images=cfg.images, folds=cfg.folds)
+    elif cfg.format == "folder":
+        dataset = load_folder(root, images=cfg.images, name=cfg.name)
+    elif cfg.format == "deepface-pairs":
+        dataset = load_deepface_pairs(root, pairs=cfg.pairs, name=cfg.name)
+    else:
+        dataset = load_csv_manifest(
+            root / str(cfg.images),
+            pairs_csv=root / cfg.pairs if cfg.pairs else None,
+            columns=cfg.columns or None,
+            attributes=cfg.attributes,
+            root=root,
+            name=cfg.name,
+            allow_outside_root=cfg.allow_outside_root,
+        )
+    if cfg.labels:
+        dataset = join_labels(dataset, root / cfg.labels, by=cfg.labels_by, columns=cfg.label_columns)
+    return dataset

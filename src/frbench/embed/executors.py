@@ -1,20 +1,62 @@
-"""Run the backend over many images: in this process, or in a pool of worker processes.
+"""Run the backend over many images: in this process, in a pool of worker processes, or on Dask.
 
-Both executors yield ``(index into paths, EmbedResult)`` as results become available, so the caller
-can store them progressively. Workers only compute; the caller alone writes the cache.
+Every executor yields ``(index into paths, EmbedResult)`` as results become available, so the caller
+can store them progressively; workers only compute, the caller alone writes the cache. A worker
+builds the model at its first chunk and keeps it for the following ones. The results do not depend
+on the executor: each image goes through the same :class:`Embedder` code.
 """
 
 from __future__ import annotations
 
+import logging
+import math
 import multiprocessing
-from collections.abc import Generator, Sequence
+import os
+import signal
+import threading
+from collections.abc import Generator, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from contextlib import contextmanager
+from types import ModuleType
+
+import cv2
 
 from frbench.embed.backend import Embedder, EmbedResult, Pipeline
+from frbench.errors import FrbenchError
 
-# a worker process's Embedder, or the error that prevented building it
-_worker_embedder: Embedder | None = None
-_worker_error: Exception | None = None
+# Thread pools of the native libraries a worker loads. One worker per core with one thread each:
+# more threads per worker would only compete for the same cores.
+THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+# the most images per task: results reach the cache, and Ctrl-C takes effect, within one chunk's time
+MAX_CHUNK = 8
+# tasks per worker to aim for, so that workers that finish early take over the remaining chunks
+CHUNKS_PER_WORKER = 8
+
+# A worker process's models, per pipeline. deepface caches one model object per process, which is
+# not safe to call from several threads at once, so a process embeds one chunk at a time.
+_embedders: dict[Pipeline, Embedder] = {}
+_model_lock = threading.Lock()
+
+
+def chunk_size(n_paths: int, workers: int) -> int:
+    """Images per task: ``ceil(n / (CHUNKS_PER_WORKER * workers))``, between 1 and ``MAX_CHUNK``."""
+    return max(1, min(MAX_CHUNK, math.ceil(n_paths / (CHUNKS_PER_WORKER * workers))))
+
+
+def _chunks(n_paths: int, size: int) -> list[range]:
+    return [range(start, min(start + size, n_paths)) for start in range(0, n_paths, size)]
+
+
+def embed_chunk(pipeline: Pipeline, paths: list[str]) -> list[EmbedResult]:
+    """Embed ``paths`` with this process's model for ``pipeline`` (built at the first call).
+
+    The task every parallel executor runs. Raises FrbenchError when the model cannot be built.
+    """
+    with _model_lock:
+        embedder = _embedders.get(pipeline)
+        if embedder is None:
+            embedder = _embedders[pipeline] = Embedder(pipeline)
+        return [embedder.embed(path) for path in paths]
 
 
 def run_serial(paths: Sequence[str], pipeline: Pipeline) -> Generator[tuple[int, EmbedResult], None, None]:
@@ -26,21 +68,37 @@ def run_serial(paths: Sequence[str], pipeline: Pipeline) -> Generator[tuple[int,
         yield i, embedder.embed(path)
 
 
-def _init_worker(pipeline: Pipeline) -> None:
-    global _worker_embedder, _worker_error
+def _exit_with_parent() -> None:
+    parent = multiprocessing.parent_process()
+    if parent is not None:
+        parent.join()
+        # the parent was killed (SIGKILL cannot be caught): its pool would never send more work,
+        # and a worker blocked on the task queue would otherwise live on holding a model in memory
+        os._exit(1)
+
+
+def _init_worker() -> None:
+    # Ctrl-C reaches the whole process group; the parent alone handles it and stops the pool
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    cv2.setNumThreads(1)
+    threading.Thread(target=_exit_with_parent, name="frbench-exit-with-parent", daemon=True).start()
+
+
+@contextmanager
+def _single_threaded_children() -> Iterator[None]:
+    """Set THREAD_ENV to 1 (where the user has not set it) while worker processes are started.
+
+    The libraries read these variables when they are loaded, which in a spawned worker happens
+    before any frbench code runs, so they must be in the environment the worker inherits.
+    """
+    added = [name for name in THREAD_ENV if name not in os.environ]
+    for name in added:
+        os.environ[name] = "1"
     try:
-        _worker_embedder = Embedder(pipeline)
-    except Exception as err:
-        # raised again from the first task: an exception in a pool initializer only shows up
-        # as an unexplained BrokenProcessPool
-        _worker_error = err
-
-
-def _embed_chunk(paths: list[str]) -> list[EmbedResult]:
-    if _worker_error is not None:
-        raise _worker_error
-    assert _worker_embedder is not None
-    return [_worker_embedder.embed(path) for path in paths]
+        yield
+    finally:
+        for name in added:
+            os.environ.pop(name, None)
 
 
 def run_processes(
@@ -48,28 +106,31 @@ def run_processes(
 ) -> Generator[tuple[int, EmbedResult], None, None]:
     """Embed ``paths`` in ``workers`` processes, ``chunk_size`` images per task.
 
-    Each worker builds the model once (pool initializer). Processes are started with "spawn", a fresh
-    interpreter, because forking a process that already holds onnxruntime or dlib threads can deadlock,
-    and a fresh interpreter sees the current environment (DEEPFACE_HOME). A chunk's results are yielded
-    when the chunk finishes, in completion order. Stopping the iteration cancels the chunks not started.
+    Processes are started with "spawn", a fresh interpreter, because forking a process that already
+    holds onnxruntime or dlib threads can deadlock, and a fresh interpreter sees the current
+    environment (DEEPFACE_HOME). Workers run single-threaded native libraries, ignore SIGINT and
+    exit when this process dies, even by SIGKILL. A chunk's results are yielded when the chunk
+    finishes, in completion order. Stopping the iteration cancels the chunks not started and waits
+    for the running ones (at most one chunk per worker).
     """
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
-    chunks = [range(start, min(start + chunk_size, len(paths))) for start in range(0, len(paths), chunk_size)]
+    chunks = _chunks(len(paths), chunk_size)
     if not chunks:
         return
     pool = ProcessPoolExecutor(
         max_workers=min(workers, len(chunks)),
         mp_context=multiprocessing.get_context("spawn"),
         initializer=_init_worker,
-        initargs=(pipeline,),
     )
     try:
-        pending: dict[Future[list[EmbedResult]], range] = {
-            pool.submit(_embed_chunk, [paths[i] for i in chunk]): chunk for chunk in chunks
-        }
+        # the pool starts its processes on submit
+        with _single_threaded_children():
+            pending: dict[Future[list[EmbedResult]], range] = {
+                pool.submit(embed_chunk, pipeline, [paths[i] for i in chunk]): chunk for chunk in chunks
+            }
         while pending:
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in done:
@@ -77,3 +138,64 @@ def run_processes(
                 yield from zip(chunk, future.result())
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def import_distributed() -> ModuleType:
+    """``dask.distributed``, or FrbenchError naming the extra that installs it."""
+    try:
+        import dask.distributed
+    except ImportError as err:
+        raise FrbenchError(
+            f"the dask executor needs dask.distributed, which is not installed ({err}): "
+            "pip install 'frbench[dask]'"
+        ) from err
+    return dask.distributed
+
+
+def run_dask(
+    paths: Sequence[str], pipeline: Pipeline, workers: int, chunk_size: int, scheduler: str | None = None
+) -> Generator[tuple[int, EmbedResult], None, None]:
+    """Embed ``paths`` on a Dask cluster, ``chunk_size`` images per task.
+
+    ``scheduler`` is the address of a running scheduler (``tcp://host:8786``); its workers need
+    frbench and the model's weights installed, must see ``paths`` under the same names, and should
+    have one thread each (``dask worker --nthreads 1``: a process embeds one chunk at a time). Without
+    a scheduler, a LocalCluster of ``workers`` single-threaded processes is started and closed again.
+    A task whose worker dies is rerun by Dask elsewhere. Stopping the iteration cancels what is left.
+    """
+    if workers < 1:
+        raise ValueError(f"workers must be >= 1, got {workers}")
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+    distributed = import_distributed()
+    chunks = _chunks(len(paths), chunk_size)
+    if not chunks:
+        return
+    cluster = None
+    if scheduler is None:
+        # Dask's nanny starts each worker with OMP/OpenBLAS/MKL threads set to 1 and ends it when
+        # this process dies
+        cluster = distributed.LocalCluster(
+            n_workers=min(workers, len(chunks)), threads_per_worker=1, processes=True,
+            dashboard_address=None, silence_logs=logging.ERROR,
+        )
+    try:
+        try:
+            client = distributed.Client(cluster if cluster is not None else scheduler, set_as_default=False)
+        except (OSError, TimeoutError) as err:
+            raise FrbenchError(f"cannot connect to the dask scheduler at {scheduler}: {err}") from err
+        futures: dict[object, range] = {}
+        try:
+            for chunk in chunks:
+                future = client.submit(embed_chunk, pipeline, [paths[i] for i in chunk], pure=False)
+                futures[future] = chunk
+            for future, results in distributed.as_completed(futures, loop=client.loop, with_results=True):
+                yield from zip(futures[future], results)
+        finally:
+            unfinished = [future for future in futures if not future.done()]
+            if unfinished:
+                client.cancel(unfinished)
+            client.close()
+    finally:
+        if cluster is not None:
+            cluster.close()

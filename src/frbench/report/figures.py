@@ -33,48 +33,57 @@ def det_by_group(pairs: pd.DataFrame, attribute: str) -> pd.DataFrame:
     return pd.concat(parts, ignore_index=True)
 
 
-def write_figures(
-    out_dir: Path,
-    pairs: pd.DataFrame,
-    attributes: Sequence[str],
-    intersections: Sequence[Sequence[str]],
-    thresholds: dict[str, float],
-    level: float = 0.95,
-) -> dict[str, list[str]]:
-    """Write det_points.csv, score_distributions.csv, cross_group_fmr.csv and plots/*.png.
-
-    Returns the written plot paths (relative to ``out_dir``) by kind, for the report to embed.
-    """
-    names = attribute_names(attributes, intersections)
-    plots_dir = out_dir / "plots"
-    written: dict[str, list[str]] = {"det": [], "scores": [], "cross_group": []}
+def pair_figure_tables(
+    pairs: pd.DataFrame, names: Sequence[str], thresholds: dict[str, float], level: float = 0.95
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """DET points, score histograms and the cross-group FMR matrix of listed, scored pairs."""
     dets, hists, crosses = [], [], []
     for name in names:
-        slug = name.replace("+", "_x_")
-        det = det_by_group(pairs, name)
-        dets.append(det)
-        plot_det(det, name, plots_dir / f"det_{slug}.png")
-        written["det"].append(f"plots/det_{slug}.png")
-
-        hist = score_histograms(pairs, name)
-        hists.append(hist)
-        plot_score_distributions(hist[hist["attribute"] == name], name, plots_dir / f"scores_{slug}.png", thresholds)
-        written["scores"].append(f"plots/scores_{slug}.png")
-
+        dets.append(det_by_group(pairs, name))
+        hists.append(score_histograms(pairs, name))
         for tname, value in thresholds.items():
             cross = cross_group_fmr(pairs, name, value, level)
             cross.insert(0, "threshold", value)
             cross.insert(0, "threshold_name", tname)
             cross.insert(0, "attribute", name)
             crosses.append(cross)
-        primary = primary_threshold(thresholds)
+    hist = pd.concat(hists, ignore_index=True)
+    # score_histograms repeats the all/all rows for every attribute; keep them once.
+    is_all = hist["attribute"] == "all"
+    hist = pd.concat([hist[is_all].drop_duplicates(subset=["mated", "bin_low"]), hist[~is_all]], ignore_index=True)
+    return pd.concat(dets, ignore_index=True), hist, pd.concat(crosses, ignore_index=True)
+
+
+def write_figures(
+    out_dir: Path,
+    names: Sequence[str],
+    thresholds: dict[str, float],
+    det: pd.DataFrame,
+    cross: pd.DataFrame,
+    hist: pd.DataFrame | None = None,
+) -> dict[str, list[str]]:
+    """Write det_points.csv, cross_group_fmr.csv (and score_distributions.csv) with plots/*.png.
+
+    Returns the written plot paths (relative to ``out_dir``) by kind, for the report to embed.
+    """
+    plots_dir = out_dir / "plots"
+    written: dict[str, list[str]] = {"det": [], "scores": [], "cross_group": []}
+    primary = primary_threshold(thresholds)
+    for name in names:
+        slug = name.replace("+", "_x_")
+        plot_det(det[det["attribute"].isin([name, "all"])], name, plots_dir / f"det_{slug}.png")
+        written["det"].append(f"plots/det_{slug}.png")
+        if hist is not None:
+            plot_score_distributions(hist[hist["attribute"] == name], name, plots_dir / f"scores_{slug}.png", thresholds)
+            written["scores"].append(f"plots/scores_{slug}.png")
         if primary is not None:
-            last = crosses[-len(thresholds):][list(thresholds).index(primary)]
-            plot_cross_group(last, name, primary, plots_dir / f"cross_group_fmr_{slug}.png")
+            part = cross[(cross["attribute"] == name) & (cross["threshold_name"] == primary)]
+            plot_cross_group(part, name, primary, plots_dir / f"cross_group_fmr_{slug}.png")
             written["cross_group"].append(f"plots/cross_group_fmr_{slug}.png")
-    write_csv(out_dir / "det_points.csv", pd.concat(dets, ignore_index=True))
-    write_csv(out_dir / "score_distributions.csv", _dedupe_all(pd.concat(hists, ignore_index=True)))
-    write_csv(out_dir / "cross_group_fmr.csv", pd.concat(crosses, ignore_index=True))
+    write_csv(out_dir / "det_points.csv", det)
+    write_csv(out_dir / "cross_group_fmr.csv", cross)
+    if hist is not None:
+        write_csv(out_dir / "score_distributions.csv", hist)
     return written
 
 
@@ -86,9 +95,4 @@ def primary_threshold(thresholds: dict[str, float]) -> str | None:
     return next(iter(thresholds), None)
 
 
-def _dedupe_all(hists: pd.DataFrame) -> pd.DataFrame:
-    # score_histograms repeats the all/all rows for every attribute; keep them once.
-    is_all = hists["attribute"] == "all"
-    first_all = hists[is_all].drop_duplicates(subset=["mated", "bin_low"])
-    return pd.concat([first_all, hists[~is_all]], ignore_index=True) if is_all.any() else hists
-
+__all__ = ["attribute_names", "det_by_group", "pair_figure_tables", "primary_threshold", "write_figures"]

@@ -62,6 +62,75 @@ def rates_table(rows: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+ITA_CAVEAT = (
+    "Skin tone here is estimated, not labelled: the Individual Typology Angle of cheek and forehead pixels, "
+    "which depends on lighting, exposure and white balance as much as on skin. On LFW a large share of the "
+    "'darker' group are lighter-skinned people in poor light (docs/skin_tone.md); treat skin-tone results "
+    "as indicative and prefer human Fitzpatrick or Monk labels where a dataset has them."
+)
+
+
+def gender_shades_table(per_group: pd.DataFrame, thresholds: dict[str, float]) -> tuple[str, pd.DataFrame] | None:
+    """The 2x2 darker/lighter x female/male table of FNMR and FMR, when the run has that intersection."""
+    from frbench.report.figures import primary_threshold
+
+    name = primary_threshold(thresholds)
+    rows = per_group[(per_group["attribute"] == "skin_tone+gender") & (per_group["threshold_name"] == name)]
+    if name is None or rows.empty:
+        return None
+    cells = rows.set_index("group")
+    table = []
+    for tone in ("darker", "lighter"):
+        row = {"skin tone": tone}
+        for gender in ("female", "male"):
+            key = f"{tone}+{gender}"
+            if key in cells.index:
+                r = cells.loc[key]
+                row[f"{gender} FNMR"] = fmt_rate(r["fnmr"], r.get("fnmr_ci_low"), r.get("fnmr_ci_high"))
+                row[f"{gender} FMR"] = fmt_rate(r["fmr"], r.get("fmr_ci_low"), r.get("fmr_ci_high"))
+                row[f"{gender} n (mated/non-mated)"] = f"{int(r['n_mated'])}/{int(r['n_nonmated'])}"
+            else:
+                row[f"{gender} FNMR"] = row[f"{gender} FMR"] = "n/a"
+                row[f"{gender} n (mated/non-mated)"] = "0/0"
+        table.append(row)
+    return name, pd.DataFrame(table)
+
+
+def skin_tone_section(images: pd.DataFrame, figures: dict[str, list[str]]) -> list[str]:
+    """Distribution of subjects and images over skin-tone categories, with the mapping used."""
+    from frbench.annotate.skin_tone import FITZPATRICK_BINARY, ITA_BINARY, MONK_BINARY, ITA_CATEGORY_BOUNDS
+
+    source = images["skin_tone_source"].replace("unknown", pd.NA).dropna()
+    kind = source.iloc[0] if len(source) else "unknown"
+    counts = (
+        images.groupby(["skin_tone_category", "skin_tone"], sort=False)
+        .agg(subjects=("subject_id", "nunique"), images=("image_id", "size"))
+        .reset_index()
+    )
+    order = {c: i for i, (c, _, _) in enumerate(ITA_CATEGORY_BOUNDS)}
+    counts = counts.sort_values("skin_tone_category", key=lambda c: c.map(order).fillna(99).astype(int))
+    lines = ["## Skin tone", ""]
+    if kind == "ita":
+        bounds = ", ".join(
+            f"{c} {'> ' + format(lo, 'g') if hi == float('inf') else ('<= ' + format(hi, 'g') if lo == float('-inf') else f'({lo:g}, {hi:g}]')}"
+            for c, lo, hi in ITA_CATEGORY_BOUNDS
+        )
+        mapping = ", ".join(f"{k} -> {v}" for k, v in ITA_BINARY.items())
+        lines += [f"Estimated by ITA (degrees): {bounds}. Binary (Gender Shades): {mapping}.", ""]
+    else:
+        lines += [
+            "Human labels. Binary: Fitzpatrick "
+            + ", ".join(f"{k} -> {v}" for k, v in FITZPATRICK_BINARY.items())
+            + "; Monk "
+            + ", ".join(f"{k} -> {v}" for k, v in MONK_BINARY.items())
+            + ".",
+            "",
+        ]
+    lines += [md_table(counts), ""]
+    lines += [f"![ITA histogram]({p})" for p in figures.get("skin_tone", [])]
+    return lines + [""]
+
+
 def _fairness_table(fairness: pd.DataFrame) -> str:
     wide = fairness.pivot_table(
         index=["threshold_name", "attribute"], columns="measure", values="value", aggfunc="first", sort=False
@@ -70,7 +139,7 @@ def _fairness_table(fairness: pd.DataFrame) -> str:
     return md_table(wide.round(4))
 
 
-def composition(images: pd.DataFrame, pairs: pd.DataFrame, attributes: list[str]) -> pd.DataFrame:
+def composition(images: pd.DataFrame, attributes: list[str]) -> pd.DataFrame:
     """Subjects and images per group: who is in the data, before any error rate."""
     rows = []
     for attr in attributes:
@@ -85,7 +154,7 @@ def render_report(
     config: Config,
     dataset: Dataset,
     images: pd.DataFrame,
-    pairs: pd.DataFrame,
+    pair_counts: dict[str, int],
     measures: Measures,
     fte: pd.DataFrame,
     failures: pd.DataFrame,
@@ -97,13 +166,25 @@ def render_report(
     lines = [f"# frbench report: {config.name}", ""]
     if config.description:
         lines += [config.description, ""]
+    headline = gender_shades_table(per_group, thresholds)
+    if headline is not None:
+        lines += [
+            "## Headline: skin tone x gender (Gender Shades subgroups)",
+            "",
+            f"FNMR and FMR at the global threshold {headline[0]} (similarity >= {thresholds[headline[0]]:.6g}); "
+            "rows darker/lighter skin, columns female/male.",
+            "",
+            md_table(headline[1]),
+            "",
+        ]
     lines += [
         "## Pipeline",
         "",
         f"- Model **{m.name}**, detector **{m.detector}**, align **{m.align}**, normalization {m.normalization}, "
         f"distance **{m.distance_metric}** ({manifest['score']['convention']}; match when similarity >= threshold)",
         f"- Dataset **{dataset.name}**: {len(images)} images of {images['subject_id'].nunique()} subjects, "
-        f"{len(pairs)} pairs ({int(pairs['mated'].sum())} mated, {int((~pairs['mated']).sum())} non-mated)",
+        f"{pair_counts['n_pairs']:,} pairs ({pair_counts['n_mated']:,} mated, {pair_counts['n_nonmated']:,} non-mated), "
+        f"protocol **{config.pairs.protocol}**",
         f"- Versions: frbench {manifest['frbench_version']}, deepface {manifest['versions']['deepface']}; "
         f"pipeline fingerprint `{manifest['pipeline']['fingerprint'][:12]}`",
         "",
@@ -167,13 +248,18 @@ def render_report(
             for path in figures.get(kind, []):
                 lines += [f"![{title}: {path}]({path})", ""]
     attributes = list(dict.fromkeys([*config.groups, *[a for c in config.intersections for a in c]]))
-    lines += ["## Dataset composition", "", md_table(composition(images, pairs, attributes)), ""]
+    lines += ["## Dataset composition", "", md_table(composition(images, attributes)), ""]
     lines += ["## Failure to enrol", ""]
     if len(failures):
         reasons = failures["status"].value_counts().rename_axis("reason").reset_index(name="images")
         lines += [md_table(reasons), "", md_table(fte), "", "Every failed image is listed in `failures.csv`.", ""]
     else:
         lines += ["Every image was embedded.", ""]
+    if "skin_tone" in images.columns:
+        lines += skin_tone_section(images, figures or {})
     lines += ["## Caveats", ""]
-    lines += [f"- {c}" for c in [*dataset.caveats, *TOOL_CAVEATS]]
+    caveats = [*dataset.caveats, *TOOL_CAVEATS]
+    if "skin_tone_source" in images.columns and (images["skin_tone_source"] == "ita").any():
+        caveats.append(ITA_CAVEAT)
+    lines += [f"- {c}" for c in caveats]
     return "\n".join(lines) + "\n"

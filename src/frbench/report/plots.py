@@ -90,3 +90,19 @@ def plot_cross_group(matrix: pd.DataFrame, attribute: str, threshold_name: str, 
     ax.set_yticks(range(len(groups)), groups, fontsize=8)
     ax.set_title(f"cross-group FMR by {attribute} at {threshold_name}")
     _save(fig, path)
+
+
+def plot_ita_histogram(images: pd.DataFrame, path: Path) -> str:
+    """Histogram of subjects' ITA with the six category boundaries; returns the path relative to the run."""
+    from frbench.annotate.skin_tone import ITA_CATEGORY_BOUNDS
+
+    per_subject = images.drop_duplicates("subject_id")["ita"].dropna()
+    fig, ax = plt.subplots(figsize=(6, 3.2))
+    ax.hist(per_subject, bins=60, color="tab:brown", alpha=0.8)
+    for _, low, _ in ITA_CATEGORY_BOUNDS[:-1]:
+        ax.axvline(low, color="black", lw=0.8, ls="--")
+    ax.set_xlabel("ITA (degrees) per subject; dashed: category boundaries")
+    ax.set_ylabel("subjects")
+    ax.set_title(f"estimated skin tone (ITA), {len(per_subject)} subjects")
+    _save(fig, path)
+    return f"plots/{path.name}"

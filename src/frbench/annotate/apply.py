@@ -1,0 +1,41 @@
+"""Apply a config's ``annotate:`` section to an ImageTable before grouping."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from frbench.config import AnnotateConfig
+from frbench.errors import ConfigError
+
+
+def ita_options(cfg: AnnotateConfig) -> "ItaOptions":  # noqa: F821
+    """ItaOptions from the config; unset keys keep the defaults chosen by measurement (docs/skin_tone.md)."""
+    from frbench.annotate.ita import ItaOptions
+
+    chosen = {k: v for k, v in (("grey_world", cfg.grey_world), ("regions", cfg.regions), ("statistic", cfg.statistic)) if v is not None}
+    return ItaOptions(**chosen)
+
+
+def apply_annotations(
+    cfg: AnnotateConfig, images: pd.DataFrame, cache_dir: Path, workers: int = 1, progress: bool = True
+) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """Add ``skin_tone`` columns to ``images``; return it and the per-image ITA table (or None).
+
+    ITA is estimated on every image given and a subject's tone is the median over them, so
+    callers pass all images of the subjects they measure, not only those in pairs.
+    """
+    from frbench.annotate.ita import estimate_ita_images, subject_ita
+    from frbench.annotate.skin_tone import annotate_skin_tone
+
+    if cfg.skin_tone is None:
+        return images, None
+    if "skin_tone" in images.columns:
+        raise ConfigError("annotate.skin_tone: the dataset already has a skin_tone column; remove one of the two")
+    if cfg.skin_tone == "ita":
+        per_image = estimate_ita_images(images, ita_options(cfg), cache_dir=cache_dir, workers=workers, progress=progress)
+        return annotate_skin_tone(images, per_subject_ita=subject_ita(per_image), scale="ita"), per_image
+    if cfg.skin_tone_column not in images.columns:
+        raise ConfigError(f"annotate.skin_tone_column: no column {cfg.skin_tone_column!r} in the dataset")
+    return annotate_skin_tone(images, source_column=cfg.skin_tone_column, scale=cfg.skin_tone), None
