@@ -73,3 +73,22 @@ def test_run_through_the_cli_writes_the_four_files(tmp_path: Path) -> None:
     for name in ("per_group.csv", "scores.csv", "report.md", "manifest.json"):
         assert (out / name).is_file()
     assert "fixed=0.9" in (out / "per_group.csv").read_text()
+
+
+def test_annotate_skin_tone_writes_image_and_subject_tables(tmp_path: Path) -> None:
+    pytest.importorskip("dlib")
+    import pandas as pd
+    import yaml
+
+    root = make_csv_dataset(tmp_path / "data", n_subjects=2, per_subject=2)
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(csv_config(root, tmp_path / "cache")))
+    out = tmp_path / "tone.csv"
+    result = CliRunner().invoke(main, ["annotate", "skin-tone", str(path), "-o", str(out), "-q"])
+    assert result.exit_code == 0, result.output
+    per_image = pd.read_csv(out)
+    per_subject = pd.read_csv(tmp_path / "tone.subjects.csv")
+    assert len(per_image) == 5 and set(per_subject["subject_id"]) == {"s0", "s1"}
+    # Noise has no face: every image is a recorded failure, every subject unknown, none dropped.
+    assert set(per_image["status"]) <= {"no_face", "unreadable"}
+    assert set(per_subject["skin_tone"]) == {"unknown"}

@@ -52,7 +52,15 @@ def run(config: Path, out_dir: Path | None, overrides: tuple[str, ...], offline:
         overrides = (*overrides, "offline=true")
     cfg = load_config(config, overrides)
     log = (lambda msg: None) if quiet else (lambda msg: click.echo(msg, err=True))
-    result = run_benchmark(cfg, out_dir=out_dir, progress=not quiet, workers=workers, log=log)
+    try:
+        result = run_benchmark(cfg, out_dir=out_dir, progress=not quiet, workers=workers, log=log)
+    except KeyboardInterrupt:
+        click.echo(
+            "\nfrbench: interrupted. Embeddings finished so far are saved in the cache; "
+            f"run the same command again to resume: frbench run {config}",
+            err=True,
+        )
+        sys.exit(130)
     stats = result.embed_stats
     if not quiet:
         click.echo(
@@ -61,6 +69,44 @@ def run(config: Path, out_dir: Path | None, overrides: tuple[str, ...], offline:
             err=True,
         )
     click.echo(str(result.out_dir))
+
+
+@main.group()
+def annotate() -> None:
+    """Derive labels a dataset lacks, e.g. skin tone from skin pixels."""
+
+
+@annotate.command("skin-tone")
+@click.argument("config", type=click.Path(path_type=Path))
+@click.option("-o", "--output", "out_file", type=click.Path(path_type=Path), required=True,
+              help="Per-image CSV; the per-subject table goes beside it as <name>.subjects.csv.")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config key (repeatable).")
+@click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Worker processes.")
+@click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
+def annotate_skin_tone(config: Path, out_file: Path, overrides: tuple[str, ...], workers: int, quiet: bool) -> None:
+    """Estimate skin tone (Individual Typology Angle) for every image of the dataset CONFIG names.
+
+    Uses the config's dataset and annotate.* ITA options; estimates are cached by image content.
+    """
+    from frbench.annotate.apply import skin_tone_tables
+    from frbench.config import load_config
+    from frbench.datasets import load_dataset
+    from frbench.report.files import write_csv
+    from frbench.run import data_root_from_env, default_cache_dir
+
+    cfg = load_config(config, overrides)
+    images = load_dataset(cfg.dataset, data_root_from_env()).images
+    cache_dir = Path(cfg.cache.dir) if cfg.cache.dir is not None else default_cache_dir()
+    per_image, per_subject = skin_tone_tables(images, cfg.annotate, cache_dir, workers=workers, progress=not quiet)
+    subjects_file = out_file.with_name(out_file.stem + ".subjects.csv")
+    write_csv(out_file, per_image)
+    write_csv(subjects_file, per_subject)
+    failed = per_image["status"] != "ok"
+    click.echo(
+        f"{len(per_image)} images ({int(failed.sum())} without an estimate), {len(per_subject)} subjects "
+        f"({int(per_subject['ita'].isna().sum())} unknown): {out_file}, {subjects_file}",
+        err=True,
+    )
 
 
 @main.command()

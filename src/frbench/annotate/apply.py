@@ -39,3 +39,27 @@ def apply_annotations(
     if cfg.skin_tone_column not in images.columns:
         raise ConfigError(f"annotate.skin_tone_column: no column {cfg.skin_tone_column!r} in the dataset")
     return annotate_skin_tone(images, source_column=cfg.skin_tone_column, scale=cfg.skin_tone), None
+
+
+def skin_tone_tables(
+    images: pd.DataFrame, cfg: AnnotateConfig, cache_dir: Path, workers: int = 1, progress: bool = True
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Per-image and per-subject ITA tables of a whole ImageTable (what ``frbench annotate skin-tone`` writes).
+
+    Per image: the estimate, skin pixels used, status and failure reason, with its category.
+    Per subject: the median ITA over its usable images, their count, the category and the binary.
+    """
+    from frbench.annotate.ita import estimate_ita_images, subject_ita
+    from frbench.annotate.skin_tone import binary_from_ita_category, ita_category
+
+    per_image = estimate_ita_images(images, ita_options(cfg), cache_dir=cache_dir, workers=workers, progress=progress)
+    per_image["skin_tone_category"] = ita_category(per_image["ita"].to_numpy(dtype=float))
+    per_image["skin_tone_source"] = "ita"
+    per_subject = subject_ita(per_image)
+    everyone = pd.DataFrame({"subject_id": pd.unique(images["subject_id"])})
+    per_subject = everyone.merge(per_subject, on="subject_id", how="left")
+    per_subject["n_images"] = per_subject["n_images"].fillna(0).astype(int)
+    per_subject["skin_tone_category"] = ita_category(per_subject["ita"].to_numpy(dtype=float))
+    per_subject["skin_tone"] = binary_from_ita_category(per_subject["skin_tone_category"].to_numpy())
+    per_subject["skin_tone_source"] = "ita"
+    return per_image, per_subject
