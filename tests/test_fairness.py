@@ -155,3 +155,44 @@ def test_summary_can_keep_unknown():
     race = out[(out.threshold_name == "fmr=1e-03") & (out.attribute == "race")].set_index("measure")
     assert race.loc["fmr_max_min_ratio", "value"] == pytest.approx(0.9 / 0.01)
     assert race.loc["fmr_max_min_ratio", "n_groups"] == 4
+
+
+def _two_group_table() -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "threshold_name": ["t"] * 3,
+            "attribute": ["all", "gender", "gender"],
+            "group": ["all", "female", "male"],
+            "n_mated": [200, 100, 100],
+            "n_nonmated": [2000, 1000, 1000],
+            "fmr": [0.015, 0.02, 0.01],
+            "fnmr": [0.075, 0.1, 0.05],
+        }
+    )
+
+
+def test_fairness_bootstrap_of_unchanged_replicates_collapses_to_the_value() -> None:
+    from frbench.metrics.fairness import fairness_bootstrap
+
+    table = _two_group_table()
+    reps = np.tile(table["fmr"].to_numpy(), (5, 1)), np.tile(table["fnmr"].to_numpy(), (5, 1))
+    out = fairness_bootstrap(table, *reps)
+    finite = out["value"].notna()
+    assert (out.loc[finite, "ci_low"] == out.loc[finite, "value"]).all()
+    assert (out.loc[finite, "ci_high"] == out.loc[finite, "value"]).all()
+    # e.g. the FMR ratio of the observed table: 0.02 / 0.01
+    assert out.set_index("measure").loc["fmr_max_min_ratio", "value"] == pytest.approx(2.0)
+
+
+def test_fairness_bootstrap_interval_spans_the_replicate_ratios() -> None:
+    from frbench.metrics.fairness import fairness_bootstrap
+
+    table = _two_group_table()
+    # Replicates where the FMR ratio female/male takes the values 1.0, 1.5, ..., 3.0 (male fixed at 0.01).
+    ratios = np.linspace(1.0, 3.0, 5)
+    fmr = np.column_stack([np.full(5, 0.015), 0.01 * ratios, np.full(5, 0.01)])
+    fnmr = np.tile(table["fnmr"].to_numpy(), (5, 1))
+    out = fairness_bootstrap(table, fmr, fnmr, level=0.5).set_index("measure")
+    # 25% and 75% quantiles of [1, 1.5, 2, 2.5, 3] by linear interpolation: 1.5 and 2.5
+    assert out.loc["fmr_max_min_ratio", "ci_low"] == pytest.approx(1.5)
+    assert out.loc["fmr_max_min_ratio", "ci_high"] == pytest.approx(2.5)

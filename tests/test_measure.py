@@ -79,3 +79,23 @@ def test_global_threshold_and_per_group_thresholds() -> None:
     # the group shifted up needs the higher threshold of its own
     assert own.loc["female", "threshold"] > own.loc["male", "threshold"]
     assert "fold" in " ".join(res.notes)  # one fold only: no fold calibration, and it says so
+
+
+def test_bootstrap_gives_fairness_intervals_that_repeat_with_the_seed() -> None:
+    rng = np.random.default_rng(1)
+    n = 300
+    mated = rng.random(n) < 0.5
+    genders = np.where(rng.random(n) < 0.5, "female", "male")
+    scores = np.where(mated, rng.normal(1, 0.6, n), rng.normal(0, 0.6, n))
+    pairs = pairs_frame(list(scores), list(mated), [1] * n, list(genders))
+    # make subjects shared across pairs, so the subject resampling has clusters to draw
+    pairs["subject_a"] = [f"s{i % 40}" for i in range(n)]
+    pairs["subject_b"] = [f"s{i % 40}" if m else f"s{(i + 7) % 40}" for i, m in enumerate(mated)]
+    cfg = validate_config({"name": "t", "dataset": {"name": "x"}, "groups": ["gender"],
+                           "thresholds": {"deepface_default": False, "target_fmr": [0.1]},
+                           "stats": {"bootstrap": 200, "seed": 5}})
+    a, b = measure(cfg, pairs), measure(cfg, pairs)
+    pd.testing.assert_frame_equal(a.fairness, b.fairness)
+    ratio = a.fairness.set_index("measure").loc["fnmr_max_min_ratio"]
+    assert ratio["ci_low"] <= ratio["value"] <= ratio["ci_high"] and ratio["ci_low"] < ratio["ci_high"]
+    assert {"fnmr_boot_low", "fmr_boot_high"} <= set(a.per_group.columns)

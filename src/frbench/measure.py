@@ -14,8 +14,8 @@ import pandas as pd
 
 from frbench.config import Config
 from frbench.errors import DatasetError
-from frbench.metrics.fairness import fairness_summary
-from frbench.metrics.grouped import per_group_rates, per_group_thresholds
+from frbench.metrics.fairness import fairness_bootstrap, fairness_summary
+from frbench.metrics.grouped import bootstrap_replicates, per_group_rates, per_group_thresholds
 from frbench.metrics.thresholds import fold_accuracy, fold_calibrated, threshold_at_fmr
 from frbench.scoring import deepface_default_threshold
 
@@ -96,6 +96,15 @@ def measure(config: Config, pairs: pd.DataFrame) -> Measures:
         )
     measures.per_group = pd.concat(tables, ignore_index=True)
     measures.fairness = fairness_summary(measures.per_group)
+    if config.stats.bootstrap:
+        # Intervals for the fairness summaries at the global thresholds, from the same subject
+        # resamples (same seed) as the per-group bootstrap intervals.
+        fmr_reps, fnmr_reps = bootstrap_replicates(
+            pairs, config.groups, config.intersections, thresholds, config.stats.bootstrap, config.stats.seed
+        )
+        boot = fairness_bootstrap(tables[0], fmr_reps, fnmr_reps, config.stats.confidence_level)
+        keys = ["threshold_name", "attribute", "measure"]
+        measures.fairness = measures.fairness.merge(boot[[*keys, "ci_low", "ci_high"]], on=keys, how="left")
     measures.threshold_table = pd.DataFrame(threshold_rows, columns=["threshold_name", "fold", "target_fmr", "threshold"])
     return measures
 

@@ -195,6 +195,43 @@ def fairness_summary(
     return pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
 
 
+def fairness_bootstrap(
+    per_group: pd.DataFrame,
+    fmr_replicates: np.ndarray,
+    fnmr_replicates: np.ndarray,
+    level: float = 0.95,
+    **options: object,
+) -> pd.DataFrame:
+    """:func:`fairness_summary` with percentile intervals ``ci_low``, ``ci_high`` from a subject bootstrap.
+
+    Each measure is recomputed on every replicate of the per-group rates
+    (:func:`~frbench.metrics.grouped.bootstrap_replicates`, one row per replicate, columns in the
+    row order of ``per_group``). A group absent from a replicate is left out of that replicate's
+    measures; the 3/n floors for zero rates keep the full-sample n. Replicates where a measure
+    is undefined are dropped from its interval.
+    """
+    from frbench.metrics.intervals import percentile_interval
+
+    if fmr_replicates.shape != fnmr_replicates.shape or fmr_replicates.shape[1] != len(per_group):
+        raise ValueError(
+            f"replicates must be (R, {len(per_group)}) for both rates, got {fmr_replicates.shape} and {fnmr_replicates.shape}"
+        )
+    base = fairness_summary(per_group, **options)  # type: ignore[arg-type]
+    frame = per_group.reset_index(drop=True).copy()
+    n_nm, n_m = frame["n_nonmated"].to_numpy(), frame["n_mated"].to_numpy()
+    values = np.full((fmr_replicates.shape[0], len(base)), np.nan)
+    for r in range(fmr_replicates.shape[0]):
+        fmr, fnmr = fmr_replicates[r], fnmr_replicates[r]
+        frame["fmr"], frame["fnmr"] = fmr, fnmr
+        frame["n_nonmated"] = np.where(np.isnan(fmr), 0, n_nm)
+        frame["n_mated"] = np.where(np.isnan(fnmr), 0, n_m)
+        rep = fairness_summary(frame, **options)  # type: ignore[arg-type]
+        keyed = rep.set_index(["threshold_name", "attribute", "measure"])["value"]
+        values[r] = keyed.reindex(pd.MultiIndex.from_frame(base[["threshold_name", "attribute", "measure"]])).to_numpy()
+    base["ci_low"], base["ci_high"] = percentile_interval(values, level)
+    return base
+
+
 def _measures(
     threshold_name: str, attribute: str, part: pd.DataFrame, alpha_fdr: float, alpha_ir: float, alpha_garbe: float
 ) -> list[dict[str, object]]:

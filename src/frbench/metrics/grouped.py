@@ -222,10 +222,32 @@ def per_group_rates(
     out["fnmr_system"] = _rates(out["n_fnm"].to_numpy() + failed_mated, out["n_mated"].to_numpy() + failed_mated)
 
     if bootstrap:
-        fmr_boot, fnmr_boot = _bootstrap_rates(score, mated, ok, subj_a, subj_b, units, values_t, bootstrap, seed)
+        fmr_boot, fnmr_boot = bootstrap_replicates(pairs, attributes, intersections, thresholds, bootstrap, seed)
         out["fnmr_boot_low"], out["fnmr_boot_high"] = percentile_interval(fnmr_boot, level)
         out["fmr_boot_low"], out["fmr_boot_high"] = percentile_interval(fmr_boot, level)
     return out
+
+
+def bootstrap_replicates(
+    pairs: pd.DataFrame,
+    attributes: Sequence[str],
+    intersections: Sequence[Sequence[str]],
+    thresholds: Mapping[str, float],
+    replicates: int,
+    seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Subject-bootstrap replicates of FMR and FNMR, shape (replicates, rows of :func:`per_group_rates`).
+
+    The same seed gives the same subject draws as ``per_group_rates(..., bootstrap=replicates,
+    seed=seed)``, so statistics derived from these replicates (e.g. fairness summaries) come from
+    the very resamples behind the per-group intervals.
+    """
+    score, mated, ok = pair_arrays(pairs)
+    units = _pair_units(pairs, attribute_names(attributes, intersections))
+    values = np.array([float(thresholds[k]) for k in thresholds], dtype=np.float64)
+    return _bootstrap_rates(
+        score, mated, ok, pairs["subject_a"].to_numpy(), pairs["subject_b"].to_numpy(), units, values, replicates, seed
+    )
 
 
 def _bootstrap_rates(
