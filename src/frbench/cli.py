@@ -29,35 +29,66 @@ def main() -> None:
 
     \b
     frbench models                  which deepface models and detectors can run here
-    frbench run CONFIG.yaml         one benchmark run; tables in runs/<name>/
+    frbench run CONFIG.yaml         one benchmark run (or a grid of runs); tables in runs/<name>/
+    frbench compare RUN_DIR...      runs side by side, best values marked
     """
 
 
 @main.command()
-@click.argument("config", type=click.Path(path_type=Path))
-@click.option("-o", "--output", "out_dir", type=click.Path(path_type=Path), help="Run directory [runs/<config name>].")
+@click.argument("config", type=click.Path(path_type=Path), required=False)
+@click.option("--from", "from_manifest", type=click.Path(path_type=Path), metavar="MANIFEST",
+              help="Repeat a recorded run (RUN_DIR/manifest.json) and report every difference from the record.")
+@click.option("-o", "--output", "out_dir", type=click.Path(path_type=Path),
+              help="Run directory [runs/<config name>; a grid: one sub-directory per cell; --from: runs/<name>-reproduced].")
 @click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config key, e.g. --set model.detector=opencv (repeatable).")
 @click.option("--offline", is_flag=True, help="Never download weights: stop at once, naming the missing file, if any is absent.")
 @click.option("--workers", type=click.IntRange(min=1), help="Embedding worker processes [number of cores].")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar or log lines; errors only.")
-def run(config: Path, out_dir: Path | None, overrides: tuple[str, ...], offline: bool, workers: int | None, quiet: bool) -> None:
+def run(
+    config: Path | None, from_manifest: Path | None, out_dir: Path | None, overrides: tuple[str, ...],
+    offline: bool, workers: int | None, quiet: bool,
+) -> None:
     """Run the benchmark described by CONFIG and write per_group.csv, scores.csv, report.md and manifest.json.
 
-    Datasets are looked up by name under $FRBENCH_DATA (default ./data).
+    Datasets are looked up by name under $FRBENCH_DATA (default ./data). Lists under `model`
+    (e.g. `detector: [opencv, dlib]`) make a grid: one run per combination and a grid.json; the
+    exit status is 1 when a cell was skipped (its reason is printed). --from MANIFEST repeats a
+    recorded run and warns about every difference from the record.
     """
-    from frbench.config import load_config
+    from frbench.grid import load_grid, run_grid
+    from frbench.reproduce import reproduce_run
     from frbench.run import run_benchmark
 
+    if (config is None) == (from_manifest is None):
+        raise click.UsageError("give either CONFIG or --from MANIFEST")
     if offline:
         overrides = (*overrides, "offline=true")
-    cfg = load_config(config, overrides)
+    grid = load_grid(config, overrides) if config is not None else None
     log = (lambda msg: None) if quiet else (lambda msg: click.echo(msg, err=True))
+    warn = lambda msg: click.echo(f"frbench: warning: {msg}", err=True)  # noqa: E731
     try:
-        result = run_benchmark(cfg, out_dir=out_dir, progress=not quiet, workers=workers, log=log)
+        if grid is None:
+            result, mismatches = reproduce_run(
+                from_manifest, out_dir, overrides, progress=not quiet, workers=workers, log=log
+            )
+            for mismatch in mismatches:
+                warn(f"reproduction: {mismatch}")
+            if not mismatches:
+                log("reproduction: versions, weights, dataset, config and result tables as recorded")
+        elif grid.axes:
+            ran = run_grid(grid, out_dir, progress=not quiet, workers=workers, log=log, warn=warn)
+            counts = {s: sum(o.status == s for o in ran.outcomes) for s in ("completed", "skipped", "duplicate")}
+            log(f"grid {grid.name}: {counts['completed']} completed, {counts['skipped']} skipped, "
+                f"{counts['duplicate']} not run (duplicates); see {ran.out_dir / 'grid.json'}")
+            click.echo(str(ran.out_dir))
+            sys.exit(1 if ran.skipped else 0)
+        else:
+            result = run_benchmark(grid.cells[0].config, out_dir=out_dir, progress=not quiet, workers=workers, log=log)
     except KeyboardInterrupt:
+        again = f"--from {from_manifest}" if config is None else str(config)
         click.echo(
             "\nfrbench: interrupted. Embeddings finished so far are saved in the cache; "
-            f"run the same command again to resume: frbench run {config}",
+            f"run the same command again to resume: frbench run {again}",
             err=True,
         )
         sys.exit(130)
@@ -107,6 +138,29 @@ def annotate_skin_tone(config: Path, out_file: Path, overrides: tuple[str, ...],
         f"({int(per_subject['ita'].isna().sum())} unknown): {out_file}, {subjects_file}",
         err=True,
     )
+
+
+@main.command()
+@click.argument("run_dirs", nargs=-1, required=True, type=click.Path(path_type=Path, exists=True, file_okay=False))
+@click.option("-o", "--output", "out_dir", type=click.Path(path_type=Path),
+              help="Write comparison.md, one CSV per threshold and plots here [print Markdown to stdout].")
+@click.option("--allow-different-datasets", is_flag=True, help="Compare runs of different datasets (warned, not refused).")
+def compare(run_dirs: tuple[Path, ...], out_dir: Path | None, allow_different_datasets: bool) -> None:
+    """Compare runs side by side, one table per threshold: overall and per-group rates, fairness, FTE.
+
+    RUN_DIRS are run directories or a grid's directory (its completed cells). The best value of
+    each measure is in bold (CSV: a best_<column> flag).
+    """
+    from frbench.compare import compare_runs_with_notes, render_comparison, write_comparison
+
+    tables, notes = compare_runs_with_notes(run_dirs, allow_different_datasets=allow_different_datasets)
+    for note in notes:
+        click.echo(f"frbench: note: {note}", err=True)
+    if out_dir is None:
+        click.echo(render_comparison(tables, notes))
+    else:
+        write_comparison(tables, out_dir, notes)
+        click.echo(str(out_dir))
 
 
 @main.command()

@@ -201,12 +201,10 @@ class Config(_Strict):
         return json.dumps(self.model_dump(mode="json"), sort_keys=True)
 
 
-def load_config(path: str | Path, overrides: Sequence[str] = ()) -> Config:
-    """Read, override and validate a YAML config.
+def read_config_mapping(path: str | Path) -> dict[str, Any]:
+    """The YAML mapping of a config file, ``name`` defaulting to the file's stem; not yet validated.
 
-    ``overrides`` are ``dotted.key=value`` strings; values are parsed as YAML, so
-    ``thresholds.target_fmr=[1e-4]`` gives a list and ``offline=true`` a bool.
-    Every problem raises ConfigError with the file and the field in its message.
+    Problems raise ConfigError naming the file, and the line for invalid YAML.
     """
     path = Path(path)
     try:
@@ -230,6 +228,17 @@ def load_config(path: str | Path, overrides: Sequence[str] = ()) -> Config:
     if not isinstance(raw, dict):
         raise ConfigError(f"{path}: a config is a mapping of keys, got {type(raw).__name__}")
     raw.setdefault("name", path.stem)
+    return raw
+
+
+def load_config(path: str | Path, overrides: Sequence[str] = ()) -> Config:
+    """Read, override and validate a YAML config.
+
+    ``overrides`` are ``dotted.key=value`` strings; values are parsed as YAML, so
+    ``thresholds.target_fmr=[1e-4]`` gives a list and ``offline=true`` a bool.
+    Every problem raises ConfigError with the file and the field in its message.
+    """
+    raw = read_config_mapping(path)
     for item in overrides:
         apply_override(raw, item, source=str(path))
     return validate_config(raw, source=str(path))

@@ -33,6 +33,7 @@ from frbench.report.figures import pair_figure_tables, write_figures
 from frbench.report.files import write_csv, write_json, write_text
 from frbench.report.plots import plot_ita_histogram
 from frbench.report.markdown import render_report
+from frbench.reproduce import deepface_engine, labels_hash, weight_hashes
 from frbench.scoring import pair_similarities
 from frbench.tables import OK, validate_image_table, validate_pair_table
 
@@ -308,10 +309,12 @@ def build_manifest(
             "protocol": config.pairs.protocol,
             **pair_counts,
             "sha256": _dataset_hash(images, pairs),
+            "labels_sha256": labels_hash(images, reported_attributes(config)),
             "label_sources": dataset.label_sources,
             "caveats": dataset.caveats,
         },
-        "pipeline": {**pipeline.__dict__, "fingerprint": pipeline.fingerprint()},
+        "pipeline": {**pipeline.__dict__, "engine": deepface_engine(), "fingerprint": pipeline.fingerprint()},
+        "weights": weight_hashes(pipeline.model, pipeline.detector),
         "score": {
             "metric": config.model.distance_metric,
             "convention": SCORE_CONVENTION[config.model.distance_metric],
