@@ -244,3 +244,38 @@ def test_ita_annotation_of_faceless_images_is_unknown_not_dropped(tmp_path: Path
     assert len(annotated) == len(images)
     assert set(annotated["skin_tone"]) == {"unknown"}
     assert set(per_image["status"]) <= {"no_face", "unreadable"}
+
+
+@needs_dlib
+def test_imported_scores_written_by_frbench_reproduce_per_group(tmp_path: Path) -> None:
+    """Auditing a closed system: scores in, same tables out. frbench's own scores.csv (with its
+    unscored failed pairs) re-imported gives a byte-identical per_group.csv."""
+    root = make_csv_dataset(tmp_path / "data", n_subjects=3, per_subject=3)
+    thresholds = {"deepface_default": False, "target_fmr": [0.1], "fixed": [0.9]}
+    first = validate_config(csv_config(root, tmp_path / "cache", thresholds=thresholds))
+    run_benchmark(first, out_dir=tmp_path / "model", progress=False)
+    imported = validate_config(csv_config(root, tmp_path / "cache", thresholds=thresholds, model={
+        "name": "scores", "path": str(tmp_path / "model" / "scores.csv"), "direction": "similarity"}))
+    result = run_benchmark(imported, out_dir=tmp_path / "imported", progress=False)
+    assert (tmp_path / "model" / "per_group.csv").read_bytes() == (tmp_path / "imported" / "per_group.csv").read_bytes()
+    summary = result.manifest["imported_scores"]
+    assert summary["unscored_pairs"]["count"] == 9  # the unreadable image pairs with the 9 others
+    assert summary["unknown_images"]["count"] == 0
+    assert "## Imported scores" in (tmp_path / "imported" / "report.md").read_text()
+
+
+def test_imported_distances_are_negated_and_strangers_counted(tmp_path: Path) -> None:
+    root = make_csv_dataset(tmp_path / "data", n_subjects=2, per_subject=2)
+    scores = pd.DataFrame({"image_a": ["s0/img0.png", "s0/img0.png", "s0/img1.png", "nobody.png"],
+                           "image_b": ["s0/img1.png", "s1/img0.png", "s1/img1.png", "s0/img0.png"],
+                           "score": [0.2, 0.9, 0.8, 0.1]})
+    scores.to_csv(tmp_path / "vendor.csv", index=False)
+    cfg = validate_config(csv_config(root, tmp_path / "cache", thresholds={"deepface_default": False, "fixed": [-0.5]},
+                                     model={"name": "scores", "path": str(tmp_path / "vendor.csv"), "direction": "distance"}))
+    result = run_benchmark(cfg, out_dir=tmp_path / "v", progress=False)
+    row = result.per_group[(result.per_group["attribute"] == "all")].iloc[0]
+    # distance 0.2 (mated) matches at similarity >= -0.5; distances 0.9 and 0.8 (non-mated) do not
+    assert (row["n_mated"], row["n_fnm"], row["n_nonmated"], row["n_fm"]) == (1, 0, 2, 0)
+    assert result.manifest["imported_scores"]["unknown_images"]["count"] == 1
+    # the dataset's pair list has 10 pairs; 7 of them got no score and count as failed
+    assert row["n_failed"] == 7

@@ -180,5 +180,9 @@ def models() -> None:
     click.echo(tabulate(table[cols], headers="keys", tablefmt="simple", showindex=False, maxcolwidths=60))
 
 
+from frbench.cli_data import data  # noqa: E402  (a command group of its own module)
+
+main.add_command(data)
+
 if __name__ == "__main__":
     main()

@@ -19,8 +19,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-# _read_csv keeps the line each row came from, so every problem can name it.
-from frbench.datasets.csv_manifest import FALSE_WORDS, TRUE_WORDS, _read_csv
+# read_csv_rows keeps the line each row came from, so every problem can name it.
+from frbench.datasets.csv_manifest import FALSE_WORDS, TRUE_WORDS, read_csv_rows
 from frbench.errors import DatasetError
 from frbench.tables import validate_pair_table
 
@@ -129,7 +129,7 @@ def import_scores(
     scores_csv = Path(scores_csv)
     if direction not in DIRECTIONS:
         raise DatasetError(f"{scores_csv}: direction must be one of {DIRECTIONS}, got {direction!r}")
-    table = _read_csv(scores_csv)
+    table = read_csv_rows(scores_csv)
     missing = [c for c in ("image_a", "image_b", "score") if c not in table.columns]
     if missing:
         raise DatasetError(f"{scores_csv}:1: missing column(s) {missing}")
@@ -139,8 +139,11 @@ def import_scores(
         empty = names == ""
         if empty.any():
             raise DatasetError(f"{scores_csv}:{empty.idxmax()}: empty {side}")
+    # A blank score is a comparison the system could not make (frbench writes one for a pair with
+    # an image that failed to enrol): the pair stays, unscored, and counts as failed.
+    blank = (table["score"].str.strip() == "").to_numpy()
     value = pd.to_numeric(table["score"], errors="coerce").to_numpy(dtype=float)
-    finite = np.isfinite(value)
+    finite = np.isfinite(value) | blank
     if not finite.all():
         line = table.index[int(np.argmin(finite))]
         raise DatasetError(f"{scores_csv}:{line}: score {table.at[line, 'score']!r} is not a finite number")
@@ -203,7 +206,7 @@ def import_scores(
                 "image_b": b[used].to_numpy(),
                 "mated": (a[used].map(subject) == b[used].map(subject)).to_numpy(),
                 "score": score[used].to_numpy(),
-                "ok": True,
+                "ok": np.isfinite(score[used].to_numpy()),
             }
         )
         extra_rows = unscored_pairs = Mismatch()

@@ -21,10 +21,12 @@ import pandas as pd
 import frbench
 from frbench.config import Config
 from frbench.datasets import Dataset, load_dataset
+from frbench.datasets.registry import default_data_root
 from frbench.embed import Embeddings, EmbedStats, embed_images
 from frbench.embed.backend import Pipeline
 from frbench.annotate.apply import apply_annotations
 from frbench.errors import ConfigError, DatasetError
+from frbench.imported_scores import import_scores
 from frbench.measure import measure
 from frbench.measure_exhaustive import measure_exhaustive
 from frbench.metrics.grouped import attribute_names, failure_to_enrol
@@ -61,7 +63,7 @@ class RunResult:
 
 def data_root_from_env() -> Path:
     """``$FRBENCH_DATA`` or ``./data``: where datasets live, one folder per dataset name."""
-    return Path(os.environ.get("FRBENCH_DATA", "data"))
+    return default_data_root()
 
 
 def default_cache_dir() -> Path:
@@ -109,6 +111,12 @@ def scored_pairs(
     out = pairs[["image_a", "image_b", "mated"] + (["fold"] if "fold" in pairs else [])].copy()
     out["ok"] = ok
     out["score"] = score
+    return join_sides(out, images, attributes)
+
+
+def join_sides(pairs: pd.DataFrame, images: pd.DataFrame, attributes: list[str]) -> pd.DataFrame:
+    """Add ``subject_a/b`` and ``<attr>_a/b`` from the ImageTable to a scored pair table."""
+    out = pairs.copy()
     info = images.set_index("image_id")
     for side, col in (("a", "image_a"), ("b", "image_b")):
         out[f"subject_{side}"] = info.loc[out[col], "subject_id"].to_numpy()
@@ -132,7 +140,7 @@ def run_benchmark(
     _check_writable(out_dir)
     cache_dir = Path(config.cache.dir) if config.cache.dir is not None else default_cache_dir()
     n_workers = workers if workers is not None else config.execution.workers
-    pipeline = pipeline_from_config(config)
+    pipeline = pipeline_from_config(config) if config.model.name != "scores" else None
 
     t = time.perf_counter()
     dataset = load_dataset(config.dataset, data_root if data_root is not None else data_root_from_env())
@@ -161,43 +169,54 @@ def run_benchmark(
     )
 
     t = time.perf_counter()
-    embeddings, stats = embed_images(
-        images,
-        pipeline,
-        cache_dir=cache_dir,
-        executor=config.execution.executor,
-        workers=n_workers,
-        progress=progress,
-        offline=config.offline,
-    )
-    timings["embed_s"] = time.perf_counter() - t
-
-    t = time.perf_counter()
     names = attribute_names(config.groups, config.intersections)
-    if pairs is None:
-        matrix = _rows_for(embeddings, images["image_id"])
-        measures = measure_exhaustive(config, images, matrix, embeddings.status)
-        scores = measures.mated
-        n_all = len(images) * (len(images) - 1) // 2
-        pair_counts = {"n_pairs": n_all, "n_mated": len(scores), "n_nonmated": n_all - len(scores)}
-    else:
-        scores = scored_pairs(pairs, images, embeddings, config.model.distance_metric, attributes)
+    extra: dict[str, Any] = {}
+    if config.model.name == "scores":
+        imported = import_scores(Path(str(config.model.path)), images, pairs, config.model.direction)
+        scores = join_sides(imported.pairs, images, attributes)
         measures = measure(config, scores)
-        pair_counts = {"n_pairs": len(pairs), "n_mated": int(pairs["mated"].sum()),
-                       "n_nonmated": int((~pairs["mated"]).sum())}
-    fte = failure_to_enrol(
-        images, embeddings.status, config.groups, config.intersections, level=config.stats.confidence_level
-    )
+        status = pd.Series(OK, index=images["image_id"])
+        detail = pd.Series("", index=images["image_id"])
+        stats = EmbedStats(n_images=len(images), n_cached=0, n_computed=0, n_failed=0, seconds=0.0,
+                           executor="none (imported scores)", workers=0)
+        extra["imported_scores"] = imported.summary()
+        pair_counts = {"n_pairs": len(scores), "n_mated": int(scores["mated"].sum()),
+                       "n_nonmated": int((~scores["mated"]).sum())}
+    else:
+        embeddings, stats = embed_images(
+            images,
+            pipeline,
+            cache_dir=cache_dir,
+            executor=config.execution.executor,
+            workers=n_workers,
+            progress=progress,
+            offline=config.offline,
+        )
+        timings["embed_s"] = time.perf_counter() - t
+        t = time.perf_counter()
+        status, detail = embeddings.status, embeddings.detail
+        if pairs is None:
+            measures = measure_exhaustive(config, images, _rows_for(embeddings, images["image_id"]), status)
+            scores = measures.mated
+            n_all = len(images) * (len(images) - 1) // 2
+            pair_counts = {"n_pairs": n_all, "n_mated": len(scores), "n_nonmated": n_all - len(scores)}
+        else:
+            scores = scored_pairs(pairs, images, embeddings, config.model.distance_metric, attributes)
+            measures = measure(config, scores)
+            pair_counts = {"n_pairs": len(pairs), "n_mated": int(pairs["mated"].sum()),
+                           "n_nonmated": int((~pairs["mated"]).sum())}
+    fte = failure_to_enrol(images, status, config.groups, config.intersections, level=config.stats.confidence_level)
     timings["measure_s"] = time.perf_counter() - t
 
     failures = pd.DataFrame(
-        {"image_id": embeddings.image_ids, "status": embeddings.status.loc[embeddings.image_ids].to_numpy(),
-         "detail": embeddings.detail.loc[embeddings.image_ids].to_numpy()}
+        {"image_id": images["image_id"], "status": status.loc[images["image_id"]].to_numpy(),
+         "detail": detail.loc[images["image_id"]].to_numpy()}
     )
     failures = failures[failures["status"] != OK].reset_index(drop=True)
     manifest = build_manifest(
         config, dataset, images, pairs, pair_counts, pipeline, measures.thresholds, stats, timings, cache_dir
     )
+    manifest.update(extra)
 
     out_dir.mkdir(parents=True, exist_ok=True)
     write_csv(out_dir / "per_group.csv", measures.per_group)
@@ -252,6 +271,11 @@ def select(config: Config, dataset: Dataset) -> tuple[pd.DataFrame, pd.DataFrame
     returns every image and no PairTable (all pairs are scored by blocks).
     """
     protocol = config.pairs
+    if config.model.name == "scores":
+        if protocol.protocol != "file":
+            raise ConfigError("imported scores (model.name: scores) score listed pairs: set pairs.protocol: file")
+        # Without a pair list in the dataset, the scores file itself lists the pairs.
+        return dataset.images.reset_index(drop=True), dataset.pairs
     if protocol.protocol == "exhaustive":
         return dataset.images.reset_index(drop=True), None
     if protocol.protocol == "generated":
@@ -290,13 +314,31 @@ def build_manifest(
     images: pd.DataFrame,
     pairs: pd.DataFrame | None,
     pair_counts: dict[str, int],
-    pipeline: Pipeline,
+    pipeline: Pipeline | None,
     thresholds: dict[str, float],
     stats: EmbedStats,
     timings: dict[str, float],
     cache_dir: Path,
 ) -> dict[str, Any]:
-    """Everything needed to tell whether two runs are comparable and to repeat this one."""
+    """Everything needed to tell whether two runs are comparable and to repeat this one.
+
+    ``pipeline`` is None for imported scores: no model ran, so no weights or engine are recorded.
+    """
+    if pipeline is None:
+        direction = config.model.direction
+        running = {"pipeline": {"model": "scores", "path": str(config.model.path), "direction": direction}, "weights": {}}
+        score = {"metric": None, "convention": f"imported {direction}" + (" negated" if direction == "distance" else ""),
+                 "match_rule": "similarity >= threshold"}
+    else:
+        running = {
+            "pipeline": {**pipeline.__dict__, "engine": deepface_engine(), "fingerprint": pipeline.fingerprint()},
+            "weights": weight_hashes(pipeline.model, pipeline.detector),
+        }
+        score = {
+            "metric": config.model.distance_metric,
+            "convention": SCORE_CONVENTION[config.model.distance_metric],
+            "match_rule": "similarity >= threshold",
+        }
     return {
         "frbench_version": frbench.__version__,
         "config": config.model_dump(mode="json"),
@@ -313,13 +355,8 @@ def build_manifest(
             "label_sources": dataset.label_sources,
             "caveats": dataset.caveats,
         },
-        "pipeline": {**pipeline.__dict__, "engine": deepface_engine(), "fingerprint": pipeline.fingerprint()},
-        "weights": weight_hashes(pipeline.model, pipeline.detector),
-        "score": {
-            "metric": config.model.distance_metric,
-            "convention": SCORE_CONVENTION[config.model.distance_metric],
-            "match_rule": "similarity >= threshold",
-        },
+        **running,
+        "score": score,
         "thresholds": thresholds,
         "embedding": {**stats.__dict__, "cache_dir": str(cache_dir)},
         "timings_s": timings,

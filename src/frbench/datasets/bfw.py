@@ -23,8 +23,8 @@ import numpy as np
 import pandas as pd
 
 from frbench.datasets import Dataset
-from frbench.datasets.csv_manifest import _read_csv
-from frbench.datasets.lfw import _check_folds
+from frbench.datasets.csv_manifest import read_csv_rows
+from frbench.datasets.lfw import check_folds
 from frbench.errors import DatasetError
 from frbench.tables import validate_image_table, validate_pair_table
 
@@ -88,7 +88,7 @@ def load_bfw(
     root = Path(root).resolve()
     table_path = root / (table or TABLE)
     image_dir = root / (images or IMAGES_DIR)
-    rows = _read_csv(table_path)
+    rows = read_csv_rows(table_path)
     missing = [c for c in REQUIRED if c not in rows.columns]
     if missing:
         raise DatasetError(f"{table_path}:1: missing column(s) {missing}")
@@ -143,7 +143,7 @@ def load_bfw(
             f"{table_path}:{line}: label {rows.at[line, 'label']} but id1={rows.at[line, 'id1']} "
             f"and id2={rows.at[line, 'id2']}"
         )
-    selected = _check_folds(folds, int(pairs["fold"].max()), table_path)
+    selected = check_folds(folds, int(pairs["fold"].max()), table_path)
     pairs = pairs[pairs["fold"].isin(selected)]
     key = pd.Series(
         [a + "\n" + b if a < b else b + "\n" + a for a, b in zip(pairs["image_a"], pairs["image_b"])],

@@ -72,7 +72,7 @@ def load_csv_manifest(
     images_csv = Path(images_csv)
     columns = dict(columns or {})
     root = Path(root if root is not None else images_csv.parent).resolve()
-    table = _read_csv(images_csv)
+    table = read_csv_rows(images_csv)
 
     def column(contract: str, required: bool) -> str | None:
         csv_name = columns.get(contract, contract)
@@ -151,7 +151,7 @@ def load_csv_manifest(
     )
 
 
-def _read_csv(path: Path) -> pd.DataFrame:
+def read_csv_rows(path: Path) -> pd.DataFrame:
     """All cells as stripped strings (empty, never NaN), indexed by the line each row starts on."""
     if not path.is_file():
         raise DatasetError(f"{path}: file not found")
@@ -234,7 +234,7 @@ def _absolute_paths(written: pd.Series, root: Path, allow_outside_root: bool, cs
 
 
 def _read_pairs(path: Path, images: pd.DataFrame, written: pd.Series) -> pd.DataFrame:
-    table = _read_csv(path)
+    table = read_csv_rows(path)
     missing = [c for c in ("image_a", "image_b") if c not in table.columns]
     if missing:
         raise DatasetError(f"{path}:1: no column(s) {missing}")

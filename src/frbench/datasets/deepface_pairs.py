@@ -19,7 +19,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from frbench.datasets import Dataset
-from frbench.datasets.csv_manifest import _read_csv
+from frbench.datasets.csv_manifest import read_csv_rows
 from frbench.errors import DatasetError
 from frbench.tables import validate_image_table, validate_pair_table
 
@@ -59,7 +59,7 @@ def load_deepface_pairs(root: Path, pairs: str | None = None, name: str | None =
     """
     root = Path(root).resolve()
     path = root / (pairs or PAIRS_FILE)
-    table = _read_csv(path)
+    table = read_csv_rows(path)
     missing = [c for c in COLUMNS if c not in table.columns]
     if missing:
         raise DatasetError(f"{path}:1: missing column(s) {missing} (deepface's header is file_x,file_y,Decision)")

@@ -17,8 +17,8 @@ import pandas as pd
 
 from frbench.datasets import Dataset
 
-# _read_csv keeps the line each row came from, so label errors can name it.
-from frbench.datasets.csv_manifest import _read_csv
+# read_csv_rows keeps the line each row came from, so label errors can name it.
+from frbench.datasets.csv_manifest import read_csv_rows
 from frbench.errors import DatasetError
 from frbench.tables import IMAGE_COLUMNS, UNKNOWN, validate_image_table
 
@@ -151,7 +151,7 @@ def join_labels(
         raise DatasetError(f"{labels_csv}: labels_by must be 'subject' or 'image', got {by!r}")
     key = f"{by}_id"
     columns = dict(columns or {})
-    table = _read_csv(labels_csv)
+    table = read_csv_rows(labels_csv)
     to_contract = {csv_name: contract for contract, csv_name in columns.items()}
     table = table.rename(columns=lambda c: to_contract.get(c, c))
     if key not in table.columns:

@@ -162,7 +162,7 @@ def _scan_images(images_dir: Path) -> pd.DataFrame:
     )
 
 
-def _read_lines(path: Path) -> list[str]:
+def read_lines(path: Path) -> list[str]:
     if not path.is_file():
         raise DatasetError(f"{path}: file not found (see data/README.md)")
     try:
@@ -171,7 +171,7 @@ def _read_lines(path: Path) -> list[str]:
         raise DatasetError(f"{path}: cannot be read as UTF-8 text ({exc})") from exc
 
 
-def _image_number(text: str, path: Path, lineno: int) -> int:
+def image_number(text: str, path: Path, lineno: int) -> int:
     if not text.isdigit() or int(text) < 1:
         raise DatasetError(f"{path}:{lineno}: image number {text!r} is not a positive integer")
     return int(text)
@@ -182,7 +182,7 @@ def _read_pairs(path: Path, on_disk: set[str], folds: Sequence[int] | None) -> p
 
     Mated lines are ``name n1 n2``, non-mated lines ``name1 n1 name2 n2`` (LFW-README.txt, 3c).
     """
-    lines = _read_lines(path)
+    lines = read_lines(path)
     while lines and not lines[-1].strip():
         lines.pop()
     header = lines[0].split() if lines else []
@@ -194,10 +194,10 @@ def _read_pairs(path: Path, on_disk: set[str], folds: Sequence[int] | None) -> p
             f"{path}:{len(lines)}: header promises {n_folds} folds x {per_fold} mated + {per_fold} "
             f"non-mated = {2 * n_folds * per_fold} pair lines, the file has {len(lines) - 1}"
         )
-    selected = _check_folds(folds, n_folds, path)
+    selected = check_folds(folds, n_folds, path)
 
     def image_id(name: str, number: str, lineno: int) -> str:
-        image = f"{name}/{name}_{_image_number(number, path, lineno):04d}.jpg"
+        image = f"{name}/{name}_{image_number(number, path, lineno):04d}.jpg"
         if image not in on_disk:
             raise DatasetError(f"{path}:{lineno}: image {image} is not in {IMAGES_DIR}/")
         return image
@@ -228,7 +228,7 @@ def _read_pairs(path: Path, on_disk: set[str], folds: Sequence[int] | None) -> p
     return pairs[pairs["fold"].isin(selected)].reset_index(drop=True)
 
 
-def _check_folds(folds: Sequence[int] | None, n_folds: int, path: Path) -> list[int]:
+def check_folds(folds: Sequence[int] | None, n_folds: int, path: Path) -> list[int]:
     if folds is None:
         return list(range(1, n_folds + 1))
     problem = f"folds must be integers between 1 and {n_folds} ({path}), got {folds!r}"
@@ -244,7 +244,7 @@ def _check_folds(folds: Sequence[int] | None, n_folds: int, path: Path) -> list[
 def _read_file_list(path: Path, subject_of_file: pd.Series) -> set[str]:
     """Image file names listed one per line; every one must be an image on disk."""
     names = set()
-    for lineno, line in enumerate(_read_lines(path), start=1):
+    for lineno, line in enumerate(read_lines(path), start=1):
         name = line.strip()
         if not name:
             continue

@@ -28,7 +28,7 @@ import pandas as pd
 from frbench.datasets import Dataset
 
 # The pairs-file helpers are LFW's: RFW copies LFW's pair-line format.
-from frbench.datasets.lfw import _check_folds, _image_number, _read_lines
+from frbench.datasets.lfw import check_folds, image_number, read_lines
 from frbench.errors import DatasetError
 from frbench.tables import validate_image_table, validate_pair_table
 
@@ -77,7 +77,7 @@ def load_rfw(root: Path, folds: Sequence[int] | None = None) -> Dataset:
     on_disk = set(images["image_id"])
     per_race = [_read_pairs(test / "txts" / race / f"{race}_pairs.txt", race, on_disk) for race in RACES]
     pairs = pd.concat(per_race, ignore_index=True)
-    selected = _check_folds(folds, int(pairs["fold"].max()), test / "txts")
+    selected = check_folds(folds, int(pairs["fold"].max()), test / "txts")
     pairs = pairs[pairs["fold"].isin(selected)].reset_index(drop=True)
 
     images["race"] = images["race_folder"].str.lower()
@@ -134,7 +134,7 @@ def _read_pairs(path: Path, race: str, on_disk: set[str]) -> pd.DataFrame:
     """
 
     def image_id(identity: str, number: str, lineno: int) -> str:
-        image = f"{race}/{identity}/{identity}_{_image_number(number, path, lineno):04d}.jpg"
+        image = f"{race}/{identity}/{identity}_{image_number(number, path, lineno):04d}.jpg"
         if image not in on_disk:
             raise DatasetError(f"{path}:{lineno}: image {image} is not in test/data/")
         return image
@@ -142,7 +142,7 @@ def _read_pairs(path: Path, race: str, on_disk: set[str]) -> pd.DataFrame:
     rows = []
     header = None
     fold, previous = 0, None
-    for lineno, line in enumerate(_read_lines(path), start=1):
+    for lineno, line in enumerate(read_lines(path), start=1):
         fields = line.split()
         if not fields:
             continue

@@ -96,6 +96,27 @@ def gender_shades_table(per_group: pd.DataFrame, thresholds: dict[str, float]) -
     return name, pd.DataFrame(table)
 
 
+def imported_section(summary: dict[str, Any]) -> list[str]:
+    """What the score import matched and what it could not, with examples: nothing dropped silently."""
+    labels = {
+        "unknown_images": "score rows naming an image the dataset does not have",
+        "duplicate_rows": "duplicate score rows (first kept)",
+        "extra_rows": "score rows for pairs not in the dataset's pair list",
+        "unscored_pairs": "dataset pairs with no score (counted as failed)",
+        "mated_conflicts": "rows whose mated flag contradicts the dataset (dataset kept)",
+    }
+    rows = [
+        {"problem": text, "count": summary[key]["count"], "examples": "; ".join(summary[key]["examples"][:3])}
+        for key, text in labels.items()
+        if key in summary
+    ]
+    head = (
+        f"{summary.get('n_rows', 0)} score rows read; {summary.get('n_scored', 0)} of {summary.get('n_pairs', 0)} pairs "
+        f"scored (pairs from the {summary.get('pairs_from', '?')})."
+    )
+    return ["## Imported scores", "", head, "", md_table(pd.DataFrame(rows)), ""]
+
+
 def skin_tone_section(images: pd.DataFrame, figures: dict[str, list[str]]) -> list[str]:
     """Distribution of subjects and images over skin-tone categories, with the mapping used."""
     from frbench.annotate.skin_tone import FITZPATRICK_BINARY, ITA_BINARY, MONK_BINARY, ITA_CATEGORY_BOUNDS
@@ -177,20 +198,31 @@ def render_report(
             md_table(headline[1]),
             "",
         ]
+    if m.name == "scores":
+        system = (
+            f"- Imported scores from `{m.path}` ({manifest['score']['convention']}; match when similarity >= threshold); "
+            "no model was run here"
+        )
+    else:
+        system = (
+            f"- Model **{m.name}**, detector **{m.detector}**, align **{m.align}**, normalization {m.normalization}, "
+            f"distance **{m.distance_metric}** ({manifest['score']['convention']}; match when similarity >= threshold)"
+        )
+    fingerprint = manifest["pipeline"].get("fingerprint")
     lines += [
         "## Pipeline",
         "",
-        f"- Model **{m.name}**, detector **{m.detector}**, align **{m.align}**, normalization {m.normalization}, "
-        f"distance **{m.distance_metric}** ({manifest['score']['convention']}; match when similarity >= threshold)",
+        system,
         f"- Dataset **{dataset.name}**: {len(images)} images of {images['subject_id'].nunique()} subjects, "
         f"{pair_counts['n_pairs']:,} pairs ({pair_counts['n_mated']:,} mated, {pair_counts['n_nonmated']:,} non-mated), "
         f"protocol **{config.pairs.protocol}**",
-        f"- Versions: frbench {manifest['frbench_version']}, deepface {manifest['versions']['deepface']}; "
-        f"pipeline fingerprint `{manifest['pipeline']['fingerprint'][:12]}`",
-        "",
-        "## Thresholds",
+        f"- Versions: frbench {manifest['frbench_version']}, deepface {manifest['versions']['deepface']}"
+        + (f"; pipeline fingerprint `{fingerprint[:12]}`" if fingerprint else ""),
         "",
     ]
+    if m.name == "scores":
+        lines += imported_section(manifest.get("imported_scores", {}))
+    lines += ["## Thresholds", ""]
     overall = per_group[per_group["attribute"] == "all"].drop_duplicates("threshold_name").set_index("threshold_name")
     lines.append(
         md_table(

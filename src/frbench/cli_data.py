@@ -1,0 +1,108 @@
+"""``frbench data``: which datasets frbench knows, downloading LFW, checking a dataset on disk.
+
+Registered on the main group with ``main.add_command(data)``, whose error handling turns a
+FrbenchError into one line on stderr and exit status 2.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from frbench.errors import DatasetError
+
+SHOWN_PROBLEMS = 20
+
+_data_root = click.option(
+    "--data-root",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder holding one folder per dataset [$FRBENCH_DATA or ./data].",
+)
+
+
+@click.group()
+def data() -> None:
+    """Datasets under $FRBENCH_DATA: list them, download LFW, check one on disk.
+
+    \b
+    frbench data list               known datasets and whether each is complete here
+    frbench data fetch lfw          download, verify and unpack LFW and its label files
+    frbench data check NAME         verify a dataset on disk (files, counts, hashes, loading)
+    """
+
+
+@data.command("list")
+@_data_root
+def list_datasets(data_root: Path | None) -> None:
+    """List the datasets frbench knows, where each is expected and whether it is complete."""
+    from tabulate import tabulate
+
+    from frbench.datasets.registry import DATASETS, dataset_status, default_data_root
+
+    root = data_root if data_root is not None else default_data_root()
+    rows = []
+    for info in DATASETS.values():
+        folder = root / info.folder
+        status = dataset_status(info, folder)
+        rows.append(
+            {
+                "name": info.name,
+                "format": info.format,
+                "folder": str(folder),
+                "status": "complete" if status.complete else "incomplete" if status.present else "absent",
+                "get it": f"frbench data fetch {info.name}" if info.files else info.sources[0],
+            }
+        )
+    click.echo(tabulate(rows, headers="keys", tablefmt="simple"))
+
+
+@data.command()
+@click.argument("name")
+@_data_root
+@click.option(
+    "--from",
+    "local",
+    type=click.Path(exists=True, file_okay=False, path_type=Path),
+    help="Folder of files already downloaded by hand, under their published names; tried before the URLs "
+    "and verified the same way.",
+)
+@click.option(
+    "--timeout", type=click.FloatRange(min=1), default=60.0, show_default=True, help="Seconds per connection."
+)
+def fetch(name: str, data_root: Path | None, local: Path | None, timeout: float) -> None:
+    """Download NAME into $FRBENCH_DATA/<folder>, verify every file, unpack archives, then check it.
+
+    An interrupted fetch resumes where it stopped when run again.
+    """
+    from frbench.datasets.fetch import check_dataset, fetch_dataset
+    from frbench.datasets.registry import default_data_root, get_dataset
+
+    info = get_dataset(name)
+    folder = (data_root if data_root is not None else default_data_root()) / info.folder
+    fetch_dataset(info, folder, local=local, timeout=timeout, log=lambda msg: click.echo(msg, err=True))
+    _report(name, folder, check_dataset(info, folder))
+
+
+@data.command()
+@click.argument("name")
+@_data_root
+def check(name: str, data_root: Path | None) -> None:
+    """Verify dataset NAME on disk: required files, image counts, hashes, readable images, loading."""
+    from frbench.datasets.fetch import check_dataset
+    from frbench.datasets.registry import default_data_root, get_dataset
+
+    info = get_dataset(name)
+    folder = (data_root if data_root is not None else default_data_root()) / info.folder
+    _report(name, folder, check_dataset(info, folder))
+
+
+def _report(name: str, folder: Path, problems: list[str]) -> None:
+    """Print the first problems and fail, or say the dataset is complete."""
+    for problem in problems[:SHOWN_PROBLEMS]:
+        click.echo(problem)
+    if len(problems) > SHOWN_PROBLEMS:
+        click.echo(f"... and {len(problems) - SHOWN_PROBLEMS} more")
+    if problems:
+        raise DatasetError(f"{name}: {len(problems)} problem(s) in {folder}")
+    click.echo(f"{name}: complete ({folder})")
