@@ -196,3 +196,32 @@ def test_fairness_bootstrap_interval_spans_the_replicate_ratios() -> None:
     # 25% and 75% quantiles of [1, 1.5, 2, 2.5, 3] by linear interpolation: 1.5 and 2.5
     assert out.loc["fmr_max_min_ratio", "ci_low"] == pytest.approx(1.5)
     assert out.loc["fmr_max_min_ratio", "ci_high"] == pytest.approx(2.5)
+
+
+def test_fairness_bootstrap_replicate_equals_summary_of_that_replicate() -> None:
+    """One replicate in, its interval collapses to fairness_summary of the replicate table."""
+    from frbench.metrics.fairness import fairness_bootstrap
+
+    rng = np.random.default_rng(3)
+    groups = ["a", "b", "c", "unknown"]
+    table = pd.DataFrame(
+        {
+            "threshold_name": ["t"] * 5,
+            "attribute": ["all"] + ["g"] * 4,
+            "group": ["all", *groups],
+            "n_mated": [400, 100, 100, 100, 100],
+            "n_nonmated": [4000, 1000, 1000, 1000, 1000],
+            "fmr": rng.uniform(0.001, 0.02, 5),
+            "fnmr": rng.uniform(0.01, 0.2, 5),
+        }
+    )
+    fmr_rep = rng.uniform(0.001, 0.02, (1, 5))
+    fnmr_rep = rng.uniform(0.01, 0.2, (1, 5))
+    fmr_rep[0, 2] = np.nan  # group b drew no non-mated pair in this replicate
+    replicate = table.copy()
+    replicate["fmr"], replicate["fnmr"] = fmr_rep[0], fnmr_rep[0]
+    replicate["n_nonmated"] = np.where(np.isnan(fmr_rep[0]), 0, table["n_nonmated"])
+    expected = fairness_summary(replicate)["value"].to_numpy()
+    got = fairness_bootstrap(table, fmr_rep, fnmr_rep)
+    np.testing.assert_allclose(got["ci_low"].to_numpy(), expected, equal_nan=True)
+    np.testing.assert_allclose(got["ci_high"].to_numpy(), expected, equal_nan=True)

@@ -216,18 +216,29 @@ def fairness_bootstrap(
         raise ValueError(
             f"replicates must be (R, {len(per_group)}) for both rates, got {fmr_replicates.shape} and {fnmr_replicates.shape}"
         )
-    base = fairness_summary(per_group, **options)  # type: ignore[arg-type]
-    frame = per_group.reset_index(drop=True).copy()
-    n_nm, n_m = frame["n_nonmated"].to_numpy(), frame["n_mated"].to_numpy()
+    alphas = {"alpha_fdr": 0.5, "alpha_ir": 0.5, "alpha_garbe": 0.25, **options}
+    exclude = set(alphas.pop("exclude_groups", (UNKNOWN,)))  # type: ignore[arg-type]
+    base = fairness_summary(per_group, exclude_groups=tuple(exclude), **alphas)  # type: ignore[arg-type]
+    table = per_group.reset_index(drop=True)
+    n_nm_all, n_m_all = table["n_nonmated"].to_numpy(dtype=np.float64), table["n_mated"].to_numpy(dtype=np.float64)
     values = np.full((fmr_replicates.shape[0], len(base)), np.nan)
-    for r in range(fmr_replicates.shape[0]):
-        fmr, fnmr = fmr_replicates[r], fnmr_replicates[r]
-        frame["fmr"], frame["fnmr"] = fmr, fnmr
-        frame["n_nonmated"] = np.where(np.isnan(fmr), 0, n_nm)
-        frame["n_mated"] = np.where(np.isnan(fnmr), 0, n_m)
-        rep = fairness_summary(frame, **options)  # type: ignore[arg-type]
-        keyed = rep.set_index(["threshold_name", "attribute", "measure"])["value"]
-        values[r] = keyed.reindex(pd.MultiIndex.from_frame(base[["threshold_name", "attribute", "measure"]])).to_numpy()
+    column = 0
+    # Same grouping and order as fairness_summary, so replicate values line up with ``base`` rows.
+    for (threshold_name, attribute), part in table[table["attribute"] != ALL].groupby(
+        ["threshold_name", "attribute"], sort=False
+    ):
+        part = part[[not _excluded(str(g), exclude) for g in part["group"]]]
+        idx = part.index.to_numpy()
+        groups = part["group"].astype(str).to_numpy()
+        for r in range(fmr_replicates.shape[0]):
+            fmr, fnmr = fmr_replicates[r, idx], fnmr_replicates[r, idx]
+            rows = _measure_rows(
+                str(threshold_name), str(attribute), groups,
+                np.where(np.isnan(fmr), 0.0, n_nm_all[idx]), np.where(np.isnan(fnmr), 0.0, n_m_all[idx]),
+                fmr, fnmr, **alphas,  # type: ignore[arg-type]
+            )
+            values[r, column : column + len(rows)] = [row["value"] for row in rows]
+        column += len(rows)
     base["ci_low"], base["ci_high"] = percentile_interval(values, level)
     return base
 
@@ -235,11 +246,32 @@ def fairness_bootstrap(
 def _measures(
     threshold_name: str, attribute: str, part: pd.DataFrame, alpha_fdr: float, alpha_ir: float, alpha_garbe: float
 ) -> list[dict[str, object]]:
-    groups = part["group"].astype(str).to_numpy()
-    n_nm = part["n_nonmated"].to_numpy(dtype=np.float64)
-    n_m = part["n_mated"].to_numpy(dtype=np.float64)
-    fmr_all = part["fmr"].to_numpy(dtype=np.float64)
-    fnmr_all = part["fnmr"].to_numpy(dtype=np.float64)
+    return _measure_rows(
+        threshold_name,
+        attribute,
+        part["group"].astype(str).to_numpy(),
+        part["n_nonmated"].to_numpy(dtype=np.float64),
+        part["n_mated"].to_numpy(dtype=np.float64),
+        part["fmr"].to_numpy(dtype=np.float64),
+        part["fnmr"].to_numpy(dtype=np.float64),
+        alpha_fdr,
+        alpha_ir,
+        alpha_garbe,
+    )
+
+
+def _measure_rows(
+    threshold_name: str,
+    attribute: str,
+    groups: np.ndarray,
+    n_nm: np.ndarray,
+    n_m: np.ndarray,
+    fmr_all: np.ndarray,
+    fnmr_all: np.ndarray,
+    alpha_fdr: float,
+    alpha_ir: float,
+    alpha_garbe: float,
+) -> list[dict[str, object]]:
     has_fmr, has_fnmr = n_nm > 0, n_m > 0
     both = has_fmr & has_fnmr
     with np.errstate(divide="ignore"):
