@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 
 import frbench.embed as embed_module
-from frbench.embed import embed_images, executors, weights
+from frbench.embed import EmbeddingInterrupted, embed_images, executors, weights
 from frbench.embed.backend import EmbedResult, Embedder, Pipeline
 from frbench.embed.cache import EmbeddingCache
 from frbench.errors import ConfigError, DatasetError, WeightsMissingError
@@ -182,10 +182,10 @@ def test_serial_and_processes_give_identical_results(
     ]
     images = pd.DataFrame({"image_id": [f"i{k}" for k in range(len(paths))], "path": paths})
     serial, _ = embed_images(images, DLIB, tmp_path / "serial", executor="serial", progress=False)
-    # small chunks, so that two workers each get work and results arrive chunk by chunk
-    monkeypatch.setattr(embed_module, "CHUNK_SIZE", 2)
+    # a pool even for these few images; chunks of one, so that both workers get work
+    monkeypatch.setattr(embed_module, "MIN_PARALLEL", 1)
     parallel, stats = embed_images(images, DLIB, tmp_path / "parallel", executor="processes", workers=2, progress=False)
-    assert stats.n_computed == 4
+    assert (stats.n_computed, stats.executor, stats.workers) == (4, "processes", 2)
     assert list(parallel.status) == list(serial.status) == ["ok", "ok", "ok", "no_face", "missing"]
     assert parallel.matrix.tobytes() == serial.matrix.tobytes()
 
@@ -264,7 +264,9 @@ def test_an_interrupted_run_keeps_finished_work(
         raise KeyboardInterrupt
 
     monkeypatch.setattr(executors, "run_serial", interrupted)
-    with pytest.raises(KeyboardInterrupt):
+    cache_file = tmp_path / "cache" / embed_module.CACHE_FILE
+    resume = f"2 of 5 images .* saved in {cache_file}; run the same command again to resume"
+    with pytest.raises(EmbeddingInterrupted, match=resume):
         embed_images(images, DLIB, tmp_path / "cache", executor="serial", progress=False)
 
     def rest(paths: list[str], pipeline: Pipeline) -> Iterator[tuple[int, EmbedResult]]:
@@ -292,8 +294,8 @@ def test_bad_inputs_are_rejected(tmp_path: Path) -> None:
         embed_images(images, DLIB, tmp_path, progress=False)
     with pytest.raises(DatasetError, match="path"):
         embed_images(images[["image_id"]], DLIB, tmp_path, progress=False)
-    with pytest.raises(ConfigError, match="executor"):
-        embed_images(images.iloc[:1], DLIB, tmp_path, executor="dask", progress=False)
+    with pytest.raises(ConfigError, match="executor 'threads'"):
+        embed_images(images.iloc[:1], DLIB, tmp_path, executor="threads", progress=False)
     with pytest.raises(ConfigError, match="workers"):
         embed_images(images.iloc[:1], DLIB, tmp_path, workers=0, progress=False)
 

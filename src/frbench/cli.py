@@ -84,21 +84,15 @@ def run(
             sys.exit(1 if ran.skipped else 0)
         else:
             result = run_benchmark(grid.cells[0].config, out_dir=out_dir, progress=not quiet, workers=workers, log=log)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
         again = f"--from {from_manifest}" if config is None else str(config)
-        click.echo(
-            "\nfrbench: interrupted. Embeddings finished so far are saved in the cache; "
-            f"run the same command again to resume: frbench run {again}",
-            err=True,
-        )
+        # EmbeddingInterrupted says how many images were saved and where; a bare Ctrl-C says nothing.
+        saved = f"{exc}. " if str(exc) else "Embeddings finished so far are saved in the cache. "
+        click.echo(f"\nfrbench: {saved}Resume with: frbench run {again}", err=True)
         sys.exit(130)
     stats = result.embed_stats
     if not quiet:
-        click.echo(
-            f"{stats.n_images} images: {stats.n_computed} embedded, {stats.n_cached} from cache, "
-            f"{stats.n_failed} failed; {result.manifest['timings_s']['total_s']:.1f} s",
-            err=True,
-        )
+        click.echo(stats.summary(), err=True)
     click.echo(str(result.out_dir))
 
 
@@ -128,7 +122,9 @@ def annotate_skin_tone(config: Path, out_file: Path, overrides: tuple[str, ...],
     cfg = load_config(config, overrides)
     images = load_dataset(cfg.dataset, data_root_from_env()).images
     cache_dir = Path(cfg.cache.dir) if cfg.cache.dir is not None else default_cache_dir()
-    per_image, per_subject = skin_tone_tables(images, cfg.annotate, cache_dir, workers=workers, progress=not quiet)
+    per_image, per_subject = skin_tone_tables(
+        images, cfg.annotate, cache_dir, workers=workers, progress=not quiet, max_pixels=cfg.dataset.max_pixels
+    )
     subjects_file = out_file.with_name(out_file.stem + ".subjects.csv")
     write_csv(out_file, per_image)
     write_csv(subjects_file, per_subject)

@@ -9,7 +9,9 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import reprlib
 from collections.abc import Mapping, Sequence
+from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
@@ -17,8 +19,22 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from frbench.errors import ConfigError
+from frbench.images import MAX_PIXELS
 
 DISTANCE_METRICS = ("cosine", "euclidean", "euclidean_l2", "angular")
+# model.name of a run that imports scores instead of running a model
+IMPORTED_SCORES = "scores"
+
+
+def _short_repr() -> reprlib.Repr:
+    """A repr bounded in depth, items and length, so that a message quoting a huge or
+    self-referencing YAML value (aliases can build both) stays one short line."""
+    short = reprlib.Repr()
+    short.maxlevel, short.maxdict, short.maxlist, short.maxstring, short.maxother = 2, 4, 4, 80, 80
+    return short
+
+
+_SHORT = _short_repr()
 
 
 class _Strict(BaseModel):
@@ -40,7 +56,12 @@ class DatasetConfig(_Strict):
     )
     columns: dict[str, str] = Field(default_factory=dict, description="csv: contract name -> CSV column")
     attributes: list[str] | None = Field(None, description="csv: attribute columns to keep")
-    allow_outside_root: bool = False
+    allow_outside_root: bool = Field(
+        False, description="csv, bfw, deepface-pairs: accept image paths that lead outside the folder they are relative to"
+    )
+    max_pixels: int = Field(
+        MAX_PIXELS, ge=1, description="an image whose header declares more pixels is a 'too_large' failure, never decoded"
+    )
     labels: str | None = Field(None, description="labels CSV joined onto the images, relative to the root")
     labels_by: Literal["subject", "image"] = Field(
         "subject", description="labels: one row per subject (subject_id) or per image (image_id)"
@@ -102,9 +123,19 @@ class ModelConfig(_Strict):
     )
     l2_normalize: bool = False
 
+    @field_validator("name")
+    @classmethod
+    def _known_model(cls, v: str) -> str:
+        return _known_name(v, "recognition model", (*deepface_names()[0], IMPORTED_SCORES))
+
+    @field_validator("detector")
+    @classmethod
+    def _known_detector(cls, v: str) -> str:
+        return _known_name(v, "detector", deepface_names()[1])
+
     @model_validator(mode="after")
     def _scores_need_a_file(self) -> ModelConfig:
-        if self.name == "scores" and self.path is None:
+        if self.name == IMPORTED_SCORES and self.path is None:
             raise ValueError("name 'scores' (imported scores) needs 'path', the scores CSV")
         return self
 
@@ -167,6 +198,12 @@ class ExecutionConfig(_Strict):
     workers: int | None = Field(None, ge=1, description="default: number of CPU cores")
     scheduler: str | None = Field(None, description="dask: scheduler address; default a LocalCluster")
 
+    @model_validator(mode="after")
+    def _scheduler_is_for_dask(self) -> ExecutionConfig:
+        if self.scheduler is not None and self.executor != "dask":
+            raise ValueError(f"scheduler is an address for executor 'dask', but executor is {self.executor!r}")
+        return self
+
 
 class Config(_Strict):
     """One run: a dataset, a pipeline, thresholds and the groups to report."""
@@ -201,10 +238,68 @@ class Config(_Strict):
         return json.dumps(self.model_dump(mode="json"), sort_keys=True)
 
 
+@lru_cache(maxsize=1)
+def deepface_names() -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """(recognition models, face detectors) this deepface offers, detectors including ``skip``.
+
+    Read from deepface's model table (``deepface.modules.modeling.AVAILABLE_MODELS``), which
+    importing does not load any model; the same table frbench.embed.weights builds on.
+    """
+    from deepface.modules import modeling
+
+    return (
+        tuple(modeling.AVAILABLE_MODELS["facial_recognition"]),
+        ("skip", *modeling.AVAILABLE_MODELS["face_detector"]),
+    )
+
+
+def _known_name(value: str, what: str, valid: Sequence[str]) -> str:
+    if value in valid:
+        return value
+    by_lower = {v.lower(): v for v in valid}
+    close = difflib.get_close_matches(value.lower(), list(by_lower), n=1, cutoff=0.6)
+    hint = f"; did you mean '{by_lower[close[0]]}'?" if close else ""
+    raise ValueError(f"unknown {what} (got {value!r}){hint} Valid: {', '.join(valid)}")
+
+
+class _ConfigLoader(yaml.SafeLoader):
+    """yaml.SafeLoader (plain data only: no Python objects are built, nothing runs) refusing repeated keys.
+
+    YAML 1.2 requires the keys of a mapping to be unique; PyYAML keeps the last silently, so a
+    section written twice would lose the first one's settings without a word.
+    """
+
+
+def _unique_keys_mapping(loader: _ConfigLoader, node: yaml.MappingNode) -> Any:
+    seen: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        if isinstance(key_node, yaml.ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":
+            key = loader.construct_object(key_node)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} repeated (first at line {seen[key] + 1})", key_node.start_mark
+                )
+            seen[key] = key_node.start_mark.line
+    yield from loader.construct_yaml_map(node)
+
+
+_ConfigLoader.add_constructor("tag:yaml.org,2002:map", _unique_keys_mapping)
+
+
+def parse_yaml(text: str) -> Any:
+    """YAML text -> plain data (``yaml.safe_load`` semantics), refusing repeated keys.
+
+    Raises yaml.YAMLError (with the line in ``problem_mark``) or RecursionError (nesting deeper
+    than Python's recursion limit).
+    """
+    return yaml.load(text, Loader=_ConfigLoader)  # noqa: S506 (a SafeLoader subclass)
+
+
 def read_config_mapping(path: str | Path) -> dict[str, Any]:
     """The YAML mapping of a config file, ``name`` defaulting to the file's stem; not yet validated.
 
-    Problems raise ConfigError naming the file, and the line for invalid YAML.
+    Problems raise ConfigError naming the file, and the line for invalid YAML (a repeated key
+    included).
     """
     path = Path(path)
     try:
@@ -214,7 +309,9 @@ def read_config_mapping(path: str | Path) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read config ({exc})") from None
     try:
-        raw = yaml.safe_load(text)
+        raw = parse_yaml(text)
+    except RecursionError:
+        raise ConfigError(f"{path}: invalid YAML: nested too deeply to be a config") from None
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f" line {mark.line + 1}" if mark is not None else ""
@@ -241,15 +338,19 @@ def load_config(path: str | Path, overrides: Sequence[str] = ()) -> Config:
     raw = read_config_mapping(path)
     for item in overrides:
         apply_override(raw, item, source=str(path))
-    return validate_config(raw, source=str(path))
+    return validate_config(raw, source=str(path), overrides=overrides)
 
 
-def validate_config(raw: Mapping[str, Any], source: str = "<config>") -> Config:
-    """Validate a config mapping; raise ConfigError naming the first bad field."""
+def validate_config(raw: Mapping[str, Any], source: str = "<config>", overrides: Sequence[str] = ()) -> Config:
+    """Validate a config mapping; raise ConfigError naming the first bad field.
+
+    ``overrides``: the ``--set`` items applied to ``raw``; a bad field one of them set is
+    reported as coming from it.
+    """
     try:
         return Config.model_validate(raw)
     except ValidationError as exc:
-        raise ConfigError(_describe(exc, source)) from None
+        raise ConfigError(_describe(exc, source, overrides)) from None
 
 
 def apply_override(raw: dict[str, Any], item: str, source: str = "<config>") -> None:
@@ -265,23 +366,29 @@ def apply_override(raw: dict[str, Any], item: str, source: str = "<config>") -> 
             raise ConfigError(f"--set {item!r}: {part!r} is not a section in {source}")
         node = child
     try:
-        node[parts[-1]] = yaml.safe_load(value) if value.strip() else None
+        node[parts[-1]] = parse_yaml(value) if value.strip() else None
+    except RecursionError:
+        raise ConfigError(f"--set {item[:80]!r}: value nested too deeply") from None
     except yaml.YAMLError:
         node[parts[-1]] = value
 
 
-def _describe(exc: ValidationError, source: str) -> str:
+def _describe(exc: ValidationError, source: str, overrides: Sequence[str] = ()) -> str:
     err = exc.errors()[0]
     loc = [str(p) for p in err["loc"]]
     field = ".".join(loc) or "<root>"
+    for item in overrides:
+        key = item.partition("=")[0].strip()
+        if field == key or field.startswith(key + "."):
+            source = f"{source} (--set {item})"
     more = f" (and {exc.error_count() - 1} more problem(s))" if exc.error_count() > 1 else ""
     if err["type"] == "extra_forbidden":
         hint = _closest_key(loc)
         return f"{source}: unknown key '{field}'{hint}{more}"
     if err["type"] == "missing":
         return f"{source}: missing required key '{field}'{more}"
-    msg = err["msg"].removeprefix("Value error, ")
-    got = "" if "got" in msg else f" (got {err.get('input')!r})"
+    msg = " ".join(err["msg"].removeprefix("Value error, ").split())
+    got = "" if "got" in msg else f" (got {_SHORT.repr(err.get('input'))})"
     return f"{source}: '{field}': {msg}{got}{more}"
 
 

@@ -6,10 +6,11 @@ this file only wires them together and records what was done in the manifest.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import platform
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -24,7 +25,9 @@ from frbench.datasets import Dataset, load_dataset
 from frbench.datasets.registry import default_data_root
 from frbench.embed import Embeddings, EmbedStats, embed_images
 from frbench.embed.backend import Pipeline
+from frbench.embed.weights import ensure_weights
 from frbench.annotate.apply import apply_annotations
+from frbench.duplicates import copies_caveat, identical_embeddings
 from frbench.errors import ConfigError, DatasetError
 from frbench.imported_scores import import_scores
 from frbench.measure import measure
@@ -45,6 +48,15 @@ SCORE_CONVENTION = {
     "euclidean": "similarity = -euclidean distance",
     "euclidean_l2": "similarity = -euclidean distance of L2-normalised embeddings",
 }
+# Columns annotate: {skin_tone: ...} adds (frbench.annotate.skin_tone.annotate_skin_tone).
+ANNOTATION_COLUMNS = ("skin_tone", "skin_tone_category")
+# Every table a run may write; a rerun into the same directory removes them all first, so that
+# none of an earlier run's is left beside this run's manifest.
+RUN_TABLES = (
+    "per_group.csv", "thresholds.csv", "per_group_thresholds.csv", "fold_accuracy.csv", "failure_to_enrol.csv",
+    "failures.csv", "fairness.csv", "scores.csv", "skin_tone_ita.csv", "cell_counts.csv", "det_points.csv",
+    "cross_group_fmr.csv", "score_distributions.csv", "report.md",
+)
 
 
 @dataclass
@@ -84,11 +96,17 @@ def reported_attributes(config: Config) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def check_attributes(config: Config, images: pd.DataFrame, dataset_name: str) -> None:
-    """Every grouping attribute must exist in the (annotated) images, before any embedding starts."""
+def check_attributes(
+    config: Config, images: pd.DataFrame, dataset_name: str, still_to_come: Sequence[str] = ()
+) -> None:
+    """Every grouping attribute must exist in the (annotated) images, before any embedding starts.
+
+    ``still_to_come``: columns an annotation will add, not checked yet (so that the rest is checked
+    before the annotation's work).
+    """
     available = [c for c in images.columns if c not in ("image_id", "path", "subject_id")]
     for name in reported_attributes(config):
-        if name not in images.columns:
+        if name not in images.columns and name not in still_to_come:
             hint = " (add annotate: {skin_tone: ita} to estimate it)" if name == "skin_tone" else ""
             raise ConfigError(
                 f"groups: '{name}' is not an attribute of dataset '{dataset_name}'{hint} "
@@ -141,17 +159,22 @@ def run_benchmark(
     cache_dir = Path(config.cache.dir) if config.cache.dir is not None else default_cache_dir()
     n_workers = workers if workers is not None else config.execution.workers
     pipeline = pipeline_from_config(config) if config.model.name != "scores" else None
+    if pipeline is not None:
+        # before the dataset is read: absent weights (offline) or packages stop the run at once
+        ensure_weights(pipeline.model, pipeline.detector, config.offline)
 
     t = time.perf_counter()
     dataset = load_dataset(config.dataset, data_root if data_root is not None else data_root_from_env())
     images, pairs = select(config, dataset)
     timings["load_dataset_s"] = time.perf_counter() - t
     if config.annotate.skin_tone is not None:
+        check_attributes(config, images, dataset.name, still_to_come=ANNOTATION_COLUMNS)
         t = time.perf_counter()
         # A subject's tone is the median over all its images in the dataset, not only those in pairs.
         subjects = dataset.images[dataset.images["subject_id"].isin(set(images["subject_id"]))]
         annotated, ita_table = apply_annotations(
-            config.annotate, subjects, cache_dir, workers=n_workers or 1, progress=progress
+            config.annotate, subjects, cache_dir, workers=n_workers or 1, progress=progress,
+            max_pixels=config.dataset.max_pixels,
         )
         images = images.drop(columns=[c for c in annotated.columns if c in images.columns and c not in ("image_id",)]
                              ).merge(annotated, on="image_id", how="left", validate="one_to_one")
@@ -191,10 +214,14 @@ def run_benchmark(
             workers=n_workers,
             progress=progress,
             offline=config.offline,
+            scheduler=config.execution.scheduler,
         )
         timings["embed_s"] = time.perf_counter() - t
         t = time.perf_counter()
         status, detail = embeddings.status, embeddings.detail
+        copies = copies_caveat(identical_embeddings(embeddings.image_ids, embeddings.matrix, status), pairs)
+        if copies is not None:
+            dataset = dataclasses.replace(dataset, caveats=[*dataset.caveats, copies])
         if pairs is None:
             measures = measure_exhaustive(config, images, _rows_for(embeddings, images["image_id"]), status)
             scores = measures.mated
@@ -219,6 +246,10 @@ def run_benchmark(
     manifest.update(extra)
 
     out_dir.mkdir(parents=True, exist_ok=True)
+    # The manifest marks a complete run: an earlier run's goes first, with its tables, so that a
+    # run stopped while writing leaves no manifest beside a mix of old and new tables.
+    for name in ("manifest.json", *RUN_TABLES):
+        (out_dir / name).unlink(missing_ok=True)
     write_csv(out_dir / "per_group.csv", measures.per_group)
     write_csv(out_dir / "thresholds.csv", measures.threshold_table)
     if measures.per_group_thresholds is not None:
@@ -390,5 +421,7 @@ def _check_writable(out_dir: Path) -> None:
     probe = out_dir
     while not probe.exists():
         probe = probe.parent
-    if not probe.is_dir() or not os.access(probe, os.W_OK | os.X_OK):
+    if not probe.is_dir():
+        raise ConfigError(f"output directory {out_dir} cannot be created: {probe} is a file, not a directory")
+    if not os.access(probe, os.W_OK | os.X_OK):
         raise ConfigError(f"output directory {out_dir} is not writable (checked {probe})")

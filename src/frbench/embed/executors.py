@@ -16,6 +16,7 @@ import signal
 import threading
 from collections.abc import Generator, Iterator, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from contextlib import contextmanager
 from types import ModuleType
 
@@ -27,10 +28,13 @@ from frbench.errors import FrbenchError
 # Thread pools of the native libraries a worker loads. One worker per core with one thread each:
 # more threads per worker would only compete for the same cores.
 THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
-# the most images per task: results reach the cache, and Ctrl-C takes effect, within one chunk's time
-MAX_CHUNK = 8
+# The most images per task. A task costs about a millisecond in a process pool and a few on Dask,
+# an image hundreds: small chunks cost little and keep the workers' finishing times within one
+# chunk of each other (the last chunk leaves the other workers idle), Ctrl-C prompt, and results
+# flowing to the cache.
+MAX_CHUNK = 4
 # tasks per worker to aim for, so that workers that finish early take over the remaining chunks
-CHUNKS_PER_WORKER = 8
+CHUNKS_PER_WORKER = 16
 
 # A worker process's models, per pipeline. deepface caches one model object per process, which is
 # not safe to call from several threads at once, so a process embeds one chunk at a time.
@@ -111,7 +115,8 @@ def run_processes(
     environment (DEEPFACE_HOME). Workers run single-threaded native libraries, ignore SIGINT and
     exit when this process dies, even by SIGKILL. A chunk's results are yielded when the chunk
     finishes, in completion order. Stopping the iteration cancels the chunks not started and waits
-    for the running ones (at most one chunk per worker).
+    for the running ones (at most one chunk per worker). A worker that dies (killed, out of memory,
+    a crash in native code) stops the run with FrbenchError.
     """
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
@@ -135,7 +140,15 @@ def run_processes(
             done, _ = wait(pending, return_when=FIRST_COMPLETED)
             for future in done:
                 chunk = pending.pop(future)
-                yield from zip(chunk, future.result())
+                try:
+                    results = future.result()
+                except BrokenProcessPool as err:
+                    raise FrbenchError(
+                        "an embedding worker process died (killed, out of memory, or crashed in native "
+                        "code); the results finished so far are cached: run again to resume, or use "
+                        "the serial executor to find an image that crashes the model"
+                    ) from err
+                yield from zip(chunk, results)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
 
@@ -161,7 +174,8 @@ def run_dask(
     frbench and the model's weights installed, must see ``paths`` under the same names, and should
     have one thread each (``dask worker --nthreads 1``: a process embeds one chunk at a time). Without
     a scheduler, a LocalCluster of ``workers`` single-threaded processes is started and closed again.
-    A task whose worker dies is rerun by Dask elsewhere. Stopping the iteration cancels what is left.
+    A task whose worker dies is rerun by Dask elsewhere; one that kills worker after worker stops the
+    run with FrbenchError. Stopping the iteration cancels what is left.
     """
     if workers < 1:
         raise ValueError(f"workers must be >= 1, got {workers}")
@@ -189,8 +203,14 @@ def run_dask(
             for chunk in chunks:
                 future = client.submit(embed_chunk, pipeline, [paths[i] for i in chunk], pure=False)
                 futures[future] = chunk
-            for future, results in distributed.as_completed(futures, loop=client.loop, with_results=True):
-                yield from zip(futures[future], results)
+            try:
+                for future, results in distributed.as_completed(futures, loop=client.loop, with_results=True):
+                    yield from zip(futures[future], results)
+            except distributed.KilledWorker as err:
+                raise FrbenchError(
+                    f"dask workers kept dying while embedding a chunk of images ({err}); the results "
+                    "finished so far are cached: run again to resume"
+                ) from err
         finally:
             unfinished = [future for future in futures if not future.done()]
             if unfinished:
