@@ -99,3 +99,18 @@ def test_bootstrap_gives_fairness_intervals_that_repeat_with_the_seed() -> None:
     ratio = a.fairness.set_index("measure").loc["fnmr_max_min_ratio"]
     assert ratio["ci_low"] <= ratio["value"] <= ratio["ci_high"] and ratio["ci_low"] < ratio["ci_high"]
     assert {"fnmr_boot_low", "fmr_boot_high"} <= set(a.per_group.columns)
+
+
+def test_underpowered_is_judged_against_each_rows_own_target() -> None:
+    from frbench.measure import mark_underpowered
+
+    table = pd.DataFrame(
+        {
+            "threshold_name": ["fmr=1e-03", "fmr=1e-05", "fold:fmr=1e-05", "deepface_default", "fmr=1e-03"],
+            "n_nonmated": [10_000, 10_000, 1_000_000, 1_000_000, 0],
+        }
+    )
+    # 3/10,000 = 3e-4 resolves 1e-3 but not 1e-5; 3/1e6 = 3e-6 resolves 1e-5; the default row
+    # is judged against the strictest target given (1e-6); no pairs is always underpowered.
+    got = mark_underpowered(table, default_target=1e-6)["underpowered"].tolist()
+    assert got == [False, True, False, True, True]

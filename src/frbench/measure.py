@@ -72,7 +72,7 @@ def measure(config: Config, pairs: pd.DataFrame) -> Measures:
     )
     tables = [per_group_rates(pairs, thresholds=thresholds, **common)]
     threshold_rows = [
-        {"threshold_name": n, "fold": "all", "target_fmr": _target_of(n), "threshold": v} for n, v in thresholds.items()
+        {"threshold_name": n, "fold": "all", "target_fmr": target_of(n), "threshold": v} for n, v in thresholds.items()
     ]
     measures = Measures(thresholds, pd.DataFrame(), pd.DataFrame(), pd.DataFrame())
 
@@ -94,7 +94,7 @@ def measure(config: Config, pairs: pd.DataFrame) -> Measures:
             [per_group_thresholds(pairs, config.groups, config.intersections, t) for t in config.thresholds.target_fmr],
             ignore_index=True,
         )
-    measures.per_group = pd.concat(tables, ignore_index=True)
+    measures.per_group = mark_underpowered(pd.concat(tables, ignore_index=True), target)
     measures.fairness = fairness_summary(measures.per_group)
     if config.stats.bootstrap:
         # Intervals for the fairness summaries at the global thresholds, from the same subject
@@ -135,5 +135,24 @@ def fold_calibrated_rates(
     return table, rows
 
 
-def _target_of(name: str) -> float:
+def mark_underpowered(per_group: pd.DataFrame, default_target: float | None) -> pd.DataFrame:
+    """Flag rows whose non-mated pairs cannot resolve the FMR their threshold aims at.
+
+    Rule of three: with n non-mated pairs and no false match, the 95% upper bound on FMR is
+    about 3/n, so a group with 3/n above the target cannot show it meets the target. A row of a
+    target-FMR threshold (``fmr=1e-05``, ``fold:fmr=1e-05``) is judged against its own target;
+    other rows (deepface's default, fixed values) against the strictest target of the run.
+    """
+    out = per_group.copy()
+    names = out["threshold_name"].str.removeprefix(FOLD_PREFIX)
+    own = pd.to_numeric(names.where(names.str.startswith("fmr=")).str.removeprefix("fmr="), errors="coerce")
+    target = own.fillna(default_target if default_target is not None else np.nan).to_numpy()
+    n = out["n_nonmated"].to_numpy()
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out["underpowered"] = (n == 0) | (3.0 / np.where(n > 0, n, 1) > np.nan_to_num(target, nan=np.inf))
+    return out
+
+
+def target_of(name: str) -> float:
+    """The target FMR a threshold name aims at (``fmr=1e-03`` -> 0.001), NaN for other thresholds."""
     return float(name.removeprefix("fmr=")) if name.startswith("fmr=") else float("nan")

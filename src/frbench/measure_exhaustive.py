@@ -18,7 +18,7 @@ import pandas as pd
 from frbench.config import Config
 from frbench.errors import ConfigError
 from frbench.exhaustive import ExhaustiveResult, cell_counts, exhaustive_scores
-from frbench.measure import Measures, threshold_name
+from frbench.measure import Measures, mark_underpowered, target_of, threshold_name
 from frbench.metrics.fairness import fairness_summary
 from frbench.metrics.grouped import attribute_names, per_group_rates
 from frbench.metrics.intervals import clopper_pearson
@@ -89,7 +89,9 @@ def measure_exhaustive(config: Config, images: pd.DataFrame, matrix: np.ndarray,
     )
     cells = cell_counts(result, categories)
     cells.insert(0, "threshold_name", cells["threshold"].map({v: k for k, v in thresholds.items()}))
-    per_group = fill_nonmated(per_group, cells, images, enrolled, names, config.stats.confidence_level, target)
+    per_group = mark_underpowered(
+        fill_nonmated(per_group, cells, images, enrolled, names, config.stats.confidence_level), target
+    )
     notes = [
         f"Exhaustive protocol: all {result.n_nonmated:,} non-mated and {len(result.mated_scores):,} mated pairs "
         f"among {len(enrolled):,} enrolled images; scores on integer-quantised unit vectors (within "
@@ -98,7 +100,7 @@ def measure_exhaustive(config: Config, images: pd.DataFrame, matrix: np.ndarray,
     if config.stats.bootstrap:
         notes.append("The subject bootstrap is not available for the exhaustive protocol; intervals are Clopper-Pearson.")
     threshold_table = pd.DataFrame(
-        [{"threshold_name": n, "fold": "all", "target_fmr": _target(n), "threshold": v} for n, v in thresholds.items()]
+        [{"threshold_name": n, "fold": "all", "target_fmr": target_of(n), "threshold": v} for n, v in thresholds.items()]
     )
     return ExhaustiveMeasures(
         thresholds=thresholds,
@@ -143,7 +145,6 @@ def fill_nonmated(
     enrolled: pd.DataFrame,
     names: list[str],
     level: float,
-    target: float | None,
 ) -> pd.DataFrame:
     """Replace the non-mated columns of ``per_group`` by the diagonal cells (both sides in the group)."""
     own = cells[cells["group_a"] == cells["group_b"]].set_index(["threshold_name", "attribute", "group_a"])
@@ -156,7 +157,6 @@ def fill_nonmated(
         out["fmr"] = np.where(n > 0, k / np.maximum(n, 1), np.nan)
         out["min_resolvable_fmr"] = np.where(n > 0, 3.0 / np.maximum(n, 1), np.nan)
     out["fmr_ci_low"], out["fmr_ci_high"] = clopper_pearson(k, n, level)
-    out["underpowered"] = (n == 0) if target is None else (n == 0) | (out["min_resolvable_fmr"].to_numpy() > target)
     # Subjects and failed pairs counted over images, as every pair among them is compared.
     subjects, failed = {}, {}
     for name in ["all", *names]:
@@ -213,7 +213,3 @@ def det_from_histograms(
                           "fmr": at_or_above / n_nonmated, "fnmr": fnm / mated_scores.size})
         )
     return pd.concat(parts, ignore_index=True)
-
-
-def _target(name: str) -> float:
-    return float(name.removeprefix("fmr=")) if name.startswith("fmr=") else float("nan")
