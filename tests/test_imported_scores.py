@@ -100,13 +100,23 @@ def test_examples_are_capped_but_counts_are_not(tmp_path):
     assert result.unscored_pairs.count == 4 and not result.pairs["ok"].any()
 
 
+def test_a_blank_score_is_an_unscored_pair_not_an_error(tmp_path):
+    """frbench writes a blank score for a pair whose image failed to enrol; reading it back, the
+    pair stays and counts as failed (with a dataset pair list and without one)."""
+    text = "image_a,image_b,score\na1,a2,\nb1,b2,0.7\n"
+    with_pairs = import_scores(write(tmp_path, text), IMAGES, PAIRS, "similarity")
+    assert with_pairs.pairs["ok"].tolist() == [False, False, True, False]
+    assert with_pairs.unscored_pairs.count == 3
+    alone = import_scores(write(tmp_path, text), IMAGES, None, "similarity")
+    assert alone.pairs["ok"].tolist() == [False, True] and len(alone.pairs) == 2
+
+
 @pytest.mark.parametrize(
     ("text", "message"),
     [
         ("image_a,image_b,score\na1,a2,0.5\na1,b1,high\n", r"scores.csv:3: score 'high' is not a finite number"),
         ("image_a,image_b,score\na1,a2,nan\n", r"scores.csv:2: score 'nan' is not a finite number"),
         ("image_a,image_b,score\na1,a2,inf\n", r"scores.csv:2: score 'inf' is not a finite number"),
-        ("image_a,image_b,score\na1,a2,\n", r"scores.csv:2: score '' is not a finite number"),
         ("image_a,image_b,similarity\na1,a2,1\n", r"scores.csv:1: missing column\(s\) \['score'\]"),
         ("image_a,image_b,score,mated\na1,a2,1,maybe\n", r"scores.csv:2: mated 'maybe' is not true/false"),
         ("image_a,image_b,score\na1,a1,1\n", r"scores.csv:2: compares image 'a1' with itself"),

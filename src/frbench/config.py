@@ -379,17 +379,20 @@ def _describe(exc: ValidationError, source: str, overrides: Sequence[str] = ()) 
     field = ".".join(loc) or "<root>"
     for item in overrides:
         key = item.partition("=")[0].strip()
-        if field == key or field.startswith(key + "."):
-            source = f"{source} (--set {item})"
+        # the item set this field, or one inside it (then an unknown key reads as its first part)
+        if field == key or field.startswith(key + ".") or key.startswith(field + "."):
+            source = f"{source} (--set {item!r})"
+    # a YAML key may hold any character: quoted as Python would, the message stays one line
+    quoted = f"'{field}'" if field.isprintable() else repr(field)
     more = f" (and {exc.error_count() - 1} more problem(s))" if exc.error_count() > 1 else ""
     if err["type"] == "extra_forbidden":
         hint = _closest_key(loc)
-        return f"{source}: unknown key '{field}'{hint}{more}"
+        return f"{source}: unknown key {quoted}{hint}{more}"
     if err["type"] == "missing":
-        return f"{source}: missing required key '{field}'{more}"
+        return f"{source}: missing required key {quoted}{more}"
     msg = " ".join(err["msg"].removeprefix("Value error, ").split())
     got = "" if "got" in msg else f" (got {_SHORT.repr(err.get('input'))})"
-    return f"{source}: '{field}': {msg}{got}{more}"
+    return f"{source}: {quoted}: {msg}{got}{more}"
 
 
 def _closest_key(loc: list[str]) -> str:

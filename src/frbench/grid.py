@@ -96,6 +96,11 @@ def grid_axes(raw: Mapping[str, Any], source: str = "<config>") -> dict[str, lis
             continue
         if not values:
             raise ConfigError(f"{source}: 'model.{key}': an empty list gives no runs")
+        # every model setting is a single value: a nested value is a mistake (and a YAML alias
+        # may make it self-referencing or exponentially large, which json.dumps would not survive)
+        nested = [v for v in values if isinstance(v, (list, dict))]
+        if nested:
+            raise ConfigError(f"{source}: 'model.{key}': a grid lists single values, got a {type(nested[0]).__name__}")
         seen = [json.dumps(v, sort_keys=True, default=str) for v in values]
         repeated = sorted({v for v in seen if seen.count(v) > 1})
         if repeated:
@@ -125,17 +130,18 @@ def _computation_key(config: Config) -> str:
     return json.dumps(dump, sort_keys=True)
 
 
-def expand_grid(raw: Mapping[str, Any], source: str = "<config>") -> Grid:
+def expand_grid(raw: Mapping[str, Any], source: str = "<config>", overrides: Sequence[str] = ()) -> Grid:
     """Expand the lists under ``model`` of a raw config mapping into validated cells.
 
     Cells follow ``itertools.product`` over the listed keys in the order they appear in the file.
     Every cell is validated before anything runs: an invalid value raises ConfigError naming the
-    file and the cell. A mapping without lists gives one cell named after the config.
+    file and the cell (and the ``--set`` item among ``overrides`` that set it). A mapping without
+    lists gives one cell named after the config.
     """
     name = str(raw.get("name", ""))
     axes = grid_axes(raw, source)
     if not axes:
-        config = validate_config(raw, source=source)
+        config = validate_config(raw, source=source, overrides=overrides)
         return Grid(config.name, source, {}, [GridCell(config.name, config)])
     if "/" in name:
         raise ConfigError(f"{source}: 'name': a grid's name becomes a directory, so it may not contain '/'")
@@ -148,7 +154,7 @@ def expand_grid(raw: Mapping[str, Any], source: str = "<config>") -> Grid:
         for key, value in chosen.items():
             cell_raw["model"][key.removeprefix("model.")] = value
         label = ", ".join(f"{k}={v}" for k, v in chosen.items())
-        config = validate_config(cell_raw, source=f"{source} (grid cell {label})")
+        config = validate_config(cell_raw, source=f"{source} (grid cell {label})", overrides=overrides)
         cname = cell_name(config.model, extra)
         if any(c.name == cname for c in cells):
             raise ConfigError(f"{source}: grid cells {label} and an earlier one share the name {cname!r}")
@@ -167,7 +173,7 @@ def load_grid(path: str | Path, overrides: Sequence[str] = ()) -> Grid:
     raw = read_config_mapping(path)
     for item in overrides:
         apply_override(raw, item, source=str(path))
-    return expand_grid(raw, source=str(path))
+    return expand_grid(raw, source=str(path), overrides=overrides)
 
 
 def grid_record(grid: Grid, outcomes: Sequence[CellOutcome]) -> dict[str, Any]:

@@ -177,6 +177,8 @@ def load_recorded_run(manifest_path: str | Path, overrides: Sequence[str] = ()) 
         raise ConfigError(f"{path}: no such manifest (a finished run directory holds manifest.json)") from None
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read the manifest ({exc})") from None
+    except RecursionError:
+        raise ConfigError(f"{path}: cannot read the manifest (JSON nested too deeply)") from None
     if not isinstance(manifest, dict) or not isinstance(manifest.get("config"), dict):
         raise ConfigError(f"{path}: not a frbench run manifest (no 'config' mapping)")
     raw = copy.deepcopy(manifest["config"])

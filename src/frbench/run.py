@@ -215,6 +215,7 @@ def run_benchmark(
             progress=progress,
             offline=config.offline,
             scheduler=config.execution.scheduler,
+            max_pixels=config.dataset.max_pixels,
         )
         timings["embed_s"] = time.perf_counter() - t
         t = time.perf_counter()

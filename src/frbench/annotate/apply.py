@@ -8,6 +8,7 @@ import pandas as pd
 
 from frbench.config import AnnotateConfig
 from frbench.errors import ConfigError
+from frbench.images import MAX_PIXELS
 
 
 def ita_options(cfg: AnnotateConfig) -> "ItaOptions":  # noqa: F821
@@ -19,12 +20,18 @@ def ita_options(cfg: AnnotateConfig) -> "ItaOptions":  # noqa: F821
 
 
 def apply_annotations(
-    cfg: AnnotateConfig, images: pd.DataFrame, cache_dir: Path, workers: int = 1, progress: bool = True
+    cfg: AnnotateConfig,
+    images: pd.DataFrame,
+    cache_dir: Path,
+    workers: int = 1,
+    progress: bool = True,
+    max_pixels: int = MAX_PIXELS,
 ) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """Add ``skin_tone`` columns to ``images``; return it and the per-image ITA table (or None).
 
     ITA is estimated on every image given and a subject's tone is the median over them, so
-    callers pass all images of the subjects they measure, not only those in pairs.
+    callers pass all images of the subjects they measure, not only those in pairs. Images above
+    ``max_pixels`` are ``too_large`` and not decoded (``frbench.images.check_image``).
     """
     from frbench.annotate.ita import estimate_ita_images, subject_ita
     from frbench.annotate.skin_tone import annotate_skin_tone
@@ -34,7 +41,9 @@ def apply_annotations(
     if "skin_tone" in images.columns:
         raise ConfigError("annotate.skin_tone: the dataset already has a skin_tone column; remove one of the two")
     if cfg.skin_tone == "ita":
-        per_image = estimate_ita_images(images, ita_options(cfg), cache_dir=cache_dir, workers=workers, progress=progress)
+        per_image = estimate_ita_images(
+            images, ita_options(cfg), cache_dir=cache_dir, workers=workers, progress=progress, max_pixels=max_pixels
+        )
         return annotate_skin_tone(images, per_subject_ita=subject_ita(per_image), scale="ita"), per_image
     if cfg.skin_tone_column not in images.columns:
         raise ConfigError(f"annotate.skin_tone_column: no column {cfg.skin_tone_column!r} in the dataset")
@@ -42,7 +51,12 @@ def apply_annotations(
 
 
 def skin_tone_tables(
-    images: pd.DataFrame, cfg: AnnotateConfig, cache_dir: Path, workers: int = 1, progress: bool = True
+    images: pd.DataFrame,
+    cfg: AnnotateConfig,
+    cache_dir: Path,
+    workers: int = 1,
+    progress: bool = True,
+    max_pixels: int = MAX_PIXELS,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Per-image and per-subject ITA tables of a whole ImageTable (what ``frbench annotate skin-tone`` writes).
 
@@ -52,7 +66,9 @@ def skin_tone_tables(
     from frbench.annotate.ita import estimate_ita_images, subject_ita
     from frbench.annotate.skin_tone import binary_from_ita_category, ita_category
 
-    per_image = estimate_ita_images(images, ita_options(cfg), cache_dir=cache_dir, workers=workers, progress=progress)
+    per_image = estimate_ita_images(
+        images, ita_options(cfg), cache_dir=cache_dir, workers=workers, progress=progress, max_pixels=max_pixels
+    )
     per_image["skin_tone_category"] = ita_category(per_image["ita"].to_numpy(dtype=float))
     per_image["skin_tone_source"] = "ita"
     per_subject = subject_ita(per_image)

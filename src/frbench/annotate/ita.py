@@ -61,6 +61,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from frbench.errors import ConfigError, FrbenchError, WeightsMissingError
+from frbench.images import MAX_PIXELS, check_image
 from frbench.tables import OK, validate_image_table
 
 # Bump when a change to this module changes estimates, so cached values are not reused.
@@ -310,6 +311,7 @@ def estimate_ita_images(
     cache_dir: Path | None = None,
     workers: int = 1,
     progress: bool = True,
+    max_pixels: int = MAX_PIXELS,
 ) -> pd.DataFrame:
     """ITA of every image of an ImageTable.
 
@@ -317,7 +319,9 @@ def estimate_ita_images(
     detail, L, b`` (``ita``, ``L``, ``b`` NaN on failure). With ``cache_dir``, estimates are stored
     in ``cache_dir/ita.sqlite`` keyed by (``options.fingerprint()``, SHA-256 of the file's bytes),
     so a renamed or moved file is still found and an edited one is recomputed. ``workers > 1``
-    runs the estimation in that many processes.
+    runs the estimation in that many processes. Every file first passes
+    :func:`frbench.images.check_image`: one declaring more than ``max_pixels`` pixels is
+    ``too_large`` and a truncated JPEG ``unreadable``, without being decoded or cached.
     """
     images = validate_image_table(images)
     if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
@@ -327,6 +331,11 @@ def estimate_ita_images(
     results: list[ItaResult | None] = [None] * len(images)
     todo: list[tuple[int, str]] = []
     for i, path in enumerate(images["path"].astype(str)):
+        # before the cache: the verdict depends on max_pixels, and no bad file reaches a worker
+        problem = check_image(path, max_pixels)
+        if problem is not None:
+            results[i] = ItaResult(None, 0, *problem, np.nan, np.nan)
+            continue
         cached = cache.get(_file_sha256(path)) if cache is not None else None
         if cached is not None:
             results[i] = cached

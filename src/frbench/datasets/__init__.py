@@ -84,11 +84,13 @@ def load_dataset(cfg: "DatasetConfig", data_root: Path) -> Dataset:
     elif cfg.format == "rfw":
         dataset = load_rfw(root, folds=cfg.folds)
     elif cfg.format == "bfw":
-        dataset = load_bfw(root, table=cfg.pairs, images=cfg.images, folds=cfg.folds)
+        dataset = load_bfw(
+            root, table=cfg.pairs, images=cfg.images, folds=cfg.folds, allow_outside_root=cfg.allow_outside_root
+        )
     elif cfg.format == "folder":
         dataset = load_folder(root, images=cfg.images, name=cfg.name)
     elif cfg.format == "deepface-pairs":
-        dataset = load_deepface_pairs(root, pairs=cfg.pairs, name=cfg.name)
+        dataset = load_deepface_pairs(root, pairs=cfg.pairs, name=cfg.name, allow_outside_root=cfg.allow_outside_root)
     else:
         dataset = load_csv_manifest(
             root / str(cfg.images),

@@ -23,8 +23,9 @@ import numpy as np
 import pandas as pd
 
 from frbench.datasets import Dataset
-from frbench.datasets.csv_manifest import read_csv_rows
+from frbench.datasets.csv_manifest import FOLD_PATTERN, read_csv_rows
 from frbench.datasets.lfw import check_folds
+from frbench.datasets.paths import dataset_path
 from frbench.errors import DatasetError
 from frbench.tables import validate_image_table, validate_pair_table
 
@@ -54,6 +55,7 @@ def load_bfw(
     table: str | None = None,
     images: str | None = None,
     folds: Sequence[int] | None = None,
+    allow_outside_root: bool = False,
 ) -> Dataset:
     """Load BFW's pair table, with per-image subject, gender and ethnicity from its columns.
 
@@ -68,6 +70,8 @@ def load_bfw(
         ``IMAGES_DIR``.
     folds : sequence of int, optional
         Folds whose pairs to keep; all when None. Images of dropped pairs are dropped too.
+    allow_outside_root : bool
+        Accept ``p1``/``p2`` paths that lead outside the image folder (``..`` or absolute paths).
 
     Returns
     -------
@@ -82,8 +86,9 @@ def load_bfw(
     DatasetError
         A column is missing; a cell is empty or not a valid code; ``label`` disagrees with the
         subject ids; ``a1``/``a2`` disagree with ethnicity + gender; an image appears with two
-        different subjects, genders or ethnicities; a pair joins an image with itself; or an image
-        file is absent. The message names the file and line.
+        different subjects, genders or ethnicities; a pair joins an image with itself; an image
+        path leads outside the image folder; or an image file is absent. The message names the
+        file and line.
     """
     root = Path(root).resolve()
     table_path = root / (table or TABLE)
@@ -154,9 +159,14 @@ def load_bfw(
 
     used = set(pairs["image_a"]) | set(pairs["image_b"])
     image_table = described[described["image_id"].isin(used)].sort_values("image_id")
-    prefix = f"{image_dir}{os.sep}"
+    paths = []
+    for image_id, line in zip(image_table["image_id"], image_table["line"]):
+        try:
+            paths.append(dataset_path(image_dir, image_id, allow_outside_root))
+        except ValueError as exc:
+            raise DatasetError(f"{table_path}:{line}: path {image_id!r} {exc}") from None
     image_table = image_table.assign(
-        path=[prefix + i.replace("/", os.sep) for i in image_table["image_id"]],
+        path=paths,
         gender_source="dataset",
         race_source="dataset",
     )
@@ -194,7 +204,8 @@ def _check_codes(rows: pd.DataFrame, path: Path) -> None:
     """Every label, fold, gender and ethnicity cell is a known code; a1/a2 match e + g."""
     checks = [
         ("label", rows["label"].isin(["0", "1"]), "0 or 1"),
-        ("fold", rows["fold"].str.fullmatch(r"\d+") & (rows["fold"].str.lstrip("0") != ""), "an integer >= 1"),
+        ("fold", rows["fold"].str.fullmatch(FOLD_PATTERN) & (rows["fold"].str.lstrip("0") != ""),
+         "an integer >= 1 of at most 9 digits"),
     ]
     for side in ("1", "2"):
         checks.append((f"g{side}", rows[f"g{side}"].isin(list(GENDER)), "/".join(GENDER)))

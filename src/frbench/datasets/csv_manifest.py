@@ -8,7 +8,6 @@ image id, attribute columns and optional ``<attr>_source`` columns. pairs CSV: `
 from __future__ import annotations
 
 import csv
-import os
 import re
 import warnings
 from collections.abc import Mapping, Sequence
@@ -18,12 +17,15 @@ import numpy as np
 import pandas as pd
 
 from frbench.datasets import Dataset
+from frbench.datasets.paths import dataset_path
 from frbench.errors import DatasetError
 from frbench.tables import IMAGE_COLUMNS, UNKNOWN, validate_image_table, validate_pair_table
 
 TRUE_WORDS = frozenset({"true", "1", "yes"})
 FALSE_WORDS = frozenset({"false", "0", "no"})
 SOURCE_SUFFIX = "_source"
+# ASCII digits (\d also matches other scripts' digits), few enough to fit any integer type
+FOLD_PATTERN = r"[0-9]{1,9}"
 
 
 def load_csv_manifest(
@@ -120,6 +122,7 @@ def load_csv_manifest(
     label_sources = {}
     for attr in attributes:
         attr_col = column(attr, True)
+        check_spelling(table[attr_col], attr_col, images_csv)
         values = table[attr_col].mask(table[attr_col] == "", UNKNOWN)
         source_col = column(attr + SOURCE_SUFFIX, False)
         default = pd.Series(np.where(values == UNKNOWN, UNKNOWN, "dataset"), index=table.index)
@@ -183,6 +186,7 @@ def read_csv_rows(path: Path) -> pd.DataFrame:
         raise DatasetError(f"{path}: not a readable CSV ({exc})") from exc
     except UnicodeDecodeError as exc:
         raise DatasetError(f"{path}: not UTF-8 text ({exc})") from exc
+    _check_header(path)
     table.columns = [str(c).strip() for c in table.columns]
     # A quoted cell may span lines; count them so that reported lines match the editor's.
     spans = sum((table[c].str.count("\n") for c in table.columns), pd.Series(0, index=table.index))
@@ -196,6 +200,18 @@ def read_csv_rows(path: Path) -> pd.DataFrame:
     return table
 
 
+def _check_header(path: Path) -> None:
+    """Refuse a column named twice: pandas would rename the second ('x.1') and use the first only."""
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        try:
+            header = [name.strip() for name in next(csv.reader(handle), [])]
+        except csv.Error:
+            return  # pandas read the file; a header the csv module cannot parse has no repeats to find
+    repeated = [name for i, name in enumerate(header) if name and name in header[:i]]
+    if repeated:
+        raise DatasetError(f"{path}:1: column {repeated[0]!r} appears twice in the header")
+
+
 def _record_start_line(path: Path, record: int) -> int:
     """Line on which the 1-based CSV record starts; records differ from lines when a quoted cell
     spans lines (pandas reports records)."""
@@ -207,6 +223,25 @@ def _record_start_line(path: Path, record: int) -> int:
         return reader.line_num + 1
 
 
+def check_spelling(values: pd.Series, column: str, path: Path) -> None:
+    """Refuse two spellings of one label, differing only in case or spacing ('Female', 'female ').
+
+    Each spelling would be a group of its own, splitting one group's pairs and rates in two
+    without a word; ``unknown`` is a label like the others ('Unknown' is not missing). ``values``
+    is indexed by line.
+    """
+    key = values.str.casefold().str.split().str.join(" ")
+    first_spelling = values.groupby(key, sort=False).transform("first")
+    other = values != first_spelling
+    if other.any():
+        line = other.idxmax()
+        first = values.index[(key == key[line]).to_numpy()][0]
+        raise DatasetError(
+            f"{path}:{line}: {column} {values[line]!r} differs from {values[first]!r} (line {first}) only in "
+            "case or spacing; spell each label one way, or they count as two groups"
+        )
+
+
 def _require_values(table: pd.DataFrame, col: str, path: Path) -> None:
     empty = table[col] == ""
     if empty.any():
@@ -214,22 +249,14 @@ def _require_values(table: pd.DataFrame, col: str, path: Path) -> None:
 
 
 def _absolute_paths(written: pd.Series, root: Path, allow_outside_root: bool, csv: Path) -> list[str]:
-    """Join each path to the root and normalise it; refuse any that leaves the root.
-
-    Normalisation is lexical (``..`` and ``.`` removed, symlinks kept), so images stored as
-    symlinks into a cache outside the root (DVC, git-annex) stay allowed while ``../`` is not.
-    """
-    base = str(root)
-    prefix = base if base.endswith(os.sep) else base + os.sep
+    """Join each path to the root and normalise it; refuse any that leaves the root
+    (``frbench.datasets.paths.dataset_path``)."""
     paths = []
     for line, rel in written.items():
-        full = os.path.normpath(os.path.join(base, rel))
-        if not allow_outside_root and not full.startswith(prefix):
-            raise DatasetError(
-                f"{csv}:{line}: path {rel!r} leads outside the dataset root {base} "
-                "(allow_outside_root permits it)"
-            )
-        paths.append(full)
+        try:
+            paths.append(dataset_path(root, rel, allow_outside_root))
+        except ValueError as exc:
+            raise DatasetError(f"{csv}:{line}: path {rel!r} {exc}") from None
     return paths
 
 
@@ -288,9 +315,9 @@ def _read_pairs(path: Path, images: pd.DataFrame, written: pd.Series) -> pd.Data
 
     if "fold" in table.columns:
         fold = table["fold"]
-        bad = ~fold.str.fullmatch(r"\d+") | (fold.str.lstrip("0") == "")
+        bad = ~fold.str.fullmatch(FOLD_PATTERN) | (fold.str.lstrip("0") == "")
         if bad.any():
             line = bad.idxmax()
-            raise DatasetError(f"{path}:{line}: fold {fold[line]!r} is not an integer >= 1")
+            raise DatasetError(f"{path}:{line}: fold {fold[line]!r} is not an integer >= 1 of at most 9 digits")
         pairs["fold"] = fold.astype(int)
     return validate_pair_table(pairs, images["image_id"])

@@ -20,6 +20,7 @@ from scipy.sparse.csgraph import connected_components
 
 from frbench.datasets import Dataset
 from frbench.datasets.csv_manifest import read_csv_rows
+from frbench.datasets.paths import dataset_path
 from frbench.errors import DatasetError
 from frbench.tables import validate_image_table, validate_pair_table
 
@@ -32,7 +33,9 @@ CAVEATS = [
 ]
 
 
-def load_deepface_pairs(root: Path, pairs: str | None = None, name: str | None = None) -> Dataset:
+def load_deepface_pairs(
+    root: Path, pairs: str | None = None, name: str | None = None, allow_outside_root: bool = False
+) -> Dataset:
     """Load a deepface-style pair list and the images it names.
 
     Parameters
@@ -43,6 +46,8 @@ def load_deepface_pairs(root: Path, pairs: str | None = None, name: str | None =
         The pairs CSV relative to ``root``; default ``PAIRS_FILE``.
     name : str, optional
         Dataset name; default the name of ``root``.
+    allow_outside_root : bool
+        Accept image paths that lead outside ``root`` (``..`` or absolute paths elsewhere).
 
     Returns
     -------
@@ -54,8 +59,9 @@ def load_deepface_pairs(root: Path, pairs: str | None = None, name: str | None =
     ------
     DatasetError
         A column is missing, ``Decision`` is not Yes/No (any case), a pair joins an image with
-        itself or repeats an earlier pair, an image file is absent, or a ``No`` pair joins two
-        images that ``Yes`` pairs make one person. The message names the file and line.
+        itself or repeats an earlier pair, an image path leads outside ``root``, an image file is
+        absent, or a ``No`` pair joins two images that ``Yes`` pairs make one person. The message
+        names the file and line.
     """
     root = Path(root).resolve()
     path = root / (pairs or PAIRS_FILE)
@@ -89,8 +95,12 @@ def load_deepface_pairs(root: Path, pairs: str | None = None, name: str | None =
     first_line = pd.concat([pd.Series(a.index, index=a.to_numpy()), pd.Series(b.index, index=b.to_numpy())])
     first_line = first_line.groupby(level=0).min()
     image_ids = np.sort(names.astype(str))
-    prefix = f"{root}{os.sep}"
-    paths = [prefix + i.replace("/", os.sep) for i in image_ids]
+    paths = []
+    for image_id in image_ids:
+        try:
+            paths.append(dataset_path(root, image_id, allow_outside_root))
+        except ValueError as exc:
+            raise DatasetError(f"{path}:{first_line[image_id]}: path {image_id!r} {exc}") from None
     absent = [i for i, p in zip(image_ids, paths) if not os.path.isfile(p)]
     if absent:
         raise DatasetError(

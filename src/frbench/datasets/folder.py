@@ -18,7 +18,7 @@ import pandas as pd
 from frbench.datasets import Dataset
 
 # read_csv_rows keeps the line each row came from, so label errors can name it.
-from frbench.datasets.csv_manifest import read_csv_rows
+from frbench.datasets.csv_manifest import check_spelling, read_csv_rows
 from frbench.errors import DatasetError
 from frbench.tables import IMAGE_COLUMNS, UNKNOWN, validate_image_table
 
@@ -185,6 +185,7 @@ def join_labels(
     labelled = position.notna().to_numpy()
     take = position[labelled].astype(int).to_numpy()
     for attr in attributes:
+        check_spelling(table[attr], columns.get(attr, attr), labels_csv)
         values = table[attr].mask(table[attr] == "", UNKNOWN)
         source_col = attr + SOURCE_SUFFIX
         default = pd.Series(np.where(values == UNKNOWN, UNKNOWN, "dataset"), index=table.index)

@@ -171,8 +171,13 @@ def read_lines(path: Path) -> list[str]:
         raise DatasetError(f"{path}: cannot be read as UTF-8 text ({exc})") from exc
 
 
+def is_number(text: str) -> bool:
+    """ASCII digits only: str.isdigit also accepts characters int() refuses, such as '²'."""
+    return text.isascii() and text.isdigit()
+
+
 def image_number(text: str, path: Path, lineno: int) -> int:
-    if not text.isdigit() or int(text) < 1:
+    if not is_number(text) or int(text) < 1:
         raise DatasetError(f"{path}:{lineno}: image number {text!r} is not a positive integer")
     return int(text)
 
@@ -186,7 +191,7 @@ def _read_pairs(path: Path, on_disk: set[str], folds: Sequence[int] | None) -> p
     while lines and not lines[-1].strip():
         lines.pop()
     header = lines[0].split() if lines else []
-    if len(header) != 2 or not all(h.isdigit() and int(h) > 0 for h in header):
+    if len(header) != 2 or not all(is_number(h) and int(h) > 0 for h in header):
         raise DatasetError(f"{path}:1: expected the header '<number of folds> <pairs per fold>'")
     n_folds, per_fold = int(header[0]), int(header[1])
     if len(lines) - 1 != 2 * n_folds * per_fold:

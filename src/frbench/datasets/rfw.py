@@ -28,7 +28,7 @@ import pandas as pd
 from frbench.datasets import Dataset
 
 # The pairs-file helpers are LFW's: RFW copies LFW's pair-line format.
-from frbench.datasets.lfw import check_folds, image_number, read_lines
+from frbench.datasets.lfw import check_folds, image_number, is_number, read_lines
 from frbench.errors import DatasetError
 from frbench.tables import validate_image_table, validate_pair_table
 
@@ -146,7 +146,7 @@ def _read_pairs(path: Path, race: str, on_disk: set[str]) -> pd.DataFrame:
         fields = line.split()
         if not fields:
             continue
-        if lineno == 1 and len(fields) == 2 and all(f.isdigit() for f in fields):
+        if lineno == 1 and len(fields) == 2 and all(is_number(f) for f in fields):
             header = (int(fields[0]), int(fields[1]))
             continue
         kind = {3: "mated", 4: "nonmated"}.get(len(fields))

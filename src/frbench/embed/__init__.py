@@ -25,6 +25,7 @@ from frbench.embed.backend import MISSING, UNREADABLE, EmbedResult, Pipeline
 from frbench.embed.cache import EmbeddingCache, content_hash
 from frbench.embed.weights import ensure_weights
 from frbench.errors import ConfigError, DatasetError, FrbenchError
+from frbench.images import MAX_PIXELS, check_image
 from frbench.tables import OK
 
 __all__ = ["EXECUTORS", "EmbedStats", "EmbeddingInterrupted", "Embeddings", "embed_images"]
@@ -154,6 +155,7 @@ def embed_images(
     progress: bool = True,
     offline: bool = False,
     scheduler: str | None = None,
+    max_pixels: int = MAX_PIXELS,
 ) -> tuple[Embeddings, EmbedStats]:
     """Embed every image of ``images`` (columns ``image_id``, ``path``) with ``pipeline``.
 
@@ -186,6 +188,12 @@ def embed_images(
     by_path: dict[str, EmbedResult] = {}
     hash_of: dict[str, str] = {}
     for path in dict.fromkeys(paths):
+        # Screened from the header alone, before hashing or decoding: a decompression bomb or a
+        # truncated JPEG becomes a counted failure, and the verdict is never cached.
+        problem = check_image(path, max_pixels)
+        if problem is not None:
+            by_path[path] = EmbedResult(None, *problem)
+            continue
         try:
             digest = content_hash(path)
         except OSError as err:

@@ -34,7 +34,8 @@ MISSING = "missing"
 UNREADABLE = "unreadable"
 NO_FACE = "no_face"
 ERROR = "error"
-STATUSES = (OK, MISSING, UNREADABLE, NO_FACE, ERROR)
+TOO_LARGE = "too_large"
+STATUSES = (OK, MISSING, UNREADABLE, NO_FACE, ERROR, TOO_LARGE)
 
 # the options of deepface.modules.preprocessing.normalize_input
 NORMALIZATIONS = ("base", "raw", "Facenet", "Facenet2018", "VGGFace", "VGGFace2", "ArcFace")

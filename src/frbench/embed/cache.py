@@ -35,6 +35,7 @@ CREATE TABLE IF NOT EXISTS embeddings (
     detail TEXT NOT NULL,
     dim INTEGER NOT NULL,
     vector BLOB,
+    checksum TEXT,
     PRIMARY KEY (fingerprint, content_hash)
 ) WITHOUT ROWID
 """
@@ -52,9 +53,21 @@ def content_hash(path: str | Path) -> str | None:
     return digest.hexdigest()
 
 
-def _decode(status: str, detail: str, dim: int, blob: bytes | None) -> EmbedResult | None:
-    """The stored result, or None for a row that cannot be trusted (treated as absent)."""
+def _checksum(status: str, detail: str, dim: int, blob: bytes | None) -> str:
+    """sha256 over a row's content, so a flipped bit in a stored vector is caught on reading."""
+    digest = hashlib.sha256(f"{status}\0{detail}\0{dim}\0".encode())
+    digest.update(blob or b"")
+    return digest.hexdigest()
+
+
+def _decode(status: str, detail: str, dim: int, blob: bytes | None, checksum: str | None) -> EmbedResult | None:
+    """The stored result, or None for a row that cannot be trusted (treated as absent).
+
+    A row without a checksum (written before checksums existed) is not trusted either.
+    """
     if status not in STATUSES:
+        return None
+    if not isinstance(blob, (bytes, type(None))) or checksum != _checksum(status, detail, dim, blob):
         return None
     if status != OK:
         return EmbedResult(None, status, detail)
@@ -66,15 +79,17 @@ def _decode(status: str, detail: str, dim: int, blob: bytes | None) -> EmbedResu
     return EmbedResult(vector, OK, detail)
 
 
-def _encode(result: EmbedResult) -> tuple[str, str, int, bytes | None]:
+def _encode(result: EmbedResult) -> tuple[str, str, int, bytes | None, str]:
     if result.status not in STATUSES:
         raise ValueError(f"unknown embedding status {result.status!r}")
     if result.status != OK:
-        return result.status, result.detail, 0, None
-    vector = result.vector
-    if vector is None or vector.ndim != 1 or vector.size == 0 or not np.isfinite(vector).all():
-        raise ValueError("an 'ok' result needs a non-empty, finite 1-d vector")
-    return OK, result.detail, int(vector.size), np.ascontiguousarray(vector, dtype=_DTYPE).tobytes()
+        row: tuple[str, str, int, bytes | None] = (result.status, result.detail, 0, None)
+    else:
+        vector = result.vector
+        if vector is None or vector.ndim != 1 or vector.size == 0 or not np.isfinite(vector).all():
+            raise ValueError("an 'ok' result needs a non-empty, finite 1-d vector")
+        row = (OK, result.detail, int(vector.size), np.ascontiguousarray(vector, dtype=_DTYPE).tobytes())
+    return (*row, _checksum(*row))
 
 
 class EmbeddingCache:
@@ -92,11 +107,13 @@ class EmbeddingCache:
             self._conn.execute(f"PRAGMA busy_timeout = {int(_BUSY_TIMEOUT_S * 1000)}")
             self._conn.execute("PRAGMA journal_mode = WAL")
             self._conn.execute(_SCHEMA)
+            columns = {row[1] for row in self._conn.execute("PRAGMA table_info(embeddings)")}
+            if "checksum" not in columns:
+                # a cache from before checksums: its rows read as untrusted and are recomputed
+                self._conn.execute("ALTER TABLE embeddings ADD COLUMN checksum TEXT")
         except sqlite3.DatabaseError as err:
             self._conn.close()
-            raise FrbenchError(
-                f"embedding cache {self.path} is unusable ({err}); delete it to start afresh"
-            ) from err
+            raise self._unusable(err) from err
 
     def get_many(self, fingerprint: str, hashes: Iterable[str]) -> dict[str, EmbedResult]:
         """Cached results of ``fingerprint`` for these content hashes; absent or corrupt rows are left out."""
@@ -104,13 +121,17 @@ class EmbeddingCache:
         found: dict[str, EmbedResult] = {}
         for start in range(0, len(wanted), _QUERY_BATCH):
             batch = wanted[start : start + _QUERY_BATCH]
-            rows = self._conn.execute(
-                "SELECT content_hash, status, detail, dim, vector FROM embeddings "
-                f"WHERE fingerprint = ? AND content_hash IN ({', '.join('?' * len(batch))})",
-                (fingerprint, *batch),
-            )
-            for content, status, detail, dim, blob in rows:
-                result = _decode(status, detail, dim, blob)
+            try:
+                rows = self._conn.execute(
+                    # CAST: a value stored as TEXT would otherwise come back decoded as UTF-8
+                    "SELECT content_hash, status, detail, dim, CAST(vector AS BLOB), checksum FROM embeddings "
+                    f"WHERE fingerprint = ? AND content_hash IN ({', '.join('?' * len(batch))})",
+                    (fingerprint, *batch),
+                ).fetchall()
+            except sqlite3.DatabaseError as err:
+                raise self._unusable(err) from err
+            for content, status, detail, dim, blob, checksum in rows:
+                result = _decode(status, detail, dim, blob, checksum)
                 if result is not None:
                     found[content] = result
         return found
@@ -125,15 +146,21 @@ class EmbeddingCache:
         self._conn.execute("BEGIN IMMEDIATE")
         try:
             self._conn.executemany(
-                "INSERT OR REPLACE INTO embeddings (fingerprint, content_hash, status, detail, dim, vector) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT OR REPLACE INTO embeddings (fingerprint, content_hash, status, detail, dim, vector, checksum) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
                 rows,
             )
+        except sqlite3.DatabaseError as err:
+            self._conn.execute("ROLLBACK")
+            raise self._unusable(err) from err
         except BaseException:
             self._conn.execute("ROLLBACK")
             raise
         self._conn.execute("COMMIT")
         return len(rows)
+
+    def _unusable(self, err: sqlite3.DatabaseError) -> FrbenchError:
+        return FrbenchError(f"embedding cache {self.path} is unusable ({err}); delete it to start afresh")
 
     def close(self) -> None:
         self._conn.close()
