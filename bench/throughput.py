@@ -58,9 +58,10 @@ FOLD_PAIRS = 300  # mated pairs, then as many non-mated, per fold of pairs.txt
 
 def default_lfw() -> Path:
     data = os.environ.get("FRBENCH_DATA")
+    # absolute: the benchmark links to it from a temporary folder
     if data and (Path(data) / "lfw" / "pairs.txt").is_file():
-        return Path(data) / "lfw"
-    return REPO.parent / "shared" / "datasets" / "lfw"
+        return (Path(data) / "lfw").resolve()
+    return (REPO.parent / "shared" / "datasets" / "lfw").resolve()
 
 
 def image_id(name: str, number: str) -> str:

@@ -30,9 +30,10 @@ def _isolated_home(tmp_path_factory: pytest.TempPathFactory) -> None:
 def lfw_root() -> Path:
     """The shared LFW copy: $FRBENCH_DATA/lfw if set, else ../shared/datasets/lfw."""
     data = os.environ.get("FRBENCH_DATA")
+    # absolute, since tests link to it from temporary folders
     if data and (Path(data) / "lfw" / "pairs.txt").is_file():
-        return Path(data) / "lfw"
-    return SHARED_LFW
+        return (Path(data) / "lfw").resolve()
+    return SHARED_LFW.resolve()
 
 
 @pytest.fixture(scope="session")
