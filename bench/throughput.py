@@ -50,6 +50,7 @@ import pandas as pd
 from frbench.config import load_config
 from frbench.embed import usable_cpus
 from frbench.embed.backend import Embedder, Pipeline, quiet_deepface
+from frbench.embed.weights import provision_packaged_weights
 
 T = TypeVar("T")
 REPO = Path(__file__).resolve().parents[1]
@@ -113,6 +114,7 @@ def naive_verify(pairs: list[tuple[str, str]], model: str, detector: str, align:
                  enforce: bool) -> list[float]:
     """One DeepFace.verify call per pair of paths (the model is built at the first); the distances."""
     from deepface import DeepFace
+    from deepface.modules.exceptions import FaceNotDetected
 
     distances = []
     for a, b in pairs:
@@ -120,8 +122,12 @@ def naive_verify(pairs: list[tuple[str, str]], model: str, detector: str, align:
             out = DeepFace.verify(a, b, model_name=model, detector_backend=detector, align=align,
                                   distance_metric=metric, enforce_detection=enforce, silent=True)
             distances.append(float(out["distance"]))
-        except ValueError:
-            # deepface raises a ValueError when one of the images has no detectable face
+        except ValueError as err:
+            # only a face the detector cannot find (deepface wraps it in a ValueError) is a per-pair
+            # failure; anything else, such as weights that cannot be loaded, would make the
+            # baseline meaninglessly fast, so it stops the benchmark
+            if not isinstance(err, FaceNotDetected) and not isinstance(err.__cause__, FaceNotDetected):
+                raise
             distances.append(float("nan"))
     return distances
 
@@ -178,6 +184,8 @@ def main() -> None:
     from frbench.run import run_benchmark
 
     quiet_deepface()
+    # the naive loop runs first and must find the Dlib weights where deepface looks for them
+    provision_packaged_weights()
     load_start = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="frbench-throughput-") as tmp_dir:
         tmp = Path(tmp_dir)

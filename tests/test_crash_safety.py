@@ -23,6 +23,8 @@ import cv2
 import numpy as np
 import pandas as pd
 import pytest
+
+from tests.test_run import csv_config
 import yaml
 
 from frbench.config import validate_config
@@ -66,23 +68,7 @@ def make_dataset(root: Path) -> Path:
 
 
 def config(root: Path, cache: Path, executor: str = "processes", workers: int = 2) -> dict:
-    return {
-        "name": "synthetic",
-        "dataset": {
-            "name": "synthetic",
-            "format": "csv",
-            "root": str(root),
-            "images": "images.csv",
-            "pairs": "pairs.csv",
-            "columns": {"path": "file", "subject_id": "person"},
-        },
-        "model": {"name": "Dlib", "detector": "skip", "align": False, "distance_metric": "cosine"},
-        "thresholds": {"target_fmr": [0.1], "fixed": [0.5]},
-        "groups": ["gender"],
-        "cache": {"dir": str(cache)},
-        "execution": {"executor": executor, "workers": workers},
-        "offline": True,
-    }
+    return csv_config(root, cache, execution={"executor": executor, "workers": workers})
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 # read_csv_rows keeps the line each row came from, so every problem can name it.
-from frbench.datasets.csv_manifest import FALSE_WORDS, TRUE_WORDS, read_csv_rows
+from frbench.datasets.csv_manifest import parse_mated, read_csv_rows
 from frbench.errors import DatasetError
 from frbench.tables import validate_pair_table
 
@@ -150,14 +150,7 @@ def import_scores(
     score = pd.Series(value if direction == "similarity" else -value, index=table.index)
     stated = None
     if "mated" in table.columns:
-        word = table["mated"].str.lower()
-        unreadable = ~word.isin(TRUE_WORDS | FALSE_WORDS)
-        if unreadable.any():
-            line = unreadable.idxmax()
-            raise DatasetError(
-                f"{scores_csv}:{line}: mated {table.at[line, 'mated']!r} is not true/false, 1/0 or yes/no"
-            )
-        stated = word.isin(TRUE_WORDS)
+        stated = parse_mated(table["mated"], scores_csv)
     same = a == b
     if same.any():
         line = same.idxmax()

@@ -28,6 +28,19 @@ SOURCE_SUFFIX = "_source"
 FOLD_PATTERN = r"[0-9]{1,9}"
 
 
+def parse_mated(words: pd.Series, path: Path | str) -> pd.Series:
+    """A ``mated`` column (true/false, 1/0, yes/no, any case) as bools; the index is the file line.
+
+    Anything else is a DatasetError naming the file and line.
+    """
+    word = words.str.lower()
+    unreadable = ~word.isin(TRUE_WORDS | FALSE_WORDS)
+    if unreadable.any():
+        line = unreadable.idxmax()
+        raise DatasetError(f"{path}:{line}: mated {words.at[line]!r} is not true/false, 1/0 or yes/no")
+    return word.isin(TRUE_WORDS)
+
+
 def load_csv_manifest(
     images_csv: Path,
     pairs_csv: Path | None = None,
@@ -294,14 +307,7 @@ def _read_pairs(path: Path, images: pd.DataFrame, written: pd.Series) -> pd.Data
 
     same_subject = pairs["image_a"].map(subject) == pairs["image_b"].map(subject)
     if "mated" in table.columns:
-        word = table["mated"].str.lower()
-        unreadable = ~word.isin(TRUE_WORDS | FALSE_WORDS)
-        if unreadable.any():
-            line = unreadable.idxmax()
-            raise DatasetError(
-                f"{path}:{line}: mated {table.at[line, 'mated']!r} is not true/false, 1/0 or yes/no"
-            )
-        pairs["mated"] = word.isin(TRUE_WORDS)
+        pairs["mated"] = parse_mated(table["mated"], path)
         contradiction = pairs["mated"] != same_subject
         if contradiction.any():
             line = contradiction.idxmax()
