@@ -20,7 +20,7 @@ import numpy as np
 import pandas as pd
 
 # read_csv_rows keeps the line each row came from, so every problem can name it.
-from frbench.datasets.csv_manifest import parse_mated, read_csv_rows
+from frbench.datasets.csv_manifest import image_references, parse_mated, read_csv_rows
 from frbench.errors import DatasetError
 from frbench.tables import validate_pair_table
 
@@ -133,12 +133,7 @@ def import_scores(
     missing = [c for c in ("image_a", "image_b", "score") if c not in table.columns]
     if missing:
         raise DatasetError(f"{scores_csv}:1: missing column(s) {missing}")
-    a = table["image_a"].str.replace("\\", "/", regex=False)
-    b = table["image_b"].str.replace("\\", "/", regex=False)
-    for side, names in (("image_a", a), ("image_b", b)):
-        empty = names == ""
-        if empty.any():
-            raise DatasetError(f"{scores_csv}:{empty.idxmax()}: empty {side}")
+    a, b = image_references(table, ("image_a", "image_b"), scores_csv)
     # A blank score is a comparison the system could not make (frbench writes one for a pair with
     # an image that failed to enrol): the pair stays, unscored, and counts as failed.
     blank = (table["score"].str.strip() == "").to_numpy()

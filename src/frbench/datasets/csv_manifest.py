@@ -28,6 +28,21 @@ SOURCE_SUFFIX = "_source"
 FOLD_PATTERN = r"[0-9]{1,9}"
 
 
+def image_references(table: pd.DataFrame, columns: tuple[str, str], path: Path | str) -> tuple[pd.Series, pd.Series]:
+    """The two image columns of a pairs or scores file, with ``\\`` separators turned into ``/``.
+
+    An empty reference is a DatasetError naming the file, line and column.
+    """
+    refs = []
+    for column in columns:
+        names = table[column].str.replace("\\", "/", regex=False)
+        empty = names == ""
+        if empty.any():
+            raise DatasetError(f"{path}:{empty.idxmax()}: empty {column}")
+        refs.append(names)
+    return refs[0], refs[1]
+
+
 def parse_mated(words: pd.Series, path: Path | str) -> pd.Series:
     """A ``mated`` column (true/false, 1/0, yes/no, any case) as bools; the index is the file line.
 

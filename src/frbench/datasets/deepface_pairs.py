@@ -19,7 +19,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from frbench.datasets import Dataset
-from frbench.datasets.csv_manifest import read_csv_rows
+from frbench.datasets.csv_manifest import image_references, read_csv_rows
 from frbench.datasets.paths import dataset_path
 from frbench.errors import DatasetError
 from frbench.tables import validate_image_table, validate_pair_table
@@ -69,12 +69,7 @@ def load_deepface_pairs(
     missing = [c for c in COLUMNS if c not in table.columns]
     if missing:
         raise DatasetError(f"{path}:1: missing column(s) {missing} (deepface's header is file_x,file_y,Decision)")
-    a = table["file_x"].str.replace("\\", "/", regex=False)
-    b = table["file_y"].str.replace("\\", "/", regex=False)
-    for side, names in (("file_x", a), ("file_y", b)):
-        empty = names == ""
-        if empty.any():
-            raise DatasetError(f"{path}:{empty.idxmax()}: empty {side}")
+    a, b = image_references(table, ("file_x", "file_y"), path)
     decision = table["Decision"].str.lower()
     unreadable = ~decision.isin(["yes", "no"])
     if unreadable.any():
