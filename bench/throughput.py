@@ -181,7 +181,7 @@ def main() -> None:
     # imported here, not at the top: spawned workers import this script as their __main__, and
     # matplotlib and scipy (pulled in by frbench.run) would slow every worker's start, which the
     # frbench command line does not
-    from frbench.run import run_benchmark
+    from frbench.run import pipeline_from_config, run_benchmark
 
     quiet_deepface()
     # the naive loop runs first and must find the Dlib weights where deepface looks for them
@@ -198,9 +198,7 @@ def main() -> None:
             f"execution.workers={args.workers}", "offline=true",
         ])
         m = config.model
-        pipeline = Pipeline(model=m.name, detector=m.detector, align=m.align, normalization=m.normalization,
-                            expand_percentage=m.expand_percentage, enforce_detection=m.enforce_detection,
-                            l2_normalize=m.l2_normalize)
+        pipeline = pipeline_from_config(config)
         print(f"LFW View 2 fold 1, first {args.pairs // 2} mated + {args.pairs // 2} non-mated pairs: "
               f"{len(pairs)} pairs, {2 * len(pairs)} image slots, {len(distinct)} distinct images")
         print(f"pipeline: {m.name}/{m.detector}, align={m.align}, metric {m.distance_metric}; "

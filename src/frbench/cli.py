@@ -117,10 +117,11 @@ def annotate_skin_tone(config: Path, out_file: Path, overrides: tuple[str, ...],
     from frbench.config import load_config
     from frbench.datasets import load_dataset
     from frbench.report.files import write_csv
-    from frbench.run import data_root_from_env, default_cache_dir
+    from frbench.datasets.registry import default_data_root
+    from frbench.run import default_cache_dir
 
     cfg = load_config(config, overrides)
-    images = load_dataset(cfg.dataset, data_root_from_env()).images
+    images = load_dataset(cfg.dataset, default_data_root()).images
     cache_dir = Path(cfg.cache.dir) if cfg.cache.dir is not None else default_cache_dir()
     per_image, per_subject = skin_tone_tables(
         images, cfg.annotate, cache_dir, workers=workers, progress=not quiet, max_pixels=cfg.dataset.max_pixels

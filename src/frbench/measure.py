@@ -45,17 +45,27 @@ def global_thresholds(config: Config, pairs: pd.DataFrame) -> dict[str, float]:
     Target-FMR thresholds are set once on all scored non-mated pairs of the run (NIST FRVT
     Part 3), then applied to every group.
     """
-    thresholds: dict[str, float] = {}
-    if config.thresholds.deepface_default and config.model.name != "scores":
-        thresholds["deepface_default"] = deepface_default_threshold(config.model.name, config.model.distance_metric)
+    default, fixed = preset_thresholds(config)
+    thresholds = dict(default)
     nonmated = pairs.loc[pairs["ok"] & ~pairs["mated"], "score"].to_numpy()
     for target in config.thresholds.target_fmr:
         if len(nonmated) == 0:
             raise DatasetError("no scored non-mated pairs: cannot set a threshold at a target FMR")
         thresholds[threshold_name(target)] = threshold_at_fmr(nonmated, target)
-    for value in config.thresholds.fixed:
-        thresholds[f"fixed={value:g}"] = float(value)
-    return thresholds
+    return {**thresholds, **fixed}
+
+
+def preset_thresholds(config: Config) -> tuple[dict[str, float], dict[str, float]]:
+    """The thresholds known before any score: deepface's default (none for imported scores) and fixed values."""
+    default: dict[str, float] = {}
+    if config.thresholds.deepface_default and config.model.name != "scores":
+        default["deepface_default"] = deepface_default_threshold(config.model.name, config.model.distance_metric)
+    return default, {f"fixed={value:g}": float(value) for value in config.thresholds.fixed}
+
+
+def threshold_table(thresholds: dict[str, float]) -> list[dict[str, object]]:
+    """Rows of thresholds.csv for global thresholds (``fold`` is ``all``)."""
+    return [{"threshold_name": n, "fold": "all", "target_fmr": target_of(n), "threshold": v} for n, v in thresholds.items()]
 
 
 def measure(config: Config, pairs: pd.DataFrame) -> Measures:
@@ -71,9 +81,7 @@ def measure(config: Config, pairs: pd.DataFrame) -> Measures:
         seed=config.stats.seed,
     )
     tables = [per_group_rates(pairs, thresholds=thresholds, **common)]
-    threshold_rows = [
-        {"threshold_name": n, "fold": "all", "target_fmr": target_of(n), "threshold": v} for n, v in thresholds.items()
-    ]
+    threshold_rows = threshold_table(thresholds)
     measures = Measures(thresholds, pd.DataFrame(), pd.DataFrame(), pd.DataFrame())
 
     folds = pairs["fold"].dropna().unique() if "fold" in pairs else []

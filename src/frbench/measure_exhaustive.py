@@ -18,12 +18,11 @@ import pandas as pd
 from frbench.config import Config
 from frbench.errors import ConfigError
 from frbench.exhaustive import ExhaustiveResult, cell_counts, exhaustive_scores
-from frbench.measure import Measures, mark_underpowered, target_of, threshold_name
+from frbench.measure import Measures, mark_underpowered, preset_thresholds, threshold_name, threshold_table
 from frbench.metrics.fairness import fairness_summary
 from frbench.metrics.grouped import attribute_names, per_group_rates
 from frbench.metrics.intervals import clopper_pearson
 from frbench.pairs import exhaustive_mated_pairs
-from frbench.scoring import deepface_default_threshold
 from frbench.tables import INTERSECTION_SEP, OK
 
 SUPPORTED_METRICS = ("cosine", "euclidean_l2")
@@ -67,11 +66,8 @@ def measure_exhaustive(config: Config, images: pd.DataFrame, matrix: np.ndarray,
         code, cats = pd.factorize(pd.Series(group_labels(enrolled, name)), sort=True)
         codes[name], categories[name] = code, list(cats)
 
-    given: dict[str, float] = {}
-    if config.thresholds.deepface_default:
-        given["deepface_default"] = deepface_default_threshold(config.model.name, metric)
-    for value in config.thresholds.fixed:
-        given[f"fixed={value:g}"] = float(value)
+    default, fixed = preset_thresholds(config)
+    given = {**default, **fixed}
     targets = list(config.thresholds.target_fmr)
     result = exhaustive_scores(
         matrix[ok], subject_codes, codes, thresholds=list(given.values()), targets=targets,
@@ -99,14 +95,11 @@ def measure_exhaustive(config: Config, images: pd.DataFrame, matrix: np.ndarray,
     ]
     if config.stats.bootstrap:
         notes.append("The subject bootstrap is not available for the exhaustive protocol; intervals are Clopper-Pearson.")
-    threshold_table = pd.DataFrame(
-        [{"threshold_name": n, "fold": "all", "target_fmr": target_of(n), "threshold": v} for n, v in thresholds.items()]
-    )
     return ExhaustiveMeasures(
         thresholds=thresholds,
         per_group=per_group,
         fairness=fairness_summary(per_group),
-        threshold_table=threshold_table,
+        threshold_table=pd.DataFrame(threshold_table(thresholds)),
         notes=notes,
         cells=cells,
         cross_group=cross_group_from_cells(cells, config.stats.confidence_level),

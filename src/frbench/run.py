@@ -73,11 +73,6 @@ class RunResult:
     manifest: dict[str, Any] = field(default_factory=dict)
 
 
-def data_root_from_env() -> Path:
-    """``$FRBENCH_DATA`` or ``./data``: where datasets live, one folder per dataset name."""
-    return default_data_root()
-
-
 def default_cache_dir() -> Path:
     """``$FRBENCH_CACHE``, else the platform's user cache directory for frbench."""
     env = os.environ.get("FRBENCH_CACHE")
@@ -164,7 +159,7 @@ def run_benchmark(
         ensure_weights(pipeline.model, pipeline.detector, config.offline)
 
     t = time.perf_counter()
-    dataset = load_dataset(config.dataset, data_root if data_root is not None else data_root_from_env())
+    dataset = load_dataset(config.dataset, data_root if data_root is not None else default_data_root())
     images, pairs = select(config, dataset)
     timings["load_dataset_s"] = time.perf_counter() - t
     if config.annotate.skin_tone is not None:
