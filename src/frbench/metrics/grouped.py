@@ -20,6 +20,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from frbench.metrics.intervals import bootstrap_subjects, clopper_pearson, percentile_interval
+from frbench.metrics.power import RULE_OF_THREE  # the one home of the sample-size rules
 from frbench.metrics.rates import error_counts
 from frbench.metrics.thresholds import threshold_at_fmr
 from frbench.tables import INTERSECTION_SEP, OK
@@ -47,9 +48,6 @@ PER_GROUP_COLUMNS = (
     "fnmr_system",
 )
 BOOTSTRAP_COLUMNS = ("fnmr_boot_low", "fnmr_boot_high", "fmr_boot_low", "fmr_boot_high")
-# Rule of three: with 0 errors in n trials, 3/n is the one-sided 95% upper bound on the rate
-# (Hanley & Lippman-Hand 1983), so no FMR below it can be told apart from zero.
-RULE_OF_THREE = 3.0
 
 
 def attribute_names(attributes: Sequence[str], intersections: Sequence[Sequence[str]] = ()) -> list[str]:
