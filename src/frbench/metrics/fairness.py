@@ -1,148 +1,86 @@
 """Aggregate equitability measures over the groups of one attribute at one threshold.
 
-Each measure summarises the per-group FMR and FNMR of :func:`frbench.metrics.grouped.per_group_rates`
-in one number (ISO/IEC 19795-10 asks for such aggregates next to the per-group rates):
+Each measure summarises the per-group rates of per_group.csv in one number (ISO/IEC 19795-10
+asks for such aggregates next to the per-group rates):
 
 * max/min ratio of FMR and of FNMR, and max over geometric mean (Grother, NIST FRVT Part 8,
-  "Summarizing demographic differentials", NISTIR 8429 draft, 2022);
+  "Summarizing demographic differentials", NISTIR 8429 draft, 2022); the same ratios of the
+  generalised rates GFAR and GFRR (:mod:`frbench.metrics.generalized`) where the table has them;
 * Fairness Discrepancy Rate, FDR (de Freitas Pereira & Marcel, "Fairness in biometrics: a figure
   of merit to assess biometric verification systems", IEEE T-BIOM 4(1), 2022; arXiv:2011.02395);
 * Inequity Rate, IR (the NIST proposal as written in Howard et al. 2022, below);
 * GARBE, Gini Aggregation Rate for Biometric Equitability (Howard, Laird, Rubin, Sirotin, Tipton &
   Vemury, "Evaluating proposed fairness models for face recognition algorithms", ICPR 2022
   workshops; arXiv:2203.05051);
-* skewed error ratio, SER (Wang & Deng, "Mitigating bias in face recognition using
-  skewness-aware reinforcement learning", CVPR 2020).
+* ``balanced_error_ratio``: max/min over groups of (FMR + FNMR) / 2 at the *global* threshold.
+  It is not Wang & Deng's skewed error ratio, which sets each group at its own threshold; that
+  one is :func:`skewed_error_ratio` over :func:`own_threshold_errors` (``measure`` ``ser``).
 
-Zero rates. A ratio with a zero-rate group in its denominator is unbounded, and a zero observed in
-n trials only says the rate is probably below 3/n (rule of three, ``min_resolvable_fmr``). So in
-every ratio (max/min, max/geomean, IR, SER) a zero rate is replaced, **in the denominator only**,
-by 3/n of that group (n = its non-mated pairs for FMR, mated pairs for FNMR); the maximum always
-uses observed rates. A floor can only lower a ratio, so a floored ratio understates rather than
-invents a disparity; it is never reported below 1, its value for equal rates, and the groups whose
-zeros were floored are listed in ``floored_groups``. If every group has a zero rate the ratio is
-NaN (nothing observed to compare). FDR and GARBE need no floor: they use the observed rates.
+Rules for undefined values (issue 14; each also stated in the row's ``definition``):
+
+1. **No floors, no clamps.** A ratio whose denominator is 0 while its numerator is not is
+   **unbounded** (``value`` inf, ``status`` ``unbounded``); 0/0 (every group without errors) is
+   **undefined** (NaN, ``undefined``); so is any measure over fewer than 2 groups. A zero rate is
+   never replaced by 3/n, and no ratio is raised to 1: with a zero in n trials the data say the
+   rate is below about 3/n, not what it is, and the group tests of
+   :mod:`frbench.metrics.group_tests` are the statement to make then. ``reason`` names the
+   groups and counts behind every unbounded or undefined value.
+2. A Gini coefficient of all-zero rates is undefined (0/0), so GARBE is too; FDR (differences of
+   rates) is defined whenever there are 2 groups.
+3. A combined measure is undefined when a component with positive weight is, else unbounded
+   when one is.
+4. **Who is compared.** Groups excluded by :func:`frbench.metrics.power.summary_eligibility`
+   (label ``unknown``, fewer than ``min_subjects`` subjects) and groups without a defined rate
+   (no scored pairs of that kind) are left out and listed, with the reason, in
+   ``excluded_groups``.
+5. **Bootstrap** (:func:`fairness_bootstrap`): each replicate recomputes the measure over the
+   *same* groups as the point estimate. A replicate in which one of them has no pairs is
+   undefined for that measure (it is not silently computed over fewer groups); unbounded
+   replicates count as +inf. :func:`frbench.metrics.intervals.bootstrap_interval` then reports
+   the interval, the shares of undefined and unbounded replicates, and no interval at all when
+   more than ``MAX_UNDEFINED_SHARE`` (5%) are undefined.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from numpy.typing import ArrayLike
+from numpy.typing import ArrayLike, NDArray
 
-from frbench.metrics.grouped import ALL, RULE_OF_THREE
-from frbench.tables import INTERSECTION_SEP, UNKNOWN
+from frbench.metrics.intervals import bootstrap_interval
+from frbench.metrics.power import ALL, MIN_GROUP_SUBJECTS, summary_eligibility
+from frbench.tables import UNKNOWN
 
+DEFINED, UNBOUNDED, UNDEFINED = "defined", "unbounded", "undefined"
 SUMMARY_COLUMNS = (
     "threshold_name",
     "attribute",
     "measure",
     "value",
+    "status",
+    "reason",
     "n_groups",
     "groups",
-    "floored_groups",
+    "zero_groups",
+    "excluded_groups",
     "definition",
 )
+BOOTSTRAP_SUMMARY_COLUMNS = ("ci_low", "ci_high", "undefined_share", "unbounded_share", "ci_status")
+# Rates a summary may use, with the column holding each one's trials (for the counts in reasons).
+RATE_TRIALS = {"fmr": "n_nonmated", "fnmr": "n_mated", "gfar": None, "gfrr": None}
+NO_THRESHOLD = "none"  # threshold_name of measures that do not depend on a threshold (FTE)
 
 
-def _rates(values: ArrayLike, name: str) -> np.ndarray:
+def _rates(values: ArrayLike, name: str) -> NDArray[np.float64]:
     r = np.asarray(values, dtype=np.float64)
     if r.ndim != 1:
         raise ValueError(f"{name} must be 1-D, got shape {r.shape}")
     if np.any(~np.isfinite(r)) or np.any(r < 0) or np.any(r > 1):
         raise ValueError(f"{name} must be rates in [0, 1]")
     return r
-
-
-def _floored(rates: np.ndarray, floors: ArrayLike) -> np.ndarray:
-    f = np.asarray(floors, dtype=np.float64)
-    if f.shape != rates.shape:
-        raise ValueError(f"floors must match the rates in shape: {f.shape} vs {rates.shape}")
-    return np.where(rates > 0, rates, f)
-
-
-def max_min_ratio(rates: ArrayLike, floors: ArrayLike) -> float:
-    """max_g r_g / min_g r'_g, where r'_g is r_g with a zero replaced by ``floors[g]``.
-
-    NaN with fewer than 2 groups or when every rate is 0; never below 1 (module docstring).
-    """
-    r = _rates(rates, "rates")
-    if r.size < 2 or r.max() == 0:
-        return float("nan")
-    return float(max(1.0, r.max() / _floored(r, floors).min()))
-
-
-def max_geomean_ratio(rates: ArrayLike, floors: ArrayLike) -> float:
-    """max_g r_g / (prod_g r'_g)^(1/G), zeros floored as in :func:`max_min_ratio` (NIST FRVT Part 8)."""
-    r = _rates(rates, "rates")
-    if r.size < 2 or r.max() == 0:
-        return float("nan")
-    geomean = np.exp(np.mean(np.log(_floored(r, floors))))
-    return float(max(1.0, r.max() / geomean))
-
-
-def fairness_discrepancy_rate(fmr: ArrayLike, fnmr: ArrayLike, alpha: float = 0.5) -> float:
-    """FDR = 1 - (alpha * A + (1 - alpha) * B), A = max_ij |FMR_i - FMR_j|, B = max_ij |FNMR_i - FNMR_j|.
-
-    de Freitas Pereira & Marcel (2022). 1 means equal rates; alpha weighs false matches.
-    """
-    a, b = _rates(fmr, "fmr"), _rates(fnmr, "fnmr")
-    _check_pair(a, b, alpha)
-    if a.size < 2:
-        return float("nan")
-    return float(1.0 - (alpha * (a.max() - a.min()) + (1.0 - alpha) * (b.max() - b.min())))
-
-
-def inequity_rate(
-    fmr: ArrayLike, fnmr: ArrayLike, fmr_floors: ArrayLike, fnmr_floors: ArrayLike, alpha: float = 0.5
-) -> float:
-    """IR = (max FMR / min FMR)^alpha * (max FNMR / min FNMR)^(1 - alpha).
-
-    The NIST inequity measure as analysed by Howard et al. (2022); each ratio is
-    :func:`max_min_ratio` with its zero floors. 1 means equal rates.
-    """
-    a, b = _rates(fmr, "fmr"), _rates(fnmr, "fnmr")
-    _check_pair(a, b, alpha)
-    return float(max_min_ratio(a, fmr_floors) ** alpha * max_min_ratio(b, fnmr_floors) ** (1.0 - alpha))
-
-
-def gini(values: ArrayLike) -> float:
-    """Sample-corrected Gini coefficient: n/(n-1) * sum_i sum_j |x_i - x_j| / (2 n^2 mean(x)).
-
-    As used by GARBE (Howard et al. 2022): 0 for equal values, 1 when one group has all the errors.
-    0 when all values are 0 (no inequality among them); NaN for fewer than 2 values.
-    """
-    x = _rates(values, "values")
-    n = x.size
-    if n < 2:
-        return float("nan")
-    mean = x.mean()
-    if mean == 0:
-        return 0.0
-    total = np.abs(x[:, None] - x[None, :]).sum()
-    return float(n / (n - 1) * total / (2.0 * n**2 * mean))
-
-
-def garbe(fmr: ArrayLike, fnmr: ArrayLike, alpha: float = 0.25) -> float:
-    """GARBE = alpha * Gini(FMR) + (1 - alpha) * Gini(FNMR) (Howard et al. 2022). 0 means equal rates."""
-    a, b = _rates(fmr, "fmr"), _rates(fnmr, "fnmr")
-    _check_pair(a, b, alpha)
-    return float(alpha * gini(a) + (1.0 - alpha) * gini(b))
-
-
-def skewed_error_ratio(fmr: ArrayLike, fnmr: ArrayLike, fmr_floors: ArrayLike, fnmr_floors: ArrayLike) -> float:
-    """SER = max_g e_g / min_g e_g with e_g = (FMR_g + FNMR_g) / 2 (Wang & Deng 2020).
-
-    Wang & Deng use e_g = 1 - accuracy on balanced pairs (as in RFW); the balanced error
-    (FMR + FNMR) / 2 is that quantity without depending on each group's share of mated pairs.
-    A zero e_g is floored at the mean of the group's two rule-of-three floors.
-    """
-    a, b = _rates(fmr, "fmr"), _rates(fnmr, "fnmr")
-    _check_pair(a, b, 0.5)
-    floors = (np.asarray(fmr_floors, dtype=np.float64) + np.asarray(fnmr_floors, dtype=np.float64)) / 2.0
-    return max_min_ratio((a + b) / 2.0, floors)
 
 
 def _check_pair(fmr: np.ndarray, fnmr: np.ndarray, alpha: float) -> None:
@@ -152,8 +90,336 @@ def _check_pair(fmr: np.ndarray, fnmr: np.ndarray, alpha: float) -> None:
         raise ValueError(f"alpha must be in [0, 1], got {alpha}")
 
 
-def _excluded(group: str, exclude: set[str]) -> bool:
-    return any(part in exclude for part in group.split(INTERSECTION_SEP))
+# Kernels: rates of shape (replicates, groups), one value per replicate, NaN-free input.
+
+
+def _max_min(r: np.ndarray) -> np.ndarray:
+    if r.shape[1] < 2:
+        return np.full(r.shape[0], np.nan)
+    mx, mn = r.max(axis=1), r.min(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(mn > 0, mx / np.where(mn > 0, mn, 1.0), np.where(mx > 0, np.inf, np.nan))
+
+
+def _max_geomean(r: np.ndarray) -> np.ndarray:
+    if r.shape[1] < 2:
+        return np.full(r.shape[0], np.nan)
+    mx, mn = r.max(axis=1), r.min(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        geomean = np.exp(np.mean(np.log(np.where(r > 0, r, 1.0)), axis=1))
+        return np.where(mn > 0, mx / geomean, np.where(mx > 0, np.inf, np.nan))
+
+
+def _gini(x: np.ndarray) -> np.ndarray:
+    n = x.shape[1]
+    if n < 2:
+        return np.full(x.shape[0], np.nan)
+    mean = x.mean(axis=1)
+    total = np.abs(x[:, :, None] - x[:, None, :]).sum(axis=(1, 2))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(mean > 0, n / (n - 1) * total / (2.0 * n**2 * np.where(mean > 0, mean, 1.0)), np.nan)
+
+
+def _fdr(a: np.ndarray, b: np.ndarray, alpha: float) -> np.ndarray:
+    if a.shape[1] < 2:
+        return np.full(a.shape[0], np.nan)
+    return 1.0 - (alpha * (a.max(axis=1) - a.min(axis=1)) + (1.0 - alpha) * (b.max(axis=1) - b.min(axis=1)))
+
+
+def _inequity(a: np.ndarray, b: np.ndarray, alpha: float) -> np.ndarray:
+    # A ratio with weight 0 is left out, so that its being undefined cannot spoil the other.
+    out = np.ones(a.shape[0])
+    if alpha > 0:
+        out = out * _max_min(a) ** alpha
+    if alpha < 1:
+        out = out * _max_min(b) ** (1.0 - alpha)
+    return out
+
+
+def _garbe(a: np.ndarray, b: np.ndarray, alpha: float) -> np.ndarray:
+    out = np.zeros(a.shape[0])
+    if alpha > 0:
+        out = out + alpha * _gini(a)
+    if alpha < 1:
+        out = out + (1.0 - alpha) * _gini(b)
+    return out
+
+
+def _one(kernel: Callable[..., np.ndarray], *rates: np.ndarray, **kw: float) -> float:
+    return float(kernel(*(r[None, :] for r in rates), **kw)[0])
+
+
+def max_min_ratio(rates: ArrayLike) -> float:
+    """max_g r_g / min_g r_g over groups.
+
+    inf (unbounded) when the minimum is 0 and the maximum is not; NaN (undefined) when every rate
+    is 0 or there are fewer than 2 groups. No floor for zeros and no clamp (module rule 1).
+    """
+    return _one(_max_min, _rates(rates, "rates"))
+
+
+def max_geomean_ratio(rates: ArrayLike) -> float:
+    """max_g r_g / (prod_g r_g)^(1/G) (NIST FRVT Part 8); zeros as in :func:`max_min_ratio`."""
+    return _one(_max_geomean, _rates(rates, "rates"))
+
+
+def fairness_discrepancy_rate(fmr: ArrayLike, fnmr: ArrayLike, alpha: float = 0.5) -> float:
+    """FDR = 1 - (alpha * A + (1 - alpha) * B), A = max_ij |FMR_i - FMR_j|, B = max_ij |FNMR_i - FNMR_j|.
+
+    de Freitas Pereira & Marcel (2022). 1 means equal rates; alpha weighs false matches. NaN with
+    fewer than 2 groups.
+    """
+    a, b = _rates(fmr, "fmr"), _rates(fnmr, "fnmr")
+    _check_pair(a, b, alpha)
+    return _one(_fdr, a, b, alpha=alpha)
+
+
+def inequity_rate(fmr: ArrayLike, fnmr: ArrayLike, alpha: float = 0.5) -> float:
+    """IR = (max FMR / min FMR)^alpha * (max FNMR / min FNMR)^(1 - alpha) (Howard et al. 2022).
+
+    Each ratio is :func:`max_min_ratio`; a ratio with weight 0 is left out; otherwise IR is NaN if
+    a ratio is undefined and inf if one is unbounded (module rule 3). 1 means equal rates.
+    """
+    a, b = _rates(fmr, "fmr"), _rates(fnmr, "fnmr")
+    _check_pair(a, b, alpha)
+    return _one(_inequity, a, b, alpha=alpha)
+
+
+def gini(values: ArrayLike) -> float:
+    """Sample-corrected Gini coefficient: n/(n-1) * sum_i sum_j |x_i - x_j| / (2 n^2 mean(x)).
+
+    As used by GARBE (Howard et al. 2022): 0 for equal values, 1 when one group has all the
+    errors. NaN (undefined, 0/0) when every value is 0 or there are fewer than 2 values.
+    """
+    return _one(_gini, _rates(values, "values"))
+
+
+def garbe(fmr: ArrayLike, fnmr: ArrayLike, alpha: float = 0.25) -> float:
+    """GARBE = alpha * Gini(FMR) + (1 - alpha) * Gini(FNMR) (Howard et al. 2022). 0 means equal rates.
+
+    A term with weight 0 is left out; otherwise NaN where either Gini is undefined.
+    """
+    a, b = _rates(fmr, "fmr"), _rates(fnmr, "fnmr")
+    _check_pair(a, b, alpha)
+    return _one(_garbe, a, b, alpha=alpha)
+
+
+def balanced_error_ratio(fmr: ArrayLike, fnmr: ArrayLike) -> float:
+    """max_g e_g / min_g e_g with e_g = (FMR_g + FNMR_g) / 2, every group at the same (global) threshold.
+
+    Formerly reported as "SER"; Wang & Deng's skewed error ratio sets each group at its own
+    threshold (:func:`skewed_error_ratio`). Zeros as in :func:`max_min_ratio`.
+    """
+    a, b = _rates(fmr, "fmr"), _rates(fnmr, "fnmr")
+    _check_pair(a, b, 0.5)
+    return _one(_max_min, (a + b) / 2.0)
+
+
+def skewed_error_ratio(errors: ArrayLike) -> float:
+    """SER = max_g Error_g / min_g Error_g (Wang & Deng, "Mitigating bias in face recognition using
+    skewness-aware reinforcement learning", CVPR 2020), Error_g = 1 - accuracy of group g with the
+    group verified at its own threshold (RFW protocol; :func:`own_threshold_errors`).
+
+    Zeros as in :func:`max_min_ratio`.
+    """
+    return max_min_ratio(errors)
+
+
+def own_threshold_errors(
+    scores: ArrayLike, mated: ArrayLike, groups: ArrayLike, folds: ArrayLike | None = None
+) -> pd.DataFrame:
+    """Per group, the verification error 1 - accuracy with the group at its own threshold.
+
+    With ``folds`` (LFW / RFW View 2 style): each fold of the group is decided at the
+    best-accuracy threshold of the group's other folds and the error is 1 - mean fold accuracy,
+    Wang & Deng's (and RFW's) protocol. Without folds: 1 - accuracy at the group's best-accuracy
+    threshold on all its pairs, an optimistic (resubstitution) error, flagged in ``protocol``.
+
+    Parameters
+    ----------
+    scores, mated : arrays of shape (n,), scored pairs only.
+    groups : group label of each pair (pairs in no group, e.g. cross-group, must be removed).
+    folds : optional fold label of each pair.
+
+    Returns
+    -------
+    DataFrame with ``group, n_pairs, n_mated, error, protocol``, groups sorted; ``error`` is NaN
+    for a group lacking mated or non-mated pairs (or, with folds, with fewer than 2 folds).
+    """
+    from frbench.metrics.rates import as_scores_and_labels
+    from frbench.metrics.thresholds import best_accuracy_threshold, fold_accuracy
+
+    s, y = as_scores_and_labels(scores, mated)
+    g = np.asarray(groups, dtype=object)
+    if g.shape != s.shape:
+        raise ValueError(f"groups must have one label per score: {g.shape} vs {s.shape}")
+    f = None if folds is None else np.asarray(folds)
+    if f is not None and f.shape != s.shape:
+        raise ValueError(f"folds must have one label per score: {f.shape} vs {s.shape}")
+    rows = []
+    for group in sorted(set(g)):
+        m = g == group
+        row = {"group": group, "n_pairs": int(m.sum()), "n_mated": int(y[m].sum()), "error": np.nan}
+        both_kinds = 0 < row["n_mated"] < row["n_pairs"]
+        if f is not None:
+            row["protocol"] = "own threshold per fold, chosen on the group's other folds"
+            if both_kinds and np.unique(f[m]).size >= 2:
+                row["error"] = 1.0 - float(fold_accuracy(s[m], y[m], f[m])["accuracy"].mean())
+        else:
+            row["protocol"] = "own best-accuracy threshold on all the group's pairs (optimistic)"
+            if both_kinds:
+                t = best_accuracy_threshold(s[m], y[m])
+                row["error"] = 1.0 - float(np.mean((s[m] >= t) == y[m]))
+        rows.append(row)
+    return pd.DataFrame(rows, columns=["group", "n_pairs", "n_mated", "error", "protocol"])
+
+
+@dataclass(frozen=True)
+class _Component:
+    """One rate-like input of a measure, for the reasons and zero groups of its row."""
+
+    label: str
+    kind: str  # "ratio" (a zero minimum makes it unbounded) or "gini" (all zero makes it 0/0)
+    weight: float
+    value: Callable[[Sequence[np.ndarray]], np.ndarray]
+    trials: int | None = 0  # which of the measure's rates gives the "(0 of n)" counts; None: none
+
+
+@dataclass(frozen=True)
+class _Measure:
+    name: str
+    rates: tuple[str, ...]
+    kernel: Callable[[Sequence[np.ndarray]], np.ndarray]
+    components: tuple[_Component, ...]
+    definition: str
+
+
+_UNDEFINED_RULE = "inf = unbounded (a zero in the denominator), NaN = undefined; no floor, no clamp"
+
+
+def _measures(alpha_fdr: float, alpha_ir: float, alpha_garbe: float, rates: Sequence[str]) -> list[_Measure]:
+    out = []
+    for rate in rates:
+        label = rate.upper()
+        first = lambda x: x[0]  # noqa: E731
+        comp = (_Component(label, "ratio", 1.0, first),)
+        out.append(_Measure(f"{rate}_max_min_ratio", (rate,), lambda x: _max_min(x[0]), comp,
+                            f"max {label} / min {label} over groups; {_UNDEFINED_RULE}"))
+        out.append(_Measure(f"{rate}_max_geomean_ratio", (rate,), lambda x: _max_geomean(x[0]), comp,
+                            f"max {label} / geometric mean of {label} over groups (NIST FRVT Part 8); {_UNDEFINED_RULE}"))
+    if "fmr" in rates and "fnmr" in rates:
+        both = ("fmr", "fnmr")
+        out.append(_Measure("fdr", both, lambda x: _fdr(x[0], x[1], alpha_fdr), (),
+                            f"1 - ({alpha_fdr:g}*max|FMR_i-FMR_j| + {1 - alpha_fdr:g}*max|FNMR_i-FNMR_j|) "
+                            "(de Freitas Pereira & Marcel 2022); 1 = equal"))
+        out.append(_Measure(
+            "inequity_rate", both, lambda x: _inequity(x[0], x[1], alpha_ir),
+            (_Component("FMR", "ratio", alpha_ir, lambda x: x[0]), _Component("FNMR", "ratio", 1 - alpha_ir, lambda x: x[1], 1)),
+            f"(max/min FMR)^{alpha_ir:g} * (max/min FNMR)^{1 - alpha_ir:g} (NIST, as in Howard et al. 2022); "
+            f"1 = equal; {_UNDEFINED_RULE}"))
+        out.append(_Measure(
+            "garbe", both, lambda x: _garbe(x[0], x[1], alpha_garbe),
+            (_Component("FMR", "gini", alpha_garbe, lambda x: x[0]), _Component("FNMR", "gini", 1 - alpha_garbe, lambda x: x[1], 1)),
+            f"{alpha_garbe:g}*Gini(FMR) + {1 - alpha_garbe:g}*Gini(FNMR), Gini with n/(n-1) correction "
+            "(Howard et al. 2022); 0 = equal; undefined when a weighted Gini is 0/0"))
+        out.append(_Measure(
+            "balanced_error_ratio", both, lambda x: _max_min((x[0] + x[1]) / 2.0),
+            (_Component("(FMR+FNMR)/2", "ratio", 1.0, lambda x: (x[0] + x[1]) / 2.0, None),),
+            "max/min over groups of (FMR+FNMR)/2, all groups at the global threshold (not Wang & Deng's SER, "
+            f"which uses each group's own threshold); 1 = equal; {_UNDEFINED_RULE}"))
+    return out
+
+
+def _status(value: float) -> str:
+    return UNDEFINED if np.isnan(value) else UNBOUNDED if np.isinf(value) else DEFINED
+
+
+def _reason(measure: _Measure, rates: list[np.ndarray], groups: np.ndarray, trials: list[np.ndarray | None], value: float) -> tuple[str, str]:
+    """(reason, zero_groups) of an observed measure."""
+    zero_sets: list[str] = []
+    reasons = []
+    if groups.size < 2:
+        return (f"fewer than 2 groups ({groups.size})" if not np.isfinite(value) else ""), ""
+    for comp in measure.components:
+        if comp.weight == 0:
+            continue
+        v = comp.value(rates)
+        zero = v == 0
+        counts = None if comp.trials is None else trials[comp.trials]
+        names = [
+            f"{groups[i]} (0 of {int(counts[i]):,})" if counts is not None else str(groups[i]) for i in np.flatnonzero(zero)
+        ]
+        zero_sets.extend(str(groups[i]) for i in np.flatnonzero(zero))
+        if zero.all():
+            reasons.append(f"every group's {comp.label} is 0 (0/0)")
+        elif zero.any() and comp.kind == "ratio":
+            reasons.append(f"{comp.label} is 0 in {', '.join(names)}: unbounded")
+    zero_groups = ";".join(dict.fromkeys(zero_sets))
+    return ("; ".join(reasons) if not np.isfinite(value) else ""), zero_groups
+
+
+def _blocks(per_group: pd.DataFrame, min_subjects: int, exclude_groups: Sequence[str]):
+    """(threshold_name, attribute, rows of the block, eligible mask, reasons) per threshold x attribute."""
+    table = per_group.reset_index(drop=True)
+    table = table[table["attribute"] != ALL]
+    for (threshold_name, attribute), part in table.groupby(["threshold_name", "attribute"], sort=False):
+        eligible, why = summary_eligibility(part["group"].astype(str).to_numpy(), part["n_subjects"], min_subjects, exclude_groups)
+        yield str(threshold_name), str(attribute), part, eligible, why
+
+
+def _present_rates(per_group: pd.DataFrame) -> list[str]:
+    return [r for r in RATE_TRIALS if r in per_group.columns]
+
+
+def _check_table(per_group: pd.DataFrame) -> None:
+    needed = ("threshold_name", "attribute", "group", "n_subjects", "fmr", "fnmr")
+    missing = [c for c in needed if c not in per_group.columns]
+    if missing:
+        raise ValueError(f"per-group table lacks column(s) {missing}")
+
+
+def _rows_and_columns(
+    per_group: pd.DataFrame, alpha_fdr: float, alpha_ir: float, alpha_garbe: float, min_subjects: int, exclude_groups: Sequence[str]
+) -> tuple[list[dict[str, object]], list[tuple[_Measure, np.ndarray]]]:
+    """Summary rows, and for each row its measure and the per_group positions of the groups used."""
+    _check_table(per_group)
+    rates = _present_rates(per_group)
+    measures = _measures(alpha_fdr, alpha_ir, alpha_garbe, rates)
+    positions = np.arange(len(per_group))
+    table = per_group.reset_index(drop=True).assign(_pos=positions)
+    rows: list[dict[str, object]] = []
+    used_positions: list[tuple[_Measure, np.ndarray]] = []
+    for threshold_name, attribute, part, eligible, why in _blocks(table, min_subjects, exclude_groups):
+        groups = part["group"].astype(str).to_numpy()
+        for m in measures:
+            values = [part[r].to_numpy(dtype=np.float64) for r in m.rates]
+            has = np.logical_and.reduce([~np.isnan(v) for v in values])
+            used = eligible & has
+            excluded = [f"{g} ({w})" for g, w in zip(groups[~eligible], why[~eligible])]
+            for i in np.flatnonzero(eligible & ~has):
+                lacking = "/".join(r.upper() for r, v in zip(m.rates, values) if np.isnan(v[i]))
+                excluded.append(f"{groups[i]} (no {lacking}: no scored pairs)")
+            obs = [v[used] for v in values]
+            value = float(m.kernel([o[None, :] for o in obs])[0]) if used.any() else float("nan")
+            trials = [part[RATE_TRIALS[r]].to_numpy()[used] if RATE_TRIALS[r] in part else None for r in m.rates]
+            reason, zero_groups = _reason(m, obs, groups[used], trials, value)
+            rows.append(
+                {
+                    "threshold_name": threshold_name,
+                    "attribute": attribute,
+                    "measure": m.name,
+                    "value": value,
+                    "status": _status(value),
+                    "reason": reason,
+                    "n_groups": int(used.sum()),
+                    "groups": ";".join(groups[used]),
+                    "zero_groups": zero_groups,
+                    "excluded_groups": "; ".join(excluded),
+                    "definition": m.definition,
+                }
+            )
+            used_positions.append((m, part["_pos"].to_numpy()[used]))
+    return rows, used_positions
 
 
 def fairness_summary(
@@ -161,37 +427,31 @@ def fairness_summary(
     alpha_fdr: float = 0.5,
     alpha_ir: float = 0.5,
     alpha_garbe: float = 0.25,
+    min_subjects: int = MIN_GROUP_SUBJECTS,
     exclude_groups: Sequence[str] = (UNKNOWN,),
 ) -> pd.DataFrame:
-    """All measures, per threshold and attribute, as a tidy table.
+    """All measures, per threshold and attribute, as a tidy table (fairness.csv).
 
     Parameters
     ----------
-    per_group : the table of :func:`~frbench.metrics.grouped.per_group_rates`.
+    per_group : per_group.csv: ``threshold_name, attribute, group, n_subjects, fmr, fnmr`` (NaN
+        where a group has no scored pairs of that kind), optionally ``n_nonmated, n_mated`` (for
+        the counts in ``reason``) and ``gfar, gfrr`` (then their ratios are measures too).
     alpha_fdr, alpha_ir, alpha_garbe : weight of the FMR term in FDR, IR and GARBE. The weights
         are policy choices (how much a false match matters against a false non-match); every
         ``definition`` string states the value used.
-    exclude_groups : group labels left out of every measure (also as part of an intersection,
-        e.g. ``unknown+female``): "unknown" is not a demographic group.
+    min_subjects, exclude_groups : which groups are compared
+        (:func:`frbench.metrics.power.summary_eligibility`).
 
     Returns
     -------
-    DataFrame with columns ``threshold_name, attribute, measure, value, n_groups, groups,
-    floored_groups, definition``. Single-rate measures use the groups where that rate is defined
-    (n > 0); combined measures (FDR, IR, GARBE, SER) the groups where both are. ``groups`` and
-    ``floored_groups`` list group names separated by ``;``. Rows follow the order of thresholds
-    and attributes in ``per_group``, then a fixed order of measures.
+    DataFrame with ``SUMMARY_COLUMNS``: ``value`` (inf = unbounded, NaN = undefined), ``status``
+    (``defined``, ``unbounded``, ``undefined``), ``reason`` (why it is not defined, naming groups
+    and counts), ``groups`` compared and ``zero_groups`` among them (``;``-separated),
+    ``excluded_groups`` with reasons, ``definition``. Rows follow the order of thresholds and
+    attributes in ``per_group``, then a fixed order of measures.
     """
-    needed = ("threshold_name", "attribute", "group", "n_mated", "n_nonmated", "fmr", "fnmr")
-    missing = [c for c in needed if c not in per_group.columns]
-    if missing:
-        raise ValueError(f"per-group table lacks column(s) {missing}")
-    exclude = set(exclude_groups)
-    rows: list[dict[str, object]] = []
-    table = per_group[per_group["attribute"] != ALL]
-    for (threshold_name, attribute), part in table.groupby(["threshold_name", "attribute"], sort=False):
-        part = part[[not _excluded(str(g), exclude) for g in part["group"]]]
-        rows.extend(_measures(str(threshold_name), str(attribute), part, alpha_fdr, alpha_ir, alpha_garbe))
+    rows, _ = _rows_and_columns(per_group, alpha_fdr, alpha_ir, alpha_garbe, min_subjects, exclude_groups)
     return pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
 
 
@@ -200,150 +460,159 @@ def fairness_bootstrap(
     fmr_replicates: np.ndarray,
     fnmr_replicates: np.ndarray,
     level: float = 0.95,
-    **options: object,
+    alpha_fdr: float = 0.5,
+    alpha_ir: float = 0.5,
+    alpha_garbe: float = 0.25,
+    min_subjects: int = MIN_GROUP_SUBJECTS,
+    exclude_groups: Sequence[str] = (UNKNOWN,),
+    max_undefined_share: float | None = None,
+    other_replicates: Mapping[str, np.ndarray] | None = None,
 ) -> pd.DataFrame:
-    """:func:`fairness_summary` with percentile intervals ``ci_low``, ``ci_high`` from a subject bootstrap.
+    """:func:`fairness_summary` with bootstrap intervals and the share of replicates that were undefined.
 
-    Each measure is recomputed on every replicate of the per-group rates
-    (:func:`~frbench.metrics.grouped.bootstrap_replicates`, one row per replicate, columns in the
-    row order of ``per_group``). A group absent from a replicate is left out of that replicate's
-    measures; the 3/n floors for zero rates keep the full-sample n. Replicates where a measure
-    is undefined are dropped from its interval.
+    Parameters
+    ----------
+    per_group : as for :func:`fairness_summary`.
+    fmr_replicates, fnmr_replicates : shape (R, len(per_group)): replicate rates in the row order
+        of ``per_group`` (:func:`frbench.metrics.grouped.bootstrap_replicates`, or
+        :func:`frbench.metrics.threshold_bootstrap.threshold_bootstrap_replicates` to include the
+        calibration's noise); NaN where a group has no pairs in the replicate.
+    other_replicates : replicates of further rates, e.g. ``{"gfar": ..., "gfrr": ...}``; a measure
+        of a rate without replicates gets no interval (``ci_status`` ``no_replicates``).
+    max_undefined_share : see :func:`frbench.metrics.intervals.bootstrap_interval`.
+
+    Returns
+    -------
+    The summary plus ``BOOTSTRAP_SUMMARY_COLUMNS``. Each replicate recomputes a measure over the
+    groups of its point estimate; one of them missing makes the replicate undefined (module
+    rule 5).
     """
-    from frbench.metrics.intervals import percentile_interval
-
-    if fmr_replicates.shape != fnmr_replicates.shape or fmr_replicates.shape[1] != len(per_group):
-        raise ValueError(
-            f"replicates must be (R, {len(per_group)}) for both rates, got {fmr_replicates.shape} and {fnmr_replicates.shape}"
-        )
-    alphas = {"alpha_fdr": 0.5, "alpha_ir": 0.5, "alpha_garbe": 0.25, **options}
-    exclude = set(alphas.pop("exclude_groups", (UNKNOWN,)))  # type: ignore[arg-type]
-    base = fairness_summary(per_group, exclude_groups=tuple(exclude), **alphas)  # type: ignore[arg-type]
-    table = per_group.reset_index(drop=True)
-    n_nm_all, n_m_all = table["n_nonmated"].to_numpy(dtype=np.float64), table["n_mated"].to_numpy(dtype=np.float64)
-    values = np.full((fmr_replicates.shape[0], len(base)), np.nan)
-    column = 0
-    # Same grouping and order as fairness_summary, so replicate values line up with ``base`` rows.
-    for (threshold_name, attribute), part in table[table["attribute"] != ALL].groupby(
-        ["threshold_name", "attribute"], sort=False
-    ):
-        part = part[[not _excluded(str(g), exclude) for g in part["group"]]]
-        idx = part.index.to_numpy()
-        groups = part["group"].astype(str).to_numpy()
-        for r in range(fmr_replicates.shape[0]):
-            fmr, fnmr = fmr_replicates[r, idx], fnmr_replicates[r, idx]
-            rows = _measure_rows(
-                str(threshold_name), str(attribute), groups,
-                np.where(np.isnan(fmr), 0.0, n_nm_all[idx]), np.where(np.isnan(fnmr), 0.0, n_m_all[idx]),
-                fmr, fnmr, **alphas,  # type: ignore[arg-type]
-            )
-            values[r, column : column + len(rows)] = [row["value"] for row in rows]
-        column += len(rows)
-    base["ci_low"], base["ci_high"] = percentile_interval(values, level)
-    return base
+    reps = {"fmr": np.asarray(fmr_replicates, dtype=np.float64), "fnmr": np.asarray(fnmr_replicates, dtype=np.float64)}
+    reps.update({k: np.asarray(v, dtype=np.float64) for k, v in (other_replicates or {}).items()})
+    for name, r in reps.items():
+        if r.ndim != 2 or r.shape[1] != len(per_group):
+            raise ValueError(f"{name} replicates must be (R, {len(per_group)}), got {r.shape}")
+    n_rep = {r.shape[0] for r in reps.values()}
+    if len(n_rep) != 1:
+        raise ValueError(f"every rate needs the same number of replicates, got {sorted(n_rep)}")
+    rows, used = _rows_and_columns(per_group, alpha_fdr, alpha_ir, alpha_garbe, min_subjects, exclude_groups)
+    base = pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
+    n_r = n_rep.pop()
+    values = np.full((n_r, len(base)), np.nan)
+    has_reps = np.ones(len(base), dtype=bool)
+    for j, (measure, pos) in enumerate(used):
+        if not all(r in reps for r in measure.rates):
+            has_reps[j] = False
+            continue
+        if pos.size == 0:
+            continue
+        x = [reps[r][:, pos] for r in measure.rates]
+        v = measure.kernel(x)
+        missing = np.logical_or.reduce([np.isnan(xi).any(axis=1) for xi in x])
+        values[:, j] = np.where(missing, np.nan, v)
+    ci = bootstrap_interval(values, level, max_undefined_share)
+    ci.loc[~has_reps, ["ci_low", "ci_high", "undefined_share", "unbounded_share"]] = np.nan
+    ci.loc[~has_reps, "ci_status"] = "no_replicates"
+    return pd.concat([base, ci.set_index(base.index)], axis=1)
 
 
-def _measures(
-    threshold_name: str, attribute: str, part: pd.DataFrame, alpha_fdr: float, alpha_ir: float, alpha_garbe: float
-) -> list[dict[str, object]]:
-    return _measure_rows(
-        threshold_name,
-        attribute,
-        part["group"].astype(str).to_numpy(),
-        part["n_nonmated"].to_numpy(dtype=np.float64),
-        part["n_mated"].to_numpy(dtype=np.float64),
-        part["fmr"].to_numpy(dtype=np.float64),
-        part["fnmr"].to_numpy(dtype=np.float64),
-        alpha_fdr,
-        alpha_ir,
-        alpha_garbe,
-    )
+def fte_differentials(
+    fte: pd.DataFrame, min_subjects: int = MIN_GROUP_SUBJECTS, exclude_groups: Sequence[str] = (UNKNOWN,)
+) -> pd.DataFrame:
+    """Failure-to-enrol differentials per attribute, in the columns of :func:`fairness_summary`.
 
-
-def _measure_rows(
-    threshold_name: str,
-    attribute: str,
-    groups: np.ndarray,
-    n_nm: np.ndarray,
-    n_m: np.ndarray,
-    fmr_all: np.ndarray,
-    fnmr_all: np.ndarray,
-    alpha_fdr: float,
-    alpha_ir: float,
-    alpha_garbe: float,
-) -> list[dict[str, object]]:
-    has_fmr, has_fnmr = n_nm > 0, n_m > 0
-    both = has_fmr & has_fnmr
-    with np.errstate(divide="ignore"):
-        fmr_floor = RULE_OF_THREE / n_nm
-        fnmr_floor = RULE_OF_THREE / n_m
+    ``fte`` is failure_to_enrol.csv (:func:`frbench.metrics.grouped.failure_to_enrol`:
+    ``attribute, group, n_images, n_subjects, n_failed, fte``). Measures: ``fte_max_min_ratio``,
+    ``fte_max_geomean_ratio`` (zeros as in :func:`max_min_ratio`) and ``fte_range`` = max - min
+    FTE, defined with any 2 groups. ``threshold_name`` is ``"none"``: enrolment does not depend
+    on the threshold. ISO/IEC 19795-10 asks for FTE per group; a group whose images all fail is
+    a differential here, however it vanishes from FMR and FNMR.
+    """
+    needed = ("attribute", "group", "n_subjects", "n_images", "fte")
+    missing = [c for c in needed if c not in fte.columns]
+    if missing:
+        raise ValueError(f"failure-to-enrol table lacks column(s) {missing}")
+    spec = [
+        ("fte_max_min_ratio", _max_min, f"max FTE / min FTE over groups; {_UNDEFINED_RULE}"),
+        ("fte_max_geomean_ratio", _max_geomean, f"max FTE / geometric mean of FTE over groups; {_UNDEFINED_RULE}"),
+        ("fte_range", lambda r: r.max(axis=1) - r.min(axis=1) if r.shape[1] >= 2 else np.full(r.shape[0], np.nan),
+         "max FTE - min FTE over groups (a difference of proportions); 0 = equal"),
+    ]
     rows = []
+    part_all = fte[fte["attribute"] != ALL]
+    for attribute, part in part_all.groupby("attribute", sort=False):
+        groups = part["group"].astype(str).to_numpy()
+        eligible, why = summary_eligibility(groups, part["n_subjects"], min_subjects, exclude_groups)
+        rate = part["fte"].to_numpy(dtype=np.float64)
+        used = eligible & ~np.isnan(rate)
+        excluded = [f"{g} ({w})" for g, w in zip(groups[~eligible], why[~eligible])]
+        excluded += [f"{g} (no images)" for g in groups[eligible & np.isnan(rate)]]
+        comp = (_Component("FTE", "ratio", 1.0, lambda x: x[0]),)
+        for name, kernel, definition in spec:
+            value = float(kernel(rate[used][None, :])[0]) if used.any() else float("nan")
+            m = _Measure(name, ("fte",), lambda x: x, comp if name != "fte_range" else (), definition)
+            reason, zero_groups = _reason(m, [rate[used]], groups[used], [part["n_images"].to_numpy()[used]], value)
+            rows.append(
+                {
+                    "threshold_name": NO_THRESHOLD, "attribute": str(attribute), "measure": name, "value": value,
+                    "status": _status(value), "reason": reason, "n_groups": int(used.sum()),
+                    "groups": ";".join(groups[used]), "zero_groups": zero_groups,
+                    "excluded_groups": "; ".join(excluded), "definition": definition,
+                }
+            )
+    return pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
 
-    def add(measure: str, value: float, used: np.ndarray, floored: np.ndarray, definition: str) -> None:
+
+def skewed_error_ratio_summary(
+    pairs: pd.DataFrame,
+    attributes: Sequence[str],
+    intersections: Sequence[Sequence[str]] = (),
+    min_subjects: int = MIN_GROUP_SUBJECTS,
+    exclude_groups: Sequence[str] = (UNKNOWN,),
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Wang & Deng's SER per attribute: each group verified at its own threshold.
+
+    ``pairs`` is a scored PairTable as for :func:`frbench.metrics.grouped.per_group_rates`
+    (``score, mated, ok, subject_a, subject_b, <attr>_a, <attr>_b``, optionally ``fold``); with
+    a ``fold`` column the RFW protocol is used (:func:`own_threshold_errors`).
+
+    Returns
+    -------
+    (errors, summary): per attribute x group ``attribute, group, n_subjects, n_pairs, n_mated,
+    error, protocol``; and rows in the columns of :func:`fairness_summary`, ``measure`` ``ser``,
+    ``threshold_name`` ``own``.
+    """
+    from frbench.metrics.grouped import attribute_names, group_labels, pair_arrays
+
+    score, mated, ok = pair_arrays(pairs)
+    sa, sb = pairs["subject_a"].to_numpy(), pairs["subject_b"].to_numpy()
+    folds = pairs["fold"].to_numpy() if "fold" in pairs.columns else None
+    tables, rows = [], []
+    for attribute in attribute_names(attributes, intersections):
+        la, lb = group_labels(pairs, attribute)
+        keep = ok & (la == lb)
+        errs = own_threshold_errors(score[keep], mated[keep], la[keep], None if folds is None else folds[keep])
+        errs.insert(0, "attribute", attribute)
+        same = la == lb
+        errs.insert(2, "n_subjects", [pd.unique(np.concatenate([sa[same & (la == g)], sb[same & (la == g)]])).size for g in errs["group"]])
+        tables.append(errs)
+        groups = errs["group"].astype(str).to_numpy()
+        eligible, why = summary_eligibility(groups, errs["n_subjects"], min_subjects, exclude_groups)
+        e = errs["error"].to_numpy(dtype=np.float64)
+        used = eligible & ~np.isnan(e)
+        excluded = [f"{g} ({w})" for g, w in zip(groups[~eligible], why[~eligible])]
+        excluded += [f"{g} (no error: lacks mated or non-mated pairs)" for g in groups[eligible & np.isnan(e)]]
+        value = float(_max_min(e[used][None, :])[0]) if used.any() else float("nan")
+        m = _Measure("ser", ("error",), lambda x: x, (_Component("error", "ratio", 1.0, lambda x: x[0]),), "")
+        reason, zero_groups = _reason(m, [e[used]], groups[used], [None], value)
         rows.append(
             {
-                "threshold_name": threshold_name,
-                "attribute": attribute,
-                "measure": measure,
-                "value": value,
-                "n_groups": int(used.sum()),
-                "groups": ";".join(groups[used]),
-                "floored_groups": ";".join(groups[used & floored]) if np.isfinite(value) else "",
-                "definition": definition,
+                "threshold_name": "own", "attribute": attribute, "measure": "ser", "value": value,
+                "status": _status(value), "reason": reason, "n_groups": int(used.sum()), "groups": ";".join(groups[used]),
+                "zero_groups": zero_groups, "excluded_groups": "; ".join(excluded),
+                "definition": "skewed error ratio max/min over groups of 1 - accuracy, each group at its own threshold "
+                f"({errs['protocol'].iloc[0] if len(errs) else 'no groups'}; Wang & Deng 2020); {_UNDEFINED_RULE}",
             }
         )
-
-    zero_fmr, zero_fnmr = fmr_all == 0, fnmr_all == 0
-    for name, rate, floor, used, zero in (
-        ("fmr", fmr_all, fmr_floor, has_fmr, zero_fmr),
-        ("fnmr", fnmr_all, fnmr_floor, has_fnmr, zero_fnmr),
-    ):
-        label = name.upper()
-        add(
-            f"{name}_max_min_ratio",
-            max_min_ratio(rate[used], floor[used]),
-            used,
-            zero,
-            f"max {label} / min {label} over groups; a zero {label} in the minimum is replaced by 3/n",
-        )
-        add(
-            f"{name}_max_geomean_ratio",
-            max_geomean_ratio(rate[used], floor[used]),
-            used,
-            zero,
-            f"max {label} / geometric mean of {label} over groups; zeros replaced by 3/n (NIST FRVT Part 8)",
-        )
-    a, b = fmr_all[both], fnmr_all[both]
-    add(
-        "fdr",
-        fairness_discrepancy_rate(a, b, alpha_fdr),
-        both,
-        np.zeros_like(both),
-        f"1 - ({alpha_fdr:g}*max|FMR_i-FMR_j| + {1 - alpha_fdr:g}*max|FNMR_i-FNMR_j|) "
-        "(de Freitas Pereira & Marcel 2022); 1 = equal",
-    )
-    add(
-        "inequity_rate",
-        inequity_rate(a, b, fmr_floor[both], fnmr_floor[both], alpha_ir),
-        both,
-        zero_fmr | zero_fnmr,
-        f"(max/min FMR)^{alpha_ir:g} * (max/min FNMR)^{1 - alpha_ir:g}, zeros in the minimum replaced by 3/n "
-        "(NIST, as in Howard et al. 2022); 1 = equal",
-    )
-    add(
-        "garbe",
-        garbe(a, b, alpha_garbe),
-        both,
-        np.zeros_like(both),
-        f"{alpha_garbe:g}*Gini(FMR) + {1 - alpha_garbe:g}*Gini(FNMR), Gini with n/(n-1) correction "
-        "(Howard et al. 2022); 0 = equal",
-    )
-    add(
-        "ser",
-        skewed_error_ratio(a, b, fmr_floor[both], fnmr_floor[both]),
-        both,
-        zero_fmr & zero_fnmr,
-        "max/min over groups of (FMR+FNMR)/2, a zero replaced by the mean of the two 3/n floors "
-        "(skewed error ratio, Wang & Deng 2020); 1 = equal",
-    )
-    return rows
+    errors = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
+    return errors, pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))

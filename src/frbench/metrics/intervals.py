@@ -82,6 +82,26 @@ def _pairs_by_columns(matrix: ArrayLike | sp.spmatrix, n_pairs: int, name: str) 
     return m.T.tocsr()
 
 
+def subject_codes(subject_a: ArrayLike, subject_b: ArrayLike) -> tuple[NDArray[np.int64], NDArray[np.int64], int]:
+    """Integer codes of both sides' subjects (sorted by subject, so draws do not depend on pair order)."""
+    a, b = np.asarray(subject_a), np.asarray(subject_b)
+    codes, uniques = pd.factorize(np.concatenate([a, b]), sort=True)
+    return codes[: a.size], codes[a.size :], len(uniques)
+
+
+def pair_weights(draws: NDArray[np.int64], code_a: NDArray[np.int64], code_b: NDArray[np.int64]) -> NDArray[np.float64]:
+    """Multiplicity of each pair in each replicate, shape (replicates, n_pairs), from subject draws.
+
+    c(s) for a pair whose two sides are subject s, c(s) * c(t) for subjects s != t (the rule of
+    :func:`bootstrap_subjects`).
+    """
+    c = np.asarray(draws, dtype=np.float64)
+    weights = c[:, code_a]
+    distinct = code_a != code_b
+    weights[:, distinct] *= c[:, code_b[distinct]]
+    return weights
+
+
 def bootstrap_subjects(
     subject_a: ArrayLike,
     subject_b: ArrayLike,
@@ -128,17 +148,12 @@ def bootstrap_subjects(
     den_t = _pairs_by_columns(denominators, n_pairs, "denominators")
     if num_t.shape != den_t.shape:
         raise ValueError(f"numerators and denominators differ in shape: {num_t.shape[::-1]} vs {den_t.shape[::-1]}")
-    # Sorted codes make the draws independent of the order of the pairs.
-    codes, uniques = pd.factorize(np.concatenate([a, b]), sort=True)
-    ia, ib = codes[:n_pairs], codes[n_pairs:]
-    distinct = ia != ib
-    counts = subject_draws(len(uniques), replicates, seed)
+    ia, ib, n_subjects = subject_codes(a, b)
+    counts = subject_draws(n_subjects, replicates, seed)
     out = np.empty((replicates, num_t.shape[0]), dtype=np.float64)
     step = max(1, _WEIGHT_CELLS_PER_CHUNK // max(n_pairs, 1))
     for r0 in range(0, replicates, step):
-        c = counts[r0 : r0 + step].astype(np.float64)
-        weights = c[:, ia]
-        weights[:, distinct] *= c[:, ib[distinct]]
+        weights = pair_weights(counts[r0 : r0 + step], ia, ib)
         num = np.asarray(num_t @ weights.T).T
         den = np.asarray(den_t @ weights.T).T
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -165,3 +180,86 @@ def percentile_interval(
     if r.ndim == 1:
         return float(low), float(high)
     return low, high
+
+
+# Status of a bootstrap interval (``bootstrap_interval``), one word each so tables can filter on it.
+TWO_SIDED, ONE_SIDED, UNBOUNDED, POINT, NOT_REPORTED = "two_sided", "one_sided", "unbounded", "point", "not_reported"
+
+
+def _quantile_allowing_inf(values: NDArray[np.float64], q: float) -> float:
+    """Linear-interpolation quantile (numpy's default) of finite and +inf values.
+
+    +inf sorts above every finite value; a quantile whose interpolation touches an inf is inf
+    (numpy's own quantile returns NaN there, from inf - inf).
+    """
+    v = np.sort(values)
+    h = (v.size - 1) * q
+    lo, hi = int(np.floor(h)), int(np.ceil(h))
+    frac = h - lo
+    if np.isinf(v[lo]) or (frac > 0 and np.isinf(v[hi])):
+        return float("inf")
+    return float(v[lo] + (v[hi] - v[lo]) * frac) if frac > 0 else float(v[lo])
+
+
+def bootstrap_interval(
+    replicates: ArrayLike, level: float = 0.95, max_undefined_share: float | None = None
+) -> pd.DataFrame:
+    """Percentile interval of each column of bootstrap replicates, with the share that was undefined.
+
+    Rules (issue 14), applied per column:
+
+    * a NaN replicate is **undefined** (the statistic does not exist in that resample: a group
+      not drawn, a 0/0 ratio); ``undefined_share`` is their share;
+    * a +inf replicate is **unbounded** (a ratio over a zero rate) and is kept, above every
+      finite value: the interval is then one-sided, [low, inf) (``unbounded_share``);
+    * when ``undefined_share`` exceeds ``max_undefined_share`` (default
+      :data:`frbench.metrics.power.MAX_UNDEFINED_SHARE`, 5%) no interval is reported (NaN,
+      status ``not_reported``): the defined replicates describe the statistic *given that it
+      exists*, which is biased; at or below it they are left out and the share is shown;
+    * otherwise the interval is the (1-level)/2 and (1+level)/2 quantiles of the defined
+      replicates (linear interpolation, as :func:`percentile_interval`), with status
+      ``two_sided``, ``one_sided`` (upper end inf), ``unbounded`` (both ends inf) or ``point``
+      (both ends equal: the resamples cannot vary the statistic, e.g. a one-subject group or a
+      group without errors; the exact interval is the honest statement then).
+
+    Returns
+    -------
+    DataFrame, one row per column of ``replicates``: ``ci_low, ci_high, undefined_share,
+    unbounded_share, ci_status``.
+    """
+    from frbench.metrics.power import MAX_UNDEFINED_SHARE
+
+    _check_level(level)
+    limit = MAX_UNDEFINED_SHARE if max_undefined_share is None else float(max_undefined_share)
+    if not 0.0 <= limit <= 1.0:
+        raise ValueError(f"max_undefined_share must be in [0, 1], got {limit}")
+    r = np.asarray(replicates, dtype=np.float64)
+    if r.ndim == 1:
+        r = r[:, None]
+    if r.ndim != 2 or r.shape[0] == 0:
+        raise ValueError(f"replicates must be a non-empty 1-D or 2-D array, got shape {r.shape}")
+    if np.any(r == -np.inf):
+        raise ValueError("replicates contain -inf; only +inf (unbounded) is meaningful")
+    undefined = np.isnan(r).mean(axis=0)
+    unbounded = np.isinf(r).mean(axis=0)
+    low = np.full(r.shape[1], np.nan)
+    high = np.full(r.shape[1], np.nan)
+    status = np.full(r.shape[1], NOT_REPORTED, dtype=object)
+    for j in range(r.shape[1]):
+        values = r[~np.isnan(r[:, j]), j]
+        # "> limit" with a little slack: 10 of 200 replicates is exactly 5% and is reported.
+        if values.size == 0 or undefined[j] > limit + 1e-12:
+            continue
+        low[j] = _quantile_allowing_inf(values, (1 - level) / 2)
+        high[j] = _quantile_allowing_inf(values, (1 + level) / 2)
+        if np.isinf(low[j]):
+            status[j] = UNBOUNDED
+        elif np.isinf(high[j]):
+            status[j] = ONE_SIDED
+        elif low[j] == high[j]:
+            status[j] = POINT
+        else:
+            status[j] = TWO_SIDED
+    return pd.DataFrame(
+        {"ci_low": low, "ci_high": high, "undefined_share": undefined, "unbounded_share": unbounded, "ci_status": status}
+    )
