@@ -1,0 +1,569 @@
+"""Tests of "the groups' FMR (FNMR) are equal", per attribute and threshold (group_tests.csv).
+
+Two tests per attribute x threshold x rate, because they answer under different assumptions:
+
+**Exact test (pairs independent).** The 2 x G table of errors and non-errors per group, tested
+for homogeneity conditionally on its margins: Fisher's exact test for G = 2 (two-sided, tables
+as or less probable than the observed one; Fisher 1935), its Freeman-Halton extension for G > 2
+(Freeman & Halton, Biometrika 38, 1951), enumerated exactly when the tables are few
+(``MAX_EXACT_TABLES``), else by Monte Carlo from the multivariate hypergeometric null
+(p = (1 + #{sims as or less probable}) / (1 + B)). It treats every pair as an independent
+trial; pairs sharing a subject are not, so it is too liberal when errors cluster by subject.
+
+**Subject-clustered permutation test.** The unit that is exchangeable under the null is a
+*cluster*: a connected component of the graph whose nodes are subjects and whose edges are the
+tested pairs. Group labels are permuted among clusters (each keeping its pairs and their
+outcomes) and the statistic recomputed. What is permuted, and why:
+
+* FNMR: mated pairs of each group. A mated pair links a subject to itself, so clusters are
+  subjects: whole subjects are relabelled.
+* FMR: only **within-group** non-mated pairs (both sides in the group), the pairs whose rate is
+  tested. Relabelling single subjects would turn within-group pairs into cross-group ones and
+  back, i.e. test "labels do not matter to any impostor score", which fails whenever
+  cross-group impostors score lower than within-group ones (the usual demographic effect)
+  even with equal within-group FMRs. A component of within-group pairs lies in one group, so
+  moving whole components keeps every pair within a group.
+* Labels are exchanged only between clusters **of the same size** (number of tested pairs).
+  Size is not independent of the group: a group with fewer impostor pairs per subject has
+  smaller components (LFW quick at fmr=1e-2: the 11 female impostor pairs form 8 clusters of
+  1-2 pairs, the 163 male ones 75 clusters of up to 7), and a cluster's errors grow with its
+  size. Relabelling across sizes compares the observed group with size mixes it never has:
+  there it gave p = 0.007 (studentized) or 0.013 (X^2) for 1/11 against 0/163, far below
+  Fisher's 0.063, a claim one false match cannot carry. The null tested is therefore
+  "clusters of one size have the same distribution of errors whatever their group"; under it
+  the test is exact for any sample size. The price is power (measured in
+  tests/test_group_tests.py): clusters whose size no other group has never move.
+* A cluster whose pairs fall in several groups (possible only with image-level labels) cannot
+  be moved as a unit; its part in each group stays in place in every permutation (a restricted
+  permutation test, still exact) and is counted in ``n_fixed_clusters``. With fewer than 2
+  movable clusters there is no test (p NaN): e.g. the exhaustive protocol, where each group's
+  impostor pairs form one component.
+
+Statistic: a Wald statistic of equal rates with a cluster-robust variance,
+T = sum_g w_g (r_g - r_w)^2, r_g = K_g / N_g (errors over pairs of group g), r_w the w-weighted
+mean, w_g = 1 / V_g and V_g = C_g / (C_g - 1) * sum_c (k_c - r_g n_c)^2 / N_g^2 over the group's
+C_g clusters (the linearised variance of a ratio estimator, as in the cluster bootstrap it
+approximates), floored at p(1 - p) / N_g with p the pooled rate, so that a group without errors
+still has a variance. Studentizing makes the test robust where clusters of one size still
+differ in spread (Chung & Romano, "Exact and asymptotically robust permutation tests", Ann.
+Statist. 41, 2013). All distinct relabellings are enumerated when there are at most
+``n_permutations`` of them (exact p = #{T >= T_obs} / total), else ``n_permutations`` random ones
+are drawn and p = (1 + #{T_b >= T_obs}) / (1 + B) (Phipson & Smyth, "Permutation p-values
+should never be zero", SAGMB 9, 2010), a valid p-value for any B.
+
+**Multiplicity.** Holm's step-down correction (Holm, Scand. J. Statist. 6, 1979) is applied
+across all rows of the table, separately for each test; it holds under any dependence, which
+matters since rows at neighbouring thresholds share their data.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+from numpy.typing import ArrayLike, NDArray
+from scipy.sparse.csgraph import connected_components
+from scipy.special import gammaln
+
+from frbench.metrics.power import MIN_GROUP_SUBJECTS, summary_eligibility
+from frbench.tables import UNKNOWN
+
+MAX_EXACT_TABLES = 200_000
+MONTE_CARLO_TABLES = 100_000
+N_PERMUTATIONS = 9_999
+# Relative tolerance when comparing probabilities or statistics that are equal in exact
+# arithmetic (scipy's fisher_exact uses the same 1e-7 on probabilities).
+_REL_TOL = 1e-7
+
+GROUP_TEST_COLUMNS = (
+    "threshold_name",
+    "threshold",
+    "attribute",
+    "rate",
+    "n_groups",
+    "groups",
+    "errors",
+    "pooled_rate",
+    "exact_p",
+    "exact_p_holm",
+    "exact_method",
+    "clustered_p",
+    "clustered_p_holm",
+    "clustered_method",
+    "n_clusters",
+    "n_fixed_clusters",
+    "statistic",
+    "excluded_groups",
+    "note",
+)
+
+
+@dataclass(frozen=True)
+class TestResult:
+    """A p-value and how it was obtained."""
+
+    p_value: float
+    statistic: float
+    method: str
+
+
+def _counts_pair(errors: ArrayLike, trials: ArrayLike) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    k = np.asarray(errors, dtype=np.float64)
+    n = np.asarray(trials, dtype=np.float64)
+    if k.ndim != 1 or k.shape != n.shape:
+        raise ValueError(f"errors and trials must be 1-D of equal length, got {k.shape} and {n.shape}")
+    if np.any(np.isnan(k)) or np.any(np.isnan(n)) or np.any(k != np.round(k)) or np.any(n != np.round(n)):
+        raise ValueError("errors and trials must be whole numbers")
+    if np.any(k < 0) or np.any(k > n):
+        raise ValueError("need 0 <= errors <= trials in every group")
+    return k.astype(np.int64), n.astype(np.int64)
+
+
+def _log_comb(n: np.ndarray, k: np.ndarray) -> np.ndarray:
+    return gammaln(n + 1) - gammaln(k + 1) - gammaln(n - k + 1)
+
+
+def _n_tables(trials: np.ndarray, total: int, cap: int) -> int:
+    """Number of (k_1..k_G) with 0 <= k_g <= n_g and sum K, counted up to ``cap`` (a capped convolution)."""
+    ways = np.zeros(total + 1, dtype=np.float64)
+    ways[0] = 1.0
+    for n in trials:
+        csum = np.concatenate([[0.0], np.cumsum(ways)])
+        idx = np.arange(total + 1)
+        ways = np.minimum(csum[idx + 1] - csum[np.maximum(idx - min(int(n), total), 0)], cap + 1.0)
+    return int(ways[total])
+
+
+def _all_tables(trials: np.ndarray, total: int, max_cells: int = 1 << 26) -> np.ndarray | None:
+    """Every (k_1..k_G) with 0 <= k_g <= n_g summing to ``total``, as rows; None if too big to build."""
+    partial = np.zeros((1, 0), dtype=np.int64)
+    sums = np.zeros(1, dtype=np.int64)
+    for g, n in enumerate(trials[:-1]):
+        room = trials[g + 1 :].sum()
+        ks = np.arange(min(int(n), total) + 1)
+        if partial.shape[0] * ks.size * (g + 1) > max_cells:
+            return None
+        new_sums = (sums[:, None] + ks[None, :]).ravel()
+        rows = np.repeat(partial, ks.size, axis=0)
+        rows = np.column_stack([rows, np.tile(ks, partial.shape[0])])
+        # Keep partial tables the remaining groups can still complete.
+        ok = (new_sums <= total) & (total - new_sums <= room)
+        partial, sums = rows[ok], new_sums[ok]
+    return np.column_stack([partial, total - sums])
+
+
+def exact_homogeneity_test(
+    errors: ArrayLike,
+    trials: ArrayLike,
+    max_tables: int = MAX_EXACT_TABLES,
+    monte_carlo: int = MONTE_CARLO_TABLES,
+    seed: int = 0,
+) -> TestResult:
+    """Fisher / Freeman-Halton exact test that G binomial proportions k_g / n_g are equal.
+
+    Conditionally on the margins, the table has the multivariate hypergeometric probability
+    P(k) = prod_g C(n_g, k_g) / C(N, K). The two-sided p-value is the total probability of the
+    tables with P <= P(observed) (within a relative 1e-7, as scipy.stats.fisher_exact). Tables
+    are enumerated when there are at most ``max_tables``, else ``monte_carlo`` are drawn from
+    the null with ``np.random.default_rng(seed)``.
+
+    Parameters
+    ----------
+    errors, trials : arrays of shape (G,), G >= 2, every n_g >= 1.
+
+    Returns
+    -------
+    TestResult with ``statistic`` = P(observed table) and ``method`` naming the computation.
+    p = 1 when there is no error or no success anywhere (every table is the observed one).
+    """
+    k, n = _counts_pair(errors, trials)
+    if k.size < 2:
+        raise ValueError(f"need at least 2 groups, got {k.size}")
+    if np.any(n == 0):
+        raise ValueError("every group needs at least one trial")
+    total, big_n = int(k.sum()), int(n.sum())
+    name = "Fisher exact" if k.size == 2 else "Freeman-Halton exact"
+    log_norm = _log_comb(np.array(big_n), np.array(total))
+    log_p_obs = float(_log_comb(n, k).sum() - log_norm)
+    slack = math.log1p(_REL_TOL)
+    if total in (0, big_n):
+        return TestResult(1.0, math.exp(log_p_obs), f"{name} (no {'errors' if total == 0 else 'successes'}: p = 1)")
+    tables = _all_tables(n, total) if _n_tables(n, total, max_tables) <= max_tables else None
+    if tables is not None:
+        log_p = _log_comb(n[None, :], tables).sum(axis=1) - log_norm
+        p = float(np.exp(log_p[log_p <= log_p_obs + slack]).sum())
+        return TestResult(min(1.0, p), math.exp(log_p_obs), f"{name}, {len(tables):,} tables enumerated")
+    rng = np.random.default_rng(seed)
+    sims = rng.multivariate_hypergeometric(n, total, size=monte_carlo, method="marginals")
+    log_p = _log_comb(n[None, :], sims).sum(axis=1) - log_norm
+    hits = int(np.sum(log_p <= log_p_obs + slack))
+    return TestResult((1 + hits) / (1 + monte_carlo), math.exp(log_p_obs), f"{name}, Monte Carlo ({monte_carlo:,} tables)")
+
+
+def _n_assignments(sizes: Sequence[int]) -> int:
+    """Distinct ways to split sum(sizes) clusters into groups of these sizes (a multinomial coefficient)."""
+    total, out = 0, 1
+    for s in sizes:
+        total += s
+        out *= math.comb(total, s)
+    return out
+
+
+def _all_assignments(sizes: Sequence[int]) -> np.ndarray:
+    """Every split of clusters 0..C-1 into groups of ``sizes``: rows of group codes, one per split."""
+    c = int(sum(sizes))
+    rows: list[np.ndarray] = []
+
+    def place(free: tuple[int, ...], g: int, labels: np.ndarray) -> None:
+        if g == len(sizes) - 1:
+            labels = labels.copy()
+            labels[list(free)] = g
+            rows.append(labels)
+            return
+        for chosen in itertools.combinations(free, sizes[g]):
+            nxt = labels.copy()
+            nxt[list(chosen)] = g
+            rest = tuple(i for i in free if i not in set(chosen))
+            place(rest, g + 1, nxt)
+
+    place(tuple(range(c)), 0, np.full(c, -1, dtype=np.int64))
+    return np.array(rows, dtype=np.int64).reshape(-1, c)
+
+
+def cluster_permutation_test(
+    cluster_errors: ArrayLike,
+    cluster_trials: ArrayLike,
+    cluster_group: ArrayLike,
+    strata: ArrayLike | None = None,
+    n_permutations: int = N_PERMUTATIONS,
+    seed: int = 0,
+) -> TestResult:
+    """Permutation test of equal error rates across groups, relabelling clusters within strata.
+
+    Parameters
+    ----------
+    cluster_errors, cluster_trials : arrays of shape (C,): errors and pairs of each cluster
+        (module docstring: subjects for FNMR, components of within-group pairs for FMR).
+    cluster_group : array of shape (C,): group code 0..G-1 of each cluster.
+    strata : array of shape (C,): labels are only exchanged between clusters of one stratum;
+        by default the cluster's number of pairs (module docstring). A cluster alone in its
+        stratum stays in place.
+    n_permutations : random relabellings when the distinct ones are more; all distinct ones are
+        enumerated (an exact test) when they are at most this many.
+    seed : seed of ``np.random.default_rng``.
+
+    Returns
+    -------
+    TestResult with the observed studentized statistic T (module docstring) and the method.
+    p = 1 when there is no error or no success anywhere; NaN with fewer than 2 groups or when
+    no stratum holds clusters of two groups (nothing can be relabelled).
+    """
+    k, n = _counts_pair(cluster_errors, cluster_trials)
+    g = np.asarray(cluster_group)
+    if g.shape != k.shape:
+        raise ValueError(f"cluster_group must have one code per cluster: {g.shape} vs {k.shape}")
+    if g.size and (not np.issubdtype(g.dtype, np.integer) or g.min() < 0):
+        raise ValueError("cluster_group must hold integer group codes >= 0")
+    if np.any(n == 0):
+        raise ValueError("every cluster needs at least one pair")
+    if n_permutations < 1:
+        raise ValueError(f"n_permutations must be >= 1, got {n_permutations}")
+    n_groups = int(g.max() + 1) if g.size else 0
+    if np.unique(g).size < 2:
+        return TestResult(float("nan"), float("nan"), "no test: fewer than 2 groups")
+    kf, nf = k.astype(np.float64), n.astype(np.float64)
+    pooled = float(kf.sum() / nf.sum())
+    t_obs = float(_studentized(g[None, :], kf, nf, pooled, n_groups)[0])
+    if pooled in (0.0, 1.0):
+        return TestResult(1.0, t_obs, f"cluster permutation (no {'errors' if pooled == 0 else 'successes'}: p = 1)")
+    blocks, distinct = _strata_blocks(g, n if strata is None else np.asarray(strata), n_groups)
+    if distinct == 1:
+        return TestResult(float("nan"), t_obs, "no test: no stratum holds clusters of two groups")
+    tol = _REL_TOL * max(1.0, abs(t_obs))
+    if distinct <= n_permutations:
+        labels = np.full((1, g.size), -1, dtype=np.int64)
+        for order, sizes in blocks:
+            rows = _all_assignments(sizes.tolist())
+            labels = np.repeat(labels, rows.shape[0], axis=0)
+            labels[:, order] = np.tile(rows, (labels.shape[0] // rows.shape[0], 1))
+        stats = _studentized(labels, kf, nf, pooled, n_groups)
+        p = float(np.mean(stats >= t_obs - tol))
+        return TestResult(p, t_obs, f"cluster permutation within size strata, all {distinct:,} relabellings (exact)")
+    rng = np.random.default_rng(seed)
+    hits = 0
+    step = max(1, (1 << 22) // max(g.size, 1))
+    for b0 in range(0, n_permutations, step):
+        m = min(step, n_permutations - b0)
+        labels = np.empty((m, g.size), dtype=np.int64)
+        for order, sizes in blocks:
+            base = np.repeat(np.arange(n_groups), sizes)
+            labels[:, order] = rng.permuted(np.tile(base, (m, 1)), axis=1)
+        hits += int(np.sum(_studentized(labels, kf, nf, pooled, n_groups) >= t_obs - tol))
+    return TestResult(
+        (1 + hits) / (1 + n_permutations), t_obs, f"cluster permutation within size strata, Monte Carlo ({n_permutations:,})"
+    )
+
+
+def _strata_blocks(
+    group: np.ndarray, strata: np.ndarray, n_groups: int
+) -> tuple[list[tuple[np.ndarray, np.ndarray]], int]:
+    """Per stratum: its clusters ordered by group, and its group sizes; plus the number of distinct relabellings."""
+    if strata.shape != group.shape:
+        raise ValueError(f"strata must have one value per cluster: {strata.shape} vs {group.shape}")
+    codes, _ = pd.factorize(strata, sort=True)
+    blocks, distinct = [], 1
+    for s in range(int(codes.max()) + 1 if codes.size else 0):
+        pos = np.flatnonzero(codes == s)
+        order = pos[np.argsort(group[pos], kind="stable")]
+        sizes = np.bincount(group[pos], minlength=n_groups)
+        blocks.append((order, sizes))
+        distinct *= _n_assignments(sizes.tolist())
+    return blocks, distinct
+
+
+def _studentized(labels: np.ndarray, k: np.ndarray, n: np.ndarray, pooled: float, n_groups: int) -> np.ndarray:
+    """The Wald statistic T of the module docstring for each row of ``labels`` (a group code per cluster)."""
+    m = labels.shape[0]
+    flat = (labels + n_groups * np.arange(m)[:, None]).ravel()
+
+    def per_group(w: np.ndarray) -> np.ndarray:
+        return np.bincount(flat, weights=np.tile(w, m), minlength=m * n_groups).reshape(m, n_groups)
+
+    big_k, big_n, c = per_group(k), per_group(n), per_group(np.ones_like(k))
+    kk, kn, nn = per_group(k * k), per_group(k * n), per_group(n * n)
+    present = big_n > 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        r = np.where(present, big_k / big_n, 0.0)
+        spread = np.maximum(kk - 2 * r * kn + r * r * nn, 0.0)  # sum_c (k_c - r n_c)^2
+        robust = np.where(c > 1, c / (c - 1), 1.0) * spread / big_n**2
+        v = np.maximum(robust, pooled * (1 - pooled) / big_n)
+        w = np.where(present, 1.0 / v, 0.0)
+        mean = (w * r).sum(axis=1, keepdims=True) / w.sum(axis=1, keepdims=True)
+    return (w * (r - mean) ** 2).sum(axis=1)
+
+
+def pair_clusters(subject_a: ArrayLike, subject_b: ArrayLike) -> NDArray[np.int64]:
+    """Cluster of each pair: the connected component of the subject graph these pairs span.
+
+    Two pairs are in one cluster when a chain of pairs sharing subjects links them. A mated
+    pair (one subject) is in its subject's cluster.
+    """
+    a, b = np.asarray(subject_a), np.asarray(subject_b)
+    if a.ndim != 1 or a.shape != b.shape:
+        raise ValueError(f"subject_a and subject_b must be 1-D of equal length, got {a.shape} and {b.shape}")
+    if a.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    codes, uniques = pd.factorize(np.concatenate([a, b]), sort=True)
+    ia, ib = codes[: a.size], codes[a.size :]
+    graph = sp.coo_matrix((np.ones(a.size), (ia, ib)), shape=(len(uniques), len(uniques)))
+    _, component = connected_components(graph, directed=False)
+    return component[ia].astype(np.int64)
+
+
+def clustered_test_for_pairs(
+    errors: ArrayLike,
+    group: ArrayLike,
+    subject_a: ArrayLike,
+    subject_b: ArrayLike,
+    n_permutations: int = N_PERMUTATIONS,
+    seed: int = 0,
+) -> tuple[TestResult, int, int]:
+    """:func:`cluster_permutation_test` on pairs: clusters by :func:`pair_clusters`.
+
+    ``errors`` (bool per pair) and ``group`` (label per pair) describe only the tested pairs
+    (all within a group). Returns (result, movable clusters, fixed clusters); strata are the
+    clusters' sizes.
+    """
+    e = np.asarray(errors, dtype=bool)
+    grp = np.asarray(group, dtype=object)
+    if e.shape != grp.shape:
+        raise ValueError(f"errors and group must have one value per pair: {e.shape} vs {grp.shape}")
+    gcode, _ = pd.factorize(grp, sort=True)
+    cluster = pair_clusters(subject_a, subject_b)
+    # A cluster is movable when all its pairs are in one group; otherwise each of its parts (one
+    # per group) is a unit of its own stratum, so it never moves.
+    ccode, _ = pd.factorize(cluster, sort=True)
+    n_c = int(ccode.max() + 1) if ccode.size else 0
+    gmin = np.full(n_c, np.iinfo(np.int64).max)
+    gmax = np.full(n_c, -1)
+    np.minimum.at(gmin, ccode, gcode)
+    np.maximum.at(gmax, ccode, gcode)
+    movable = gmin == gmax
+    unit, _ = pd.factorize(pd.MultiIndex.from_arrays([ccode, gcode]), sort=True)
+    n_units = int(unit.max() + 1) if unit.size else 0
+    uk = np.bincount(unit, weights=e, minlength=n_units).astype(np.int64)
+    un = np.bincount(unit, minlength=n_units)
+    ug = np.zeros(n_units, dtype=np.int64)
+    ug[unit] = gcode
+    uc = np.zeros(n_units, dtype=np.int64)
+    uc[unit] = ccode
+    strata = np.where(movable[uc], un, -1 - np.arange(n_units))
+    result = cluster_permutation_test(uk, un, ug, strata, n_permutations, seed)
+    return result, int(movable.sum()), int((~movable).sum())
+
+
+def holm(p_values: ArrayLike) -> NDArray[np.float64]:
+    """Holm step-down adjusted p-values; NaN entries are left out of the family and stay NaN.
+
+    Sorted p_(1) <= ... <= p_(m): adjusted p_(i) = max_{j <= i} min(1, (m - j + 1) p_(j)).
+    """
+    p = np.asarray(p_values, dtype=np.float64)
+    if p.ndim != 1:
+        raise ValueError(f"p_values must be 1-D, got shape {p.shape}")
+    if np.any((p < 0) | (p > 1)):
+        raise ValueError("p-values must be in [0, 1]")
+    out = np.full(p.shape, np.nan)
+    idx = np.flatnonzero(~np.isnan(p))
+    if idx.size == 0:
+        return out
+    order = idx[np.argsort(p[idx], kind="stable")]
+    m = order.size
+    adjusted = np.minimum(1.0, np.maximum.accumulate((m - np.arange(m)) * p[order]))
+    out[order] = adjusted
+    return out
+
+
+def group_tests(
+    pairs: pd.DataFrame,
+    attributes: Sequence[str],
+    intersections: Sequence[Sequence[str]] = (),
+    thresholds: Mapping[str, float] | None = None,
+    min_subjects: int = MIN_GROUP_SUBJECTS,
+    exclude_groups: Sequence[str] = (UNKNOWN,),
+    n_permutations: int = N_PERMUTATIONS,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Both tests for every threshold x attribute x rate, Holm-corrected across the table (group_tests.csv).
+
+    Parameters
+    ----------
+    pairs : scored PairTable (``score, mated, ok, subject_a, subject_b, <attr>_a, <attr>_b``), as
+        for :func:`frbench.metrics.grouped.per_group_rates`.
+    attributes, intersections, thresholds : as there.
+    min_subjects, exclude_groups : groups compared, by the rule of the fairness summaries
+        (:func:`frbench.metrics.power.summary_eligibility`); subjects are counted over all the
+        group's pairs, failed ones included.
+    n_permutations, seed : of the clustered test (the same seed for every row).
+
+    Returns
+    -------
+    DataFrame with ``GROUP_TEST_COLUMNS``, rows threshold-major then attributes, FMR before FNMR:
+    ``errors`` lists ``group k/n`` per group; ``exact_*`` and ``clustered_*`` the two tests
+    (module docstring), ``*_p_holm`` Holm-adjusted over the table's rows; ``statistic`` the
+    clustered test's observed T; ``note`` why a row has no test.
+    """
+    from frbench.metrics.grouped import attribute_names, group_labels, pair_arrays
+
+    if not thresholds:
+        raise ValueError("no thresholds given")
+    score, mated, ok = pair_arrays(pairs)
+    sa, sb = pairs["subject_a"].to_numpy(), pairs["subject_b"].to_numpy()
+    rows = []
+    names = attribute_names(attributes, intersections)
+    labels = {a: group_labels(pairs, a) for a in names}
+    for threshold_name, t in thresholds.items():
+        t = float(t)
+        if math.isnan(t):
+            raise ValueError(f"threshold {threshold_name!r} is NaN")
+        with np.errstate(invalid="ignore"):
+            accepted = score >= t
+        for attribute in names:
+            la, lb = labels[attribute]
+            same = la == lb
+            candidates = sorted(set(la[same]))
+            n_subj = [pd.unique(np.concatenate([sa[same & (la == g)], sb[same & (la == g)]])).size for g in candidates]
+            eligible, why = summary_eligibility(np.array(candidates, dtype=object), n_subj, min_subjects, exclude_groups)
+            keep_groups = {g for g, e in zip(candidates, eligible) if e}
+            base_excluded = [f"{g} ({w})" for g, w, e in zip(candidates, why, eligible) if not e]
+            in_group = same & np.isin(la, list(keep_groups))
+            for rate in ("fmr", "fnmr"):
+                kind = ~mated if rate == "fmr" else mated
+                tested = in_group & ok & kind
+                err = accepted if rate == "fmr" else ~accepted
+                groups_here = sorted(set(la[tested]))
+                excluded = base_excluded + [f"{g} (no scored pairs)" for g in sorted(keep_groups - set(groups_here))]
+                k = np.array([int(np.sum(tested & err & (la == g))) for g in groups_here])
+                n = np.array([int(np.sum(tested & (la == g))) for g in groups_here])
+                row = {
+                    "threshold_name": threshold_name, "threshold": t, "attribute": attribute, "rate": rate,
+                    "n_groups": len(groups_here), "groups": ";".join(groups_here),
+                    "errors": "; ".join(f"{g} {a}/{b}" for g, a, b in zip(groups_here, k, n)),
+                    "pooled_rate": k.sum() / n.sum() if n.sum() else np.nan,
+                    "exact_p": np.nan, "exact_method": "", "clustered_p": np.nan, "clustered_method": "",
+                    "n_clusters": 0, "n_fixed_clusters": 0, "statistic": np.nan,
+                    "excluded_groups": "; ".join(excluded), "note": "",
+                }
+                if len(groups_here) < 2:
+                    row["note"] = f"fewer than 2 groups to compare ({len(groups_here)})"
+                    rows.append(row)
+                    continue
+                exact = exact_homogeneity_test(k, n, seed=seed)
+                clustered, movable, fixed = clustered_test_for_pairs(
+                    err[tested], la[tested], sa[tested], sb[tested], n_permutations, seed
+                )
+                row.update(
+                    exact_p=exact.p_value, exact_method=exact.method, clustered_p=clustered.p_value,
+                    clustered_method=clustered.method, n_clusters=movable, n_fixed_clusters=fixed,
+                    statistic=clustered.statistic,
+                )
+                if math.isnan(clustered.p_value):
+                    row["note"] = clustered.method
+                rows.append(row)
+    out = pd.DataFrame(rows, columns=list(GROUP_TEST_COLUMNS))
+    out["exact_p_holm"] = holm(out["exact_p"].to_numpy(dtype=np.float64))
+    out["clustered_p_holm"] = holm(out["clustered_p"].to_numpy(dtype=np.float64))
+    return out
+
+
+def exact_tests_from_counts(
+    counts: pd.DataFrame,
+    min_subjects: int = MIN_GROUP_SUBJECTS,
+    exclude_groups: Sequence[str] = (UNKNOWN,),
+    seed: int = 0,
+) -> pd.DataFrame:
+    """The exact test alone, from a counts table, for protocols without listed pairs (exhaustive).
+
+    ``counts`` has ``threshold_name, threshold, attribute, group, n_subjects, n_mated, n_fnm,
+    n_nonmated, n_fm``. Returns rows in ``GROUP_TEST_COLUMNS`` with the clustered columns empty
+    and a note saying why; Holm over the rows given.
+    """
+    needed = ("threshold_name", "threshold", "attribute", "group", "n_subjects", "n_mated", "n_fnm", "n_nonmated", "n_fm")
+    missing = [c for c in needed if c not in counts.columns]
+    if missing:
+        raise ValueError(f"counts table lacks column(s) {missing}")
+    rows = []
+    for (threshold_name, attribute), part in counts[counts["attribute"] != "all"].groupby(
+        ["threshold_name", "attribute"], sort=False
+    ):
+        groups = part["group"].astype(str).to_numpy()
+        eligible, why = summary_eligibility(groups, part["n_subjects"], min_subjects, exclude_groups)
+        for rate, k_col, n_col in (("fmr", "n_fm", "n_nonmated"), ("fnmr", "n_fnm", "n_mated")):
+            k_all, n_all = part[k_col].to_numpy(), part[n_col].to_numpy()
+            use = eligible & (n_all > 0)
+            excluded = [f"{g} ({w})" for g, w in zip(groups[~eligible], why[~eligible])]
+            excluded += [f"{g} (no scored pairs)" for g in groups[eligible & (n_all == 0)]]
+            k, n = k_all[use], n_all[use]
+            row = {
+                "threshold_name": threshold_name, "threshold": float(part["threshold"].iloc[0]), "attribute": attribute,
+                "rate": rate, "n_groups": int(use.sum()), "groups": ";".join(groups[use]),
+                "errors": "; ".join(f"{g} {a}/{b}" for g, a, b in zip(groups[use], k, n)),
+                "pooled_rate": k.sum() / n.sum() if n.sum() else np.nan,
+                "exact_p": np.nan, "exact_method": "", "clustered_p": np.nan, "clustered_method": "",
+                "n_clusters": 0, "n_fixed_clusters": 0, "statistic": np.nan,
+                "excluded_groups": "; ".join(excluded), "note": "no clustered test: pairs not listed",
+            }
+            if use.sum() >= 2:
+                res = exact_homogeneity_test(k, n, seed=seed)
+                row.update(exact_p=res.p_value, exact_method=res.method)
+            else:
+                row["note"] = f"fewer than 2 groups to compare ({int(use.sum())})"
+            rows.append(row)
+    out = pd.DataFrame(rows, columns=list(GROUP_TEST_COLUMNS))
+    out["exact_p_holm"] = holm(out["exact_p"].to_numpy(dtype=np.float64))
+    out["clustered_p_holm"] = holm(out["clustered_p"].to_numpy(dtype=np.float64))
+    return out
