@@ -187,7 +187,7 @@ def exact_homogeneity_test(
     if np.any(n == 0):
         raise ValueError("every group needs at least one trial")
     total, big_n = int(k.sum()), int(n.sum())
-    name = "Fisher exact" if k.size == 2 else "Freeman-Halton exact"
+    name = "Fisher exact" if k.size == 2 else "Freeman-Halton"
     log_norm = _log_comb(np.array(big_n), np.array(total))
     log_p_obs = float(_log_comb(n, k).sum() - log_norm)
     slack = math.log1p(_REL_TOL)
