@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from frbench.cli import main
-from frbench.compare import best_flags, compare_runs, csv_with_flags, markdown_table
+from frbench.cli.app import main
+from frbench.workflows.compare import best_flags, compare_runs, csv_with_flags, markdown_table
 from frbench.errors import FrbenchError
 
 NAN = float("nan")

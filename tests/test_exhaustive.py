@@ -13,14 +13,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from frbench.exhaustive import (
+from frbench.scoring.exhaustive import (
     ExhaustiveResult,
     cell_counts,
     exhaustive_scores,
     per_group_fmr_from_cells,
 )
 from frbench.metrics.thresholds import threshold_at_fmr
-from frbench.scoring import pair_similarities
+from frbench.scoring.similarity import pair_similarities
 
 RANGE = {"cosine": (-1.0, 1.0), "euclidean_l2": (-2.0, 0.0)}
 

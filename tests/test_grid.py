@@ -11,11 +11,11 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from frbench.cli import main
-from frbench.compare import compare_runs
+from frbench.cli.app import main
+from frbench.workflows.compare import compare_runs
 from frbench.config import load_config
 from frbench.errors import ConfigError
-from frbench.grid import load_grid, run_grid
+from frbench.workflows.grid import load_grid, run_grid
 from tests.test_run import csv_config, make_csv_dataset
 
 needs_dlib = pytest.mark.skipif(

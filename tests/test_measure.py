@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 
 from frbench.config import validate_config
-from frbench.measure import measure
+from frbench.measure.listed import measure
 
 
 def pairs_frame(scores: list[float], mated: list[bool], folds: list[int], genders: list[str]) -> pd.DataFrame:
@@ -102,7 +102,7 @@ def test_bootstrap_gives_fairness_intervals_that_repeat_with_the_seed() -> None:
 
 
 def test_underpowered_is_judged_against_each_rows_own_target() -> None:
-    from frbench.measure import mark_underpowered
+    from frbench.measure.listed import mark_underpowered
 
     table = pd.DataFrame(
         {

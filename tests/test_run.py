@@ -14,7 +14,7 @@ import pytest
 
 from frbench.config import validate_config
 from frbench.errors import ConfigError, DatasetError
-from frbench.run import run_benchmark
+from frbench.workflows.run import run_benchmark
 
 OUTPUTS = ("per_group.csv", "scores.csv", "report.md", "manifest.json", "fairness.csv", "cross_group_fmr.csv")
 

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from deepface.modules.verification import find_distance
 
-from frbench.scoring import (
+from frbench.scoring.similarity import (
     METRICS,
     block_similarities,
     deepface_default_threshold,

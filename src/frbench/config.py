@@ -19,7 +19,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from frbench.errors import ConfigError
-from frbench.images import MAX_PIXELS
+from frbench.embed.screening import MAX_PIXELS
 
 DISTANCE_METRICS = ("cosine", "euclidean", "euclidean_l2", "angular")
 # model.name of a run that imports scores instead of running a model

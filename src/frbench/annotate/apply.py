@@ -8,7 +8,7 @@ import pandas as pd
 
 from frbench.config import AnnotateConfig
 from frbench.errors import ConfigError
-from frbench.images import MAX_PIXELS
+from frbench.embed.screening import MAX_PIXELS
 
 
 def ita_options(cfg: AnnotateConfig) -> "ItaOptions":  # noqa: F821
@@ -31,7 +31,7 @@ def apply_annotations(
 
     ITA is estimated on every image given and a subject's tone is the median over them, so
     callers pass all images of the subjects they measure, not only those in pairs. Images above
-    ``max_pixels`` are ``too_large`` and not decoded (``frbench.images.check_image``).
+    ``max_pixels`` are ``too_large`` and not decoded (``frbench.embed.screening.check_image``).
     """
     from frbench.annotate.ita import estimate_ita_images, subject_ita
     from frbench.annotate.skin_tone import annotate_skin_tone

@@ -9,7 +9,7 @@ from tabulate import tabulate
 
 from frbench.config import Config
 from frbench.datasets import Dataset
-from frbench.measure import Measures
+from frbench.measure.listed import Measures
 
 TOOL_CAVEATS = [
     "Thresholds at a target FMR are set on the non-mated scores of this same run (one global threshold, "

@@ -1,7 +1,7 @@
 """Per-group tables for the exhaustive protocol: every mated and every non-mated pair.
 
 Non-mated pairs are never listed (LFW has 87.5 million): their per-cell counts, exact
-target-FMR thresholds and histograms come from :func:`frbench.exhaustive.exhaustive_scores`.
+target-FMR thresholds and histograms come from :func:`frbench.scoring.exhaustive.exhaustive_scores`.
 Mated pairs are few enough to be explicit rows, so FNMR, its intervals and failure counts go
 through the same :func:`~frbench.metrics.grouped.per_group_rates` as every other protocol; the
 non-mated columns are then filled in from the cell counts, so the table has the one shape of
@@ -17,12 +17,12 @@ import pandas as pd
 
 from frbench.config import Config
 from frbench.errors import ConfigError
-from frbench.exhaustive import ExhaustiveResult, cell_counts, exhaustive_scores
-from frbench.measure import Measures, mark_underpowered, preset_thresholds, threshold_name, threshold_table
+from frbench.scoring.exhaustive import ExhaustiveResult, cell_counts, exhaustive_scores
+from frbench.measure.listed import Measures, mark_underpowered, preset_thresholds, threshold_name, threshold_table
 from frbench.metrics.fairness import fairness_summary
 from frbench.metrics.grouped import attribute_names, per_group_rates
 from frbench.metrics.intervals import clopper_pearson
-from frbench.pairs import exhaustive_mated_pairs
+from frbench.pairs.protocols import exhaustive_mated_pairs
 from frbench.tables import INTERSECTION_SEP, OK
 
 SUPPORTED_METRICS = ("cosine", "euclidean_l2")

@@ -29,7 +29,7 @@ the integer dot product (the tests compare with numpy's integer matmul). Similar
     euclidean_l2  s = -sqrt(|q_a|^2 + |q_b|^2 - 2 q_a . q_b) * 2**-25   (sqrt correctly rounded)
 
 Rounding moves each component of a unit vector by at most 2**-26, so s differs from the float64
-similarity of :mod:`frbench.scoring` by at most 2 * sqrt(d) * 2**-26 + d * 2**-52 (3.4e-7 for
+similarity of :mod:`frbench.scoring.similarity` by at most 2 * sqrt(d) * 2**-26 + d * 2**-52 (3.4e-7 for
 d = 128, 1.9e-6 for d = 4096; typically far less). ``angular`` and ``euclidean`` are not offered:
 arccos has no correctly rounded numpy implementation (its SIMD and scalar paths may differ in the
 last ulp), and raw euclidean distances are not a function of the normalised dot product.

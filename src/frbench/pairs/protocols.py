@@ -3,7 +3,7 @@
 A PairTable (docs/ARCHITECTURE.md) lists unordered pairs ``image_a < image_b`` (string order of
 image ids) with ``mated`` True when both images show the same subject. The dataset's own pair
 list (protocol ``file``) comes with the dataset loaders; the exhaustive protocol scores every
-non-mated pair without listing it (:mod:`frbench.exhaustive`) and lists only its mated pairs.
+non-mated pair without listing it (:mod:`frbench.scoring.exhaustive`) and lists only its mated pairs.
 
 Generated pairs
 ---------------

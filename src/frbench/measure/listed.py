@@ -17,7 +17,7 @@ from frbench.errors import DatasetError
 from frbench.metrics.fairness import fairness_bootstrap, fairness_summary
 from frbench.metrics.grouped import bootstrap_replicates, per_group_rates, per_group_thresholds
 from frbench.metrics.thresholds import fold_accuracy, fold_calibrated, threshold_at_fmr
-from frbench.scoring import deepface_default_threshold
+from frbench.scoring.similarity import deepface_default_threshold
 
 FOLD_PREFIX = "fold:"
 

@@ -55,9 +55,9 @@ def run(
     exit status is 1 when a cell was skipped (its reason is printed). --from MANIFEST repeats a
     recorded run and warns about every difference from the record.
     """
-    from frbench.grid import load_grid, run_grid
-    from frbench.reproduce import reproduce_run
-    from frbench.run import run_benchmark
+    from frbench.workflows.grid import load_grid, run_grid
+    from frbench.workflows.reproduce import reproduce_run
+    from frbench.workflows.run import run_benchmark
 
     if (config is None) == (from_manifest is None):
         raise click.UsageError("give either CONFIG or --from MANIFEST")
@@ -118,7 +118,7 @@ def annotate_skin_tone(config: Path, out_file: Path, overrides: tuple[str, ...],
     from frbench.datasets import load_dataset
     from frbench.report.files import write_csv
     from frbench.datasets.registry import default_data_root
-    from frbench.run import default_cache_dir
+    from frbench.workflows.run import default_cache_dir
 
     cfg = load_config(config, overrides)
     images = load_dataset(cfg.dataset, default_data_root()).images
@@ -148,7 +148,7 @@ def compare(run_dirs: tuple[Path, ...], out_dir: Path | None, allow_different_da
     RUN_DIRS are run directories or a grid's directory (its completed cells). The best value of
     each measure is in bold (CSV: a best_<column> flag).
     """
-    from frbench.compare import compare_runs_with_notes, render_comparison, write_comparison
+    from frbench.workflows.compare import compare_runs_with_notes, render_comparison, write_comparison
 
     tables, notes = compare_runs_with_notes(run_dirs, allow_different_datasets=allow_different_datasets)
     for note in notes:
@@ -177,7 +177,7 @@ def models() -> None:
     click.echo(tabulate(table[cols], headers="keys", tablefmt="simple", showindex=False, maxcolwidths=60))
 
 
-from frbench.cli_data import data  # noqa: E402  (a command group of its own module)
+from frbench.cli.data import data  # noqa: E402  (a command group of its own module)
 
 main.add_command(data)
 

@@ -8,18 +8,15 @@ from __future__ import annotations
 
 import dataclasses
 import os
-import platform
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-import frbench
 from frbench.config import Config
 from frbench.datasets import Dataset, load_dataset
 from frbench.datasets.registry import default_data_root
@@ -27,27 +24,21 @@ from frbench.embed import Embeddings, EmbedStats, embed_images
 from frbench.embed.backend import Pipeline
 from frbench.embed.weights import ensure_weights
 from frbench.annotate.apply import apply_annotations
-from frbench.duplicates import copies_caveat, identical_embeddings
+from frbench.embed.duplicates import copies_caveat, identical_embeddings
 from frbench.errors import ConfigError, DatasetError
-from frbench.imported_scores import import_scores
-from frbench.measure import measure
-from frbench.measure_exhaustive import measure_exhaustive
+from frbench.scoring.imported import import_scores
+from frbench.measure.listed import measure
+from frbench.measure.exhaustive import measure_exhaustive
 from frbench.metrics.grouped import attribute_names, failure_to_enrol
-from frbench.pairs import generated_pairs
+from frbench.pairs.protocols import generated_pairs
 from frbench.report.figures import pair_figure_tables, write_figures
 from frbench.report.files import write_csv, write_json, write_text
 from frbench.report.plots import plot_ita_histogram
 from frbench.report.markdown import render_report
-from frbench.reproduce import deepface_engine, labels_hash, weight_hashes
-from frbench.scoring import pair_similarities
+from frbench.workflows.manifest import build_manifest
+from frbench.scoring.similarity import pair_similarities
 from frbench.tables import OK, validate_image_table, validate_pair_table
 
-SCORE_CONVENTION = {
-    "cosine": "similarity = 1 - cosine distance (cosine similarity)",
-    "angular": "similarity = 1 - angular distance",
-    "euclidean": "similarity = -euclidean distance",
-    "euclidean_l2": "similarity = -euclidean distance of L2-normalised embeddings",
-}
 # Columns annotate: {skin_tone: ...} adds (frbench.annotate.skin_tone.annotate_skin_tone).
 ANNOTATION_COLUMNS = ("skin_tone", "skin_tone_category")
 # Every table a run may write; a rerun into the same directory removes them all first, so that
@@ -237,7 +228,8 @@ def run_benchmark(
     )
     failures = failures[failures["status"] != OK].reset_index(drop=True)
     manifest = build_manifest(
-        config, dataset, images, pairs, pair_counts, pipeline, measures.thresholds, stats, timings, cache_dir
+        config, dataset, images, pairs, pair_counts, pipeline, measures.thresholds, stats, timings, cache_dir,
+        attributes,
     )
     manifest.update(extra)
 
@@ -333,83 +325,6 @@ def scores_table(scores: pd.DataFrame, attributes: list[str]) -> pd.DataFrame:
     for attr in attributes:
         cols += [f"{attr}_a", f"{attr}_b"]
     return scores[cols]
-
-
-def build_manifest(
-    config: Config,
-    dataset: Dataset,
-    images: pd.DataFrame,
-    pairs: pd.DataFrame | None,
-    pair_counts: dict[str, int],
-    pipeline: Pipeline | None,
-    thresholds: dict[str, float],
-    stats: EmbedStats,
-    timings: dict[str, float],
-    cache_dir: Path,
-) -> dict[str, Any]:
-    """Everything needed to tell whether two runs are comparable and to repeat this one.
-
-    ``pipeline`` is None for imported scores: no model ran, so no weights or engine are recorded.
-    """
-    if pipeline is None:
-        direction = config.model.direction
-        running = {"pipeline": {"model": "scores", "path": str(config.model.path), "direction": direction}, "weights": {}}
-        score = {"metric": None, "convention": f"imported {direction}" + (" negated" if direction == "distance" else ""),
-                 "match_rule": "similarity >= threshold"}
-    else:
-        running = {
-            "pipeline": {**pipeline.__dict__, "engine": deepface_engine(), "fingerprint": pipeline.fingerprint()},
-            "weights": weight_hashes(pipeline.model, pipeline.detector),
-        }
-        score = {
-            "metric": config.model.distance_metric,
-            "convention": SCORE_CONVENTION[config.model.distance_metric],
-            "match_rule": "similarity >= threshold",
-        }
-    return {
-        "frbench_version": frbench.__version__,
-        "config": config.model_dump(mode="json"),
-        "config_sha256": config.fingerprint(),
-        "dataset": {
-            "name": dataset.name,
-            "root": str(dataset.root),
-            "n_images": int(len(images)),
-            "n_subjects": int(images["subject_id"].nunique()),
-            "protocol": config.pairs.protocol,
-            **pair_counts,
-            "sha256": _dataset_hash(images, pairs),
-            "labels_sha256": labels_hash(images, reported_attributes(config)),
-            "label_sources": dataset.label_sources,
-            "caveats": dataset.caveats,
-        },
-        **running,
-        "score": score,
-        "thresholds": thresholds,
-        "embedding": {**stats.__dict__, "cache_dir": str(cache_dir)},
-        "timings_s": timings,
-        "versions": _versions(),
-        "platform": {"python": platform.python_version(), "machine": platform.machine(), "system": platform.system()},
-    }
-
-
-def _dataset_hash(images: pd.DataFrame, pairs: pd.DataFrame | None) -> str:
-    import hashlib
-
-    h = hashlib.sha256()
-    h.update(images[["image_id", "subject_id"]].to_csv(index=False).encode())
-    if pairs is not None:
-        h.update(pairs[["image_a", "image_b", "mated"]].to_csv(index=False).encode())
-    return h.hexdigest()
-
-
-def _versions() -> dict[str, str]:
-    out = {}
-    for dist in ("deepface", "numpy", "pandas", "scipy", "opencv-contrib-python-headless", "dlib-bin", "onnxruntime"):
-        try:
-            out[dist] = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            out[dist] = "not installed"
-    return out
 
 
 def _check_writable(out_dir: Path) -> None:
