@@ -117,12 +117,12 @@ def annotate_skin_tone(config: Path, out_file: Path, overrides: tuple[str, ...],
     from frbench.config import load_config
     from frbench.datasets import load_dataset
     from frbench.report.files import write_csv
-    from frbench.datasets.registry import default_data_root
-    from frbench.workflows.run import default_cache_dir
+    from frbench.datasets.registry import resolve_data_root
+    from frbench.embed.cache import resolve_cache_dir
 
     cfg = load_config(config, overrides)
-    images = load_dataset(cfg.dataset, default_data_root()).images
-    cache_dir = Path(cfg.cache.dir) if cfg.cache.dir is not None else default_cache_dir()
+    images = load_dataset(cfg.dataset, resolve_data_root()).images
+    cache_dir = resolve_cache_dir(cfg.cache.dir)
     per_image, per_subject = skin_tone_tables(
         images, cfg.annotate, cache_dir, workers=workers, progress=not quiet, max_pixels=cfg.dataset.max_pixels
     )

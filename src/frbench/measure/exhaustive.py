@@ -2,68 +2,51 @@
 
 Non-mated pairs are never listed (LFW has 87.5 million): their per-cell counts, exact
 target-FMR thresholds and histograms come from :func:`frbench.scoring.exhaustive.exhaustive_scores`.
-Mated pairs are few enough to be explicit rows, so FNMR, its intervals and failure counts go
-through the same :func:`~frbench.metrics.grouped.per_group_rates` as every other protocol; the
-non-mated columns are then filled in from the cell counts, so the table has the one shape of
-per_group.csv.
+Mated pairs are few enough to be explicit rows, counted like every listed pair
+(:func:`~frbench.metrics.counts.pair_counts`); the non-mated counts come from the cells
+(:func:`exhaustive_counts`), and the one :func:`~frbench.metrics.grouped.rates_from_counts` turns
+the whole counts table into per_group.csv's rates, intervals and flags.
 """
 
 from __future__ import annotations
-
-from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from frbench.config import Config
 from frbench.errors import ConfigError
-from frbench.scoring.exhaustive import ExhaustiveResult, cell_counts, exhaustive_scores
-from frbench.measure.listed import Measures, mark_underpowered, preset_thresholds, threshold_name, threshold_table
+from frbench.groups import ALL, Groups
+from frbench.measure.result import Measures
+from frbench.measure.thresholds import preset_thresholds, threshold_name, threshold_table, targets_of
+from frbench.metrics.counts import pair_counts
+from frbench.metrics.curves import cross_group_from_cells
 from frbench.metrics.fairness import fairness_summary
-from frbench.metrics.grouped import attribute_names, per_group_rates
-from frbench.metrics.intervals import clopper_pearson
+from frbench.metrics.grouped import rates_from_counts
 from frbench.pairs.protocols import exhaustive_mated_pairs
-from frbench.tables import INTERSECTION_SEP, OK
-
-SUPPORTED_METRICS = ("cosine", "euclidean_l2")
-
-
-@dataclass
-class ExhaustiveMeasures(Measures):
-    """``Measures`` plus the cell table, cross-group matrix, DET points and mated pairs."""
-
-    cells: pd.DataFrame | None = None
-    cross_group: pd.DataFrame | None = None
-    det: pd.DataFrame | None = None
-    mated: pd.DataFrame | None = None
+from frbench.scoring.exhaustive import METRICS as SUPPORTED_METRICS
+from frbench.scoring.exhaustive import ExhaustiveResult, cell_counts, exhaustive_scores
+from frbench.tables import OK
 
 
-def group_labels(images: pd.DataFrame, name: str) -> np.ndarray:
-    """Each image's group for an attribute or an ``a+b`` intersection, as strings."""
-    parts = name.split(INTERSECTION_SEP)
-    labels = images[parts[0]].astype(str).to_numpy()
-    for part in parts[1:]:
-        labels = np.char.add(np.char.add(labels.astype(str), INTERSECTION_SEP), images[part].astype(str).to_numpy())
-    return labels.astype(object)
+def measure_exhaustive(
+    config: Config, images: pd.DataFrame, matrix: np.ndarray, status: pd.Series, groups: Groups
+) -> tuple[Measures, pd.DataFrame]:
+    """Score all pairs among the enrolled images of ``images``; every per-group table and the mated pairs.
 
-
-def measure_exhaustive(config: Config, images: pd.DataFrame, matrix: np.ndarray, status: pd.Series) -> ExhaustiveMeasures:
-    """Score all pairs among the enrolled images of ``images`` and build every per-group table.
-
-    ``matrix`` rows align with ``images`` rows; ``status`` is indexed by image_id.
+    ``matrix`` rows align with ``images`` rows; ``status`` is indexed by image_id. The mated pairs
+    (every within-subject pair, with its score; failed ones with ``ok`` False) are what scores.csv lists.
     """
     metric = config.model.distance_metric
     if metric not in SUPPORTED_METRICS:
         raise ConfigError(
             f"pairs.protocol exhaustive supports model.distance_metric {' or '.join(SUPPORTED_METRICS)}, got {metric!r}"
         )
-    names = attribute_names(config.groups, config.intersections)
     ok = (status.loc[images["image_id"]] == OK).to_numpy()
     enrolled = images[ok].reset_index(drop=True)
     subject_codes, _ = pd.factorize(enrolled["subject_id"], sort=True)
     codes, categories = {}, {}
-    for name in names:
-        code, cats = pd.factorize(pd.Series(group_labels(enrolled, name)), sort=True)
+    for name in groups.names:
+        code, cats = pd.factorize(pd.Series(groups.image_labels(enrolled, name)), sort=True)
         codes[name], categories[name] = code, list(cats)
 
     default, fixed = preset_thresholds(config)
@@ -77,16 +60,12 @@ def measure_exhaustive(config: Config, images: pd.DataFrame, matrix: np.ndarray,
     for target, value in zip(targets, result.thresholds[len(given):]):
         thresholds[threshold_name(target)] = float(value)
 
-    mated = mated_pairs(images, enrolled, result, status)
-    target = min(targets) if targets else None
-    per_group = per_group_rates(
-        mated, attributes=config.groups, intersections=config.intersections, thresholds=thresholds,
-        level=config.stats.confidence_level, target_fmr=target,
-    )
+    mated = mated_pairs(images, enrolled, result, status, groups)
     cells = cell_counts(result, categories)
     cells.insert(0, "threshold_name", cells["threshold"].map({v: k for k, v in thresholds.items()}))
-    per_group = mark_underpowered(
-        fill_nonmated(per_group, cells, images, enrolled, names, config.stats.confidence_level), target
+    counts = exhaustive_counts(pair_counts(mated, groups, thresholds), cells, images, enrolled, groups)
+    per_group = rates_from_counts(
+        counts, config.stats.confidence_level, targets_of(list(thresholds)), min(targets) if targets else None
     )
     notes = [
         f"Exhaustive protocol: all {result.n_nonmated:,} non-mated and {len(result.mated_scores):,} mated pairs "
@@ -95,20 +74,21 @@ def measure_exhaustive(config: Config, images: pd.DataFrame, matrix: np.ndarray,
     ]
     if config.stats.bootstrap:
         notes.append("The subject bootstrap is not available for the exhaustive protocol; intervals are Clopper-Pearson.")
-    return ExhaustiveMeasures(
+    return Measures(
         thresholds=thresholds,
         per_group=per_group,
         fairness=fairness_summary(per_group),
         threshold_table=pd.DataFrame(threshold_table(thresholds)),
-        notes=notes,
-        cells=cells,
+        det=det_from_histograms(result, categories, mated, groups),
         cross_group=cross_group_from_cells(cells, config.stats.confidence_level),
-        det=det_from_histograms(result, categories, mated, names),
-        mated=mated,
-    )
+        cells=cells,
+        notes=notes,
+    ), mated
 
 
-def mated_pairs(images: pd.DataFrame, enrolled: pd.DataFrame, result: ExhaustiveResult, status: pd.Series) -> pd.DataFrame:
+def mated_pairs(
+    images: pd.DataFrame, enrolled: pd.DataFrame, result: ExhaustiveResult, status: pd.Series, groups: Groups
+) -> pd.DataFrame:
     """Every within-subject pair of ``images`` with its score, failed pairs kept with ``ok`` False."""
     pairs = exhaustive_mated_pairs(images)
     scored = pd.Series(
@@ -122,64 +102,38 @@ def mated_pairs(images: pd.DataFrame, enrolled: pd.DataFrame, result: Exhaustive
     pairs["score"] = scored.reindex(key).to_numpy()
     state = status.loc[pairs["image_a"]].to_numpy(), status.loc[pairs["image_b"]].to_numpy()
     pairs["ok"] = (state[0] == OK) & (state[1] == OK)
-    info = images.set_index("image_id")
-    attrs = [c for c in images.columns if c not in ("image_id", "path") and not c.endswith("_source")]
-    for side, col in (("a", "image_a"), ("b", "image_b")):
-        for attr in attrs:
-            target = "subject_" + side if attr == "subject_id" else f"{attr}_{side}"
-            pairs[target] = info.loc[pairs[col], attr].to_numpy()
-    return pairs
+    return groups.join_sides(pairs, images)
 
 
-def fill_nonmated(
-    per_group: pd.DataFrame,
-    cells: pd.DataFrame,
-    images: pd.DataFrame,
-    enrolled: pd.DataFrame,
-    names: list[str],
-    level: float,
+def exhaustive_counts(
+    mated_counts: pd.DataFrame, cells: pd.DataFrame, images: pd.DataFrame, enrolled: pd.DataFrame, groups: Groups
 ) -> pd.DataFrame:
-    """Replace the non-mated columns of ``per_group`` by the diagonal cells (both sides in the group)."""
+    """The counts table of the exhaustive protocol: mated columns from the listed mated pairs,
+    non-mated ones from the diagonal cells (both sides in the group), failures and subjects from images.
+
+    Every pair among a group's images is compared, so its failed pairs are all pairs among its images
+    less the pairs among its enrolled ones, and its subjects are those with an enrolled image.
+    """
     own = cells[cells["group_a"] == cells["group_b"]].set_index(["threshold_name", "attribute", "group_a"])
-    key = pd.MultiIndex.from_arrays([per_group["threshold_name"], per_group["attribute"], per_group["group"]])
-    n = own["n_nonmated"].reindex(key).fillna(0).astype(np.int64).to_numpy()
-    k = own["n_fm"].reindex(key).fillna(0).astype(np.int64).to_numpy()
-    out = per_group.copy()
-    out["n_nonmated"], out["n_fm"] = n, k
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out["fmr"] = np.where(n > 0, k / np.maximum(n, 1), np.nan)
-        out["min_resolvable_fmr"] = np.where(n > 0, 3.0 / np.maximum(n, 1), np.nan)
-    out["fmr_ci_low"], out["fmr_ci_high"] = clopper_pearson(k, n, level)
-    # Subjects and failed pairs counted over images, as every pair among them is compared.
+    key = pd.MultiIndex.from_arrays([mated_counts["threshold_name"], mated_counts["attribute"], mated_counts["group"]])
+    out = mated_counts.copy()
+    out["n_nonmated"] = own["n_nonmated"].reindex(key).fillna(0).astype(np.int64).to_numpy()
+    out["n_fm"] = own["n_fm"].reindex(key).fillna(0).astype(np.int64).to_numpy()
     subjects, failed = {}, {}
-    for name in ["all", *names]:
-        all_labels = np.full(len(images), "all", dtype=object) if name == "all" else group_labels(images, name)
-        ok_labels = np.full(len(enrolled), "all", dtype=object) if name == "all" else group_labels(enrolled, name)
-        for group in pd.unique(all_labels):
-            total, kept = int((all_labels == group).sum()), int((ok_labels == group).sum())
-            failed[(name, group)] = total * (total - 1) // 2 - kept * (kept - 1) // 2
-            subjects[(name, group)] = enrolled.loc[ok_labels == group, "subject_id"].nunique()
-    pairs = list(zip(out["attribute"], out["group"]))
-    out["n_failed"] = [failed.get(p, 0) for p in pairs]
-    out["n_subjects"] = [subjects.get(p, 0) for p in pairs]
+    for name, group, mask in groups.image_units(images):
+        labels_ok = np.full(len(enrolled), ALL, dtype=object) if name == ALL else groups.image_labels(enrolled, name)
+        kept_mask = labels_ok == group
+        total, kept = int(mask.sum()), int(kept_mask.sum())
+        failed[(name, group)] = total * (total - 1) // 2 - kept * (kept - 1) // 2
+        subjects[(name, group)] = enrolled.loc[kept_mask, "subject_id"].nunique()
+    units = list(zip(out["attribute"], out["group"]))
+    out["n_failed"] = [failed.get(u, 0) for u in units]
+    out["n_subjects"] = [subjects.get(u, 0) for u in units]
     return out
 
 
-def cross_group_from_cells(cells: pd.DataFrame, level: float) -> pd.DataFrame:
-    """Ordered cross-group FMR rows (g_a, g_b) from unordered cells; off-diagonal cells appear both ways."""
-    part = cells[cells["attribute"] != "all"]
-    swapped = part[part["group_a"] != part["group_b"]].rename(columns={"group_a": "group_b", "group_b": "group_a"})
-    both = pd.concat([part, swapped], ignore_index=True).rename(columns={"group_a": "g_a", "group_b": "g_b"})
-    both = both.sort_values(["attribute", "threshold_name", "g_a", "g_b"], kind="stable").reset_index(drop=True)
-    n, k = both["n_nonmated"].to_numpy(), both["n_fm"].to_numpy()
-    with np.errstate(invalid="ignore", divide="ignore"):
-        both["fmr"] = np.where(n > 0, k / np.maximum(n, 1), np.nan)
-    both["fmr_ci_low"], both["fmr_ci_high"] = clopper_pearson(k, n, level)
-    return both[["attribute", "threshold_name", "threshold", "g_a", "g_b", "n_nonmated", "n_fm", "fmr", "fmr_ci_low", "fmr_ci_high"]]
-
-
 def det_from_histograms(
-    result: ExhaustiveResult, categories: dict[str, list[str]], mated: pd.DataFrame, names: list[str]
+    result: ExhaustiveResult, categories: dict[str, list[str]], mated: pd.DataFrame, groups: Groups
 ) -> pd.DataFrame:
     """DET points at every histogram bin edge: FMR from the non-mated histogram, FNMR from mated scores.
 
@@ -189,9 +143,9 @@ def det_from_histograms(
     edges = result.bin_edges[:-1]
     scored = mated[mated["ok"]]
     units = [("all", "all", result.hist_total, scored["score"].to_numpy())]
-    for name in names:
-        labels = pd.Series(list(zip(*(scored[f"{p}_a"] for p in name.split(INTERSECTION_SEP)))))
-        joined = labels.map(INTERSECTION_SEP.join).to_numpy() if len(labels) else np.array([], dtype=object)
+    for name in groups.names:
+        # a mated pair's two sides share the subject, hence its groups: side a's label is the pair's
+        joined = groups.side_labels(scored, name)[0]
         for code, group in enumerate(categories[name]):
             units.append((name, group, result.hist[name][code, code], scored["score"].to_numpy()[joined == group]))
     parts = []
@@ -205,4 +159,5 @@ def det_from_histograms(
             pd.DataFrame({"attribute": name, "group": group, "threshold": edges,
                           "fmr": at_or_above / n_nonmated, "fnmr": fnm / mated_scores.size})
         )
-    return pd.concat(parts, ignore_index=True)
+    columns = ["attribute", "group", "threshold", "fmr", "fnmr"]
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)

@@ -1,124 +1,98 @@
-"""From scored pairs to every table a run reports: thresholds, per-group rates, fairness, folds.
+"""From scored listed pairs to every table a run reports: thresholds, per-group rates, fairness, folds, curves.
 
-``measure`` applies the config's threshold policy to a scored PairTable (columns ``score``,
+``measure_listed`` applies the config's threshold policy to a scored PairTable (columns ``score``,
 ``mated``, ``ok``, ``subject_a/b``, ``<attr>_a/b`` and optionally ``fold``) and returns the tidy
-tables; it does no I/O, so it serves file, generated and imported-score runs alike.
+tables; it does no I/O, so it serves pairs-file, generated and imported-score runs alike.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
 
 from frbench.config import Config
-from frbench.errors import DatasetError
+from frbench.groups import ALL, Groups
+from frbench.measure.result import Measures
+from frbench.measure.thresholds import (
+    FOLD_PREFIX, global_thresholds, threshold_name, threshold_table, targets_of,
+)
+from frbench.metrics.counts import cross_group_cells
+from frbench.metrics.curves import cross_group_from_cells, det_points, score_histograms
 from frbench.metrics.fairness import fairness_bootstrap, fairness_summary
-from frbench.metrics.grouped import bootstrap_replicates, per_group_rates, per_group_thresholds
-from frbench.metrics.thresholds import fold_accuracy, fold_calibrated, threshold_at_fmr
-from frbench.scoring.similarity import deepface_default_threshold
+from frbench.metrics.grouped import add_bootstrap_intervals, bootstrap_replicates, per_group_rates, per_group_thresholds
+from frbench.metrics.thresholds import fold_accuracy, fold_calibrated
 
-FOLD_PREFIX = "fold:"
-
-
-@dataclass
-class Measures:
-    """The tables of one run. ``thresholds`` maps each global threshold name to its similarity."""
-
-    thresholds: dict[str, float]
-    per_group: pd.DataFrame
-    fairness: pd.DataFrame
-    threshold_table: pd.DataFrame
-    per_group_thresholds: pd.DataFrame | None = None
-    fold_accuracy: pd.DataFrame | None = None
-    notes: list[str] = field(default_factory=list)
+THRESHOLD_TABLE_COLUMNS = ["threshold_name", "fold", "target_fmr", "threshold"]
 
 
-def threshold_name(target: float) -> str:
-    return f"fmr={target:.0e}"
-
-
-def global_thresholds(config: Config, pairs: pd.DataFrame) -> dict[str, float]:
-    """Named similarity thresholds: deepface's default, global ones at target FMRs, fixed values.
-
-    Target-FMR thresholds are set once on all scored non-mated pairs of the run (NIST FRVT
-    Part 3), then applied to every group.
-    """
-    default, fixed = preset_thresholds(config)
-    thresholds = dict(default)
-    nonmated = pairs.loc[pairs["ok"] & ~pairs["mated"], "score"].to_numpy()
-    for target in config.thresholds.target_fmr:
-        if len(nonmated) == 0:
-            raise DatasetError("no scored non-mated pairs: cannot set a threshold at a target FMR")
-        thresholds[threshold_name(target)] = threshold_at_fmr(nonmated, target)
-    return {**thresholds, **fixed}
-
-
-def preset_thresholds(config: Config) -> tuple[dict[str, float], dict[str, float]]:
-    """The thresholds known before any score: deepface's default (none for imported scores) and fixed values."""
-    default: dict[str, float] = {}
-    if config.thresholds.deepface_default and config.model.name != "scores":
-        default["deepface_default"] = deepface_default_threshold(config.model.name, config.model.distance_metric)
-    return default, {f"fixed={value:g}": float(value) for value in config.thresholds.fixed}
-
-
-def threshold_table(thresholds: dict[str, float]) -> list[dict[str, object]]:
-    """Rows of thresholds.csv for global thresholds (``fold`` is ``all``)."""
-    return [{"threshold_name": n, "fold": "all", "target_fmr": target_of(n), "threshold": v} for n, v in thresholds.items()]
-
-
-def measure(config: Config, pairs: pd.DataFrame) -> Measures:
-    """All thresholds and grouped tables of a run, from its scored pairs."""
+def measure_listed(config: Config, pairs: pd.DataFrame, groups: Groups) -> Measures:
+    """All thresholds, grouped tables and curves of a run, from its scored pairs."""
     thresholds = global_thresholds(config, pairs)
-    target = min(config.thresholds.target_fmr) if config.thresholds.target_fmr else None
-    common = dict(
-        attributes=config.groups,
-        intersections=config.intersections,
-        level=config.stats.confidence_level,
-        target_fmr=target,
-        bootstrap=config.stats.bootstrap,
-        seed=config.stats.seed,
-    )
-    tables = [per_group_rates(pairs, thresholds=thresholds, **common)]
+    table, fmr_reps, fnmr_reps = _rates(config, pairs, groups, thresholds)
+    tables = [table]
     threshold_rows = threshold_table(thresholds)
-    measures = Measures(thresholds, pd.DataFrame(), pd.DataFrame(), pd.DataFrame())
+    notes: list[str] = []
+    accuracy = None
 
     folds = pairs["fold"].dropna().unique() if "fold" in pairs else []
     if config.thresholds.fold_calibrated and len(folds) >= 2:
         for target_fmr in config.thresholds.target_fmr:
-            table, per_fold = fold_calibrated_rates(pairs, target_fmr, common)
-            tables.append(table)
+            fold_table, per_fold = fold_calibrated_rates(config, pairs, groups, target_fmr)
+            tables.append(fold_table)
             threshold_rows += per_fold
         ok = pairs["ok"].to_numpy()
-        measures.fold_accuracy = fold_accuracy(
-            pairs.loc[ok, "score"], pairs.loc[ok, "mated"], pairs.loc[ok, "fold"].astype(int)
-        )
+        accuracy = fold_accuracy(pairs.loc[ok, "score"], pairs.loc[ok, "mated"], pairs.loc[ok, "fold"].astype(int))
     elif config.thresholds.fold_calibrated and "fold" in pairs:
-        measures.notes.append("Fold-calibrated thresholds need at least two folds; this run has one.")
+        notes.append("Fold-calibrated thresholds need at least two folds; this run has one.")
 
+    per_group_thr = None
     if config.thresholds.per_group and config.thresholds.target_fmr:
-        measures.per_group_thresholds = pd.concat(
-            [per_group_thresholds(pairs, config.groups, config.intersections, t) for t in config.thresholds.target_fmr],
-            ignore_index=True,
+        per_group_thr = pd.concat(
+            [per_group_thresholds(pairs, groups, t) for t in config.thresholds.target_fmr], ignore_index=True
         )
-    measures.per_group = mark_underpowered(pd.concat(tables, ignore_index=True), target)
-    measures.fairness = fairness_summary(measures.per_group)
-    if config.stats.bootstrap:
-        # Intervals for the fairness summaries at the global thresholds, from the same subject
-        # resamples (same seed) as the per-group bootstrap intervals.
-        fmr_reps, fnmr_reps = bootstrap_replicates(
-            pairs, config.groups, config.intersections, thresholds, config.stats.bootstrap, config.stats.seed
-        )
-        boot = fairness_bootstrap(tables[0], fmr_reps, fnmr_reps, config.stats.confidence_level)
+    per_group = pd.concat(tables, ignore_index=True)
+    fairness = fairness_summary(per_group)
+    if fmr_reps is not None:
+        # Intervals for the fairness summaries at the global thresholds, from the very subject
+        # resamples behind the per-group bootstrap intervals.
+        boot = fairness_bootstrap(table, fmr_reps, fnmr_reps, config.stats.confidence_level)
         keys = ["threshold_name", "attribute", "measure"]
-        measures.fairness = measures.fairness.merge(boot[[*keys, "ci_low", "ci_high"]], on=keys, how="left")
-    measures.threshold_table = pd.DataFrame(threshold_rows, columns=["threshold_name", "fold", "target_fmr", "threshold"])
-    return measures
+        fairness = fairness.merge(boot[[*keys, "ci_low", "ci_high"]], on=keys, how="left")
+    det, histograms, cross = curve_tables(pairs, groups, thresholds, config.stats.confidence_level)
+    return Measures(
+        thresholds=thresholds,
+        per_group=per_group,
+        fairness=fairness,
+        threshold_table=pd.DataFrame(threshold_rows, columns=THRESHOLD_TABLE_COLUMNS),
+        det=det,
+        cross_group=cross,
+        histograms=histograms,
+        per_group_thresholds=per_group_thr,
+        fold_accuracy=accuracy,
+        notes=notes,
+    )
+
+
+def _rates(
+    config: Config, pairs: pd.DataFrame, groups: Groups, thresholds: Mapping[str, float]
+) -> tuple[pd.DataFrame, np.ndarray | None, np.ndarray | None]:
+    """The per-group table at ``thresholds`` and, with a bootstrap, its FMR and FNMR replicates."""
+    stats = config.stats
+    targets = config.thresholds.target_fmr
+    table = per_group_rates(
+        pairs, groups, thresholds, level=stats.confidence_level, targets=targets_of(list(thresholds)),
+        default_target=min(targets) if targets else None,
+    )
+    if not stats.bootstrap:
+        return table, None, None
+    fmr_reps, fnmr_reps = bootstrap_replicates(pairs, groups, thresholds, stats.bootstrap, stats.seed)
+    return add_bootstrap_intervals(table, fmr_reps, fnmr_reps, stats.confidence_level), fmr_reps, fnmr_reps
 
 
 def fold_calibrated_rates(
-    pairs: pd.DataFrame, target_fmr: float, common: dict
+    config: Config, pairs: pd.DataFrame, groups: Groups, target_fmr: float
 ) -> tuple[pd.DataFrame, list[dict]]:
     """Per-group rates where each fold is decided at a threshold set on the *other* folds.
 
@@ -134,7 +108,7 @@ def fold_calibrated_rates(
     shifted = pairs.copy()
     shifted.loc[ok, "score"] = scored["score"].to_numpy() - per_fold.loc[folds].to_numpy()
     name = FOLD_PREFIX + threshold_name(target_fmr)
-    table = per_group_rates(shifted, thresholds={name: 0.0}, **common)
+    table, _, _ = _rates(config, shifted, groups, {name: 0.0})
     table["threshold"] = np.nan
     rows = [
         {"threshold_name": name, "fold": str(int(f)), "target_fmr": target_fmr, "threshold": float(t)}
@@ -143,24 +117,43 @@ def fold_calibrated_rates(
     return table, rows
 
 
-def mark_underpowered(per_group: pd.DataFrame, default_target: float | None) -> pd.DataFrame:
-    """Flag rows whose non-mated pairs cannot resolve the FMR their threshold aims at.
+def curve_tables(
+    pairs: pd.DataFrame, groups: Groups, thresholds: Mapping[str, float], level: float = 0.95
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """DET points, score histograms and the cross-group FMR matrix of listed, scored pairs.
 
-    Rule of three: with n non-mated pairs and no false match, the 95% upper bound on FMR is
-    about 3/n, so a group with 3/n above the target cannot show it meets the target. A row of a
-    target-FMR threshold (``fmr=1e-05``, ``fold:fmr=1e-05``) is judged against its own target;
-    other rows (deepface's default, fixed values) against the strictest target of the run.
+    Without grouping attributes the DET points and histograms are those of all pairs and the
+    cross-group matrix is empty.
     """
-    out = per_group.copy()
-    names = out["threshold_name"].str.removeprefix(FOLD_PREFIX)
-    own = pd.to_numeric(names.where(names.str.startswith("fmr=")).str.removeprefix("fmr="), errors="coerce")
-    target = own.fillna(default_target if default_target is not None else np.nan).to_numpy()
-    n = out["n_nonmated"].to_numpy()
-    with np.errstate(divide="ignore", invalid="ignore"):
-        out["underpowered"] = (n == 0) | (3.0 / np.where(n > 0, n, 1) > np.nan_to_num(target, nan=np.inf))
-    return out
+    dets = [det_by_group(pairs, groups, name) for name in groups.names] or [det_by_group(pairs, groups, None)]
+    hists = [score_histograms(pairs, groups, name) for name in groups.names] or [score_histograms(pairs, groups, None)]
+    hist = pd.concat(hists, ignore_index=True)
+    # score_histograms repeats the all/all rows for every attribute; keep them once.
+    is_all = hist["attribute"] == ALL
+    hist = pd.concat([hist[is_all].drop_duplicates(subset=["mated", "bin_low"]), hist[~is_all]], ignore_index=True)
+    cross = cross_group_from_cells(cross_group_cells(pairs, groups, thresholds), level)
+    return pd.concat(dets, ignore_index=True), hist, cross
 
 
-def target_of(name: str) -> float:
-    """The target FMR a threshold name aims at (``fmr=1e-03`` -> 0.001), NaN for other thresholds."""
-    return float(name.removeprefix("fmr=")) if name.startswith("fmr=") else float("nan")
+def det_by_group(pairs: pd.DataFrame, groups: Groups, name: str | None) -> pd.DataFrame:
+    """DET points of all pairs and of every group of ``name`` (pairs with both sides in the group).
+
+    A group with only mated or only non-mated scored pairs has no curve and is left out; ``name``
+    None gives the curve of all pairs alone (attribute ``all``).
+    """
+    score = pairs["score"].to_numpy(dtype=float)
+    mated = pairs["mated"].to_numpy(dtype=bool)
+    ok = pairs["ok"].to_numpy(dtype=bool)
+    units = [(ALL, ok)]
+    if name is not None:
+        la, lb = groups.side_labels(pairs, name)
+        units += [(g, ok & (la == g) & (lb == g)) for g in sorted(set(la[ok]) & set(lb[ok]))]
+    parts = []
+    for group, mask in units:
+        if mated[mask].any() and (~mated[mask]).any():
+            points = det_points(score[mask], mated[mask])
+            points.insert(0, "group", group)
+            points.insert(0, "attribute", ALL if name is None else name)
+            parts.append(points)
+    columns = ["attribute", "group", "threshold", "fmr", "fnmr"]
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)

@@ -32,7 +32,8 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 
-from frbench.metrics.grouped import ALL, RULE_OF_THREE
+from frbench.groups import ALL
+from frbench.metrics.grouped import RULE_OF_THREE
 from frbench.tables import INTERSECTION_SEP, UNKNOWN
 
 SUMMARY_COLUMNS = (

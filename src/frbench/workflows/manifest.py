@@ -21,7 +21,7 @@ import pandas as pd
 from deepface.commons import backend_utils
 
 import frbench
-from frbench.config import Config, apply_override, validate_config
+from frbench.config import IMPORTED_SCORES, Config, apply_override, validate_config
 from frbench.datasets import Dataset
 from frbench.embed import EmbedStats
 from frbench.embed.backend import Pipeline
@@ -192,7 +192,7 @@ def build_manifest(
     """
     if pipeline is None:
         direction = config.model.direction
-        running = {"pipeline": {"model": "scores", "path": str(config.model.path), "direction": direction}, "weights": {}}
+        running = {"pipeline": {"model": IMPORTED_SCORES, "path": str(config.model.path), "direction": direction}, "weights": {}}
         score = {"metric": None, "convention": f"imported {direction}" + (" negated" if direction == "distance" else ""),
                  "match_rule": "similarity >= threshold"}
     else:

@@ -14,30 +14,27 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
-from frbench.config import Config
-from frbench.datasets import Dataset, load_dataset
-from frbench.datasets.registry import default_data_root
-from frbench.embed import Embeddings, EmbedStats, embed_images
-from frbench.embed.backend import Pipeline
-from frbench.embed.weights import ensure_weights
 from frbench.annotate.apply import apply_annotations
+from frbench.config import Config
+from frbench.datasets import load_dataset
+from frbench.datasets.registry import resolve_data_root
+from frbench.embed import EmbedStats, embed_images
+from frbench.embed.backend import Pipeline
+from frbench.embed.cache import resolve_cache_dir
 from frbench.embed.duplicates import copies_caveat, identical_embeddings
-from frbench.errors import ConfigError, DatasetError
-from frbench.scoring.imported import import_scores
-from frbench.measure.listed import measure
-from frbench.measure.exhaustive import measure_exhaustive
-from frbench.metrics.grouped import attribute_names, failure_to_enrol
-from frbench.pairs.protocols import generated_pairs
-from frbench.report.figures import pair_figure_tables, write_figures
+from frbench.embed.weights import ensure_weights
+from frbench.errors import ConfigError
+from frbench.groups import Groups
+from frbench.measure.protocols import protocol_for
+from frbench.metrics.grouped import failure_to_enrol
+from frbench.report.figures import write_figures
 from frbench.report.files import write_csv, write_json, write_text
-from frbench.report.plots import plot_ita_histogram
 from frbench.report.markdown import render_report
-from frbench.workflows.manifest import build_manifest
-from frbench.scoring.similarity import pair_similarities
+from frbench.report.plots import plot_ita_histogram
 from frbench.tables import OK, validate_image_table, validate_pair_table
+from frbench.workflows.manifest import build_manifest
 
 # Columns annotate: {skin_tone: ...} adds (frbench.annotate.skin_tone.annotate_skin_tone).
 ANNOTATION_COLUMNS = ("skin_tone", "skin_tone_category")
@@ -64,22 +61,9 @@ class RunResult:
     manifest: dict[str, Any] = field(default_factory=dict)
 
 
-def default_cache_dir() -> Path:
-    """``$FRBENCH_CACHE``, else the platform's user cache directory for frbench."""
-    env = os.environ.get("FRBENCH_CACHE")
-    if env:
-        return Path(env)
-    import platformdirs
-
-    return Path(platformdirs.user_cache_dir("frbench"))
-
-
-def reported_attributes(config: Config) -> list[str]:
-    """Attributes named by ``groups`` and ``intersections``, in first-mention order."""
-    names = list(config.groups)
-    for combo in config.intersections:
-        names.extend(a for a in combo if a not in names)
-    return list(dict.fromkeys(names))
+def groups_of(config: Config) -> Groups:
+    """The groups a config reports: its ``groups`` and ``intersections``."""
+    return Groups.of(config.groups, config.intersections)
 
 
 def check_attributes(
@@ -91,42 +75,13 @@ def check_attributes(
     before the annotation's work).
     """
     available = [c for c in images.columns if c not in ("image_id", "path", "subject_id")]
-    for name in reported_attributes(config):
+    for name in groups_of(config).columns:
         if name not in images.columns and name not in still_to_come:
             hint = " (add annotate: {skin_tone: ita} to estimate it)" if name == "skin_tone" else ""
             raise ConfigError(
                 f"groups: '{name}' is not an attribute of dataset '{dataset_name}'{hint} "
                 f"(it has: {', '.join(a for a in available if not a.endswith('_source')) or 'none'})"
             )
-
-
-def scored_pairs(
-    pairs: pd.DataFrame, images: pd.DataFrame, embeddings: Embeddings, metric: str, attributes: list[str]
-) -> pd.DataFrame:
-    """One row per pair: sides, mated, fold, ``ok`` (both embedded), similarity and side attributes."""
-    row = pd.Series(np.arange(len(embeddings.image_ids)), index=embeddings.image_ids)
-    ia = row.loc[pairs["image_a"]].to_numpy()
-    ib = row.loc[pairs["image_b"]].to_numpy()
-    status = embeddings.status.loc[embeddings.image_ids].to_numpy()
-    ok = (status[ia] == OK) & (status[ib] == OK)
-    score = np.full(len(pairs), np.nan)
-    if ok.any():
-        score[ok] = pair_similarities(embeddings.matrix[ia[ok]], embeddings.matrix[ib[ok]], metric)
-    out = pairs[["image_a", "image_b", "mated"] + (["fold"] if "fold" in pairs else [])].copy()
-    out["ok"] = ok
-    out["score"] = score
-    return join_sides(out, images, attributes)
-
-
-def join_sides(pairs: pd.DataFrame, images: pd.DataFrame, attributes: list[str]) -> pd.DataFrame:
-    """Add ``subject_a/b`` and ``<attr>_a/b`` from the ImageTable to a scored pair table."""
-    out = pairs.copy()
-    info = images.set_index("image_id")
-    for side, col in (("a", "image_a"), ("b", "image_b")):
-        out[f"subject_{side}"] = info.loc[out[col], "subject_id"].to_numpy()
-        for attr in attributes:
-            out[f"{attr}_{side}"] = info.loc[out[col], attr].to_numpy()
-    return out.reset_index(drop=True)
 
 
 def run_benchmark(
@@ -142,16 +97,17 @@ def run_benchmark(
     timings: dict[str, float] = {}
     out_dir = Path(out_dir) if out_dir is not None else Path("runs") / config.name
     _check_writable(out_dir)
-    cache_dir = Path(config.cache.dir) if config.cache.dir is not None else default_cache_dir()
+    cache_dir = resolve_cache_dir(config.cache.dir)
     n_workers = workers if workers is not None else config.execution.workers
-    pipeline = pipeline_from_config(config) if config.model.name != "scores" else None
+    protocol = protocol_for(config)
+    pipeline = pipeline_from_config(config) if protocol.embeds else None
     if pipeline is not None:
         # before the dataset is read: absent weights (offline) or packages stop the run at once
         ensure_weights(pipeline.model, pipeline.detector, config.offline)
 
     t = time.perf_counter()
-    dataset = load_dataset(config.dataset, data_root if data_root is not None else default_data_root())
-    images, pairs = select(config, dataset)
+    dataset = load_dataset(config.dataset, resolve_data_root(data_root))
+    images, pairs = protocol.select(config, dataset)
     timings["load_dataset_s"] = time.perf_counter() - t
     if config.annotate.skin_tone is not None:
         check_attributes(config, images, dataset.name, still_to_come=ANNOTATION_COLUMNS)
@@ -168,8 +124,8 @@ def run_benchmark(
     else:
         ita_table = None
     check_attributes(config, images, dataset.name)
-    attributes = reported_attributes(config)
-    images = validate_image_table(images, attributes)
+    groups = groups_of(config)
+    images = validate_image_table(images, groups.columns)
     if pairs is not None:
         pairs = validate_pair_table(pairs, images["image_id"])
     log(
@@ -178,20 +134,7 @@ def run_benchmark(
     )
 
     t = time.perf_counter()
-    names = attribute_names(config.groups, config.intersections)
-    extra: dict[str, Any] = {}
-    if config.model.name == "scores":
-        imported = import_scores(Path(str(config.model.path)), images, pairs, config.model.direction)
-        scores = join_sides(imported.pairs, images, attributes)
-        measures = measure(config, scores)
-        status = pd.Series(OK, index=images["image_id"])
-        detail = pd.Series("", index=images["image_id"])
-        stats = EmbedStats(n_images=len(images), n_cached=0, n_computed=0, n_failed=0, seconds=0.0,
-                           executor="none (imported scores)", workers=0)
-        extra["imported_scores"] = imported.summary()
-        pair_counts = {"n_pairs": len(scores), "n_mated": int(scores["mated"].sum()),
-                       "n_nonmated": int((~scores["mated"]).sum())}
-    else:
+    if protocol.embeds:
         embeddings, stats = embed_images(
             images,
             pipeline,
@@ -205,21 +148,16 @@ def run_benchmark(
         )
         timings["embed_s"] = time.perf_counter() - t
         t = time.perf_counter()
-        status, detail = embeddings.status, embeddings.detail
-        copies = copies_caveat(identical_embeddings(embeddings.image_ids, embeddings.matrix, status), pairs)
+        copies = copies_caveat(identical_embeddings(embeddings.image_ids, embeddings.matrix, embeddings.status), pairs)
         if copies is not None:
             dataset = dataclasses.replace(dataset, caveats=[*dataset.caveats, copies])
-        if pairs is None:
-            measures = measure_exhaustive(config, images, _rows_for(embeddings, images["image_id"]), status)
-            scores = measures.mated
-            n_all = len(images) * (len(images) - 1) // 2
-            pair_counts = {"n_pairs": n_all, "n_mated": len(scores), "n_nonmated": n_all - len(scores)}
-        else:
-            scores = scored_pairs(pairs, images, embeddings, config.model.distance_metric, attributes)
-            measures = measure(config, scores)
-            pair_counts = {"n_pairs": len(pairs), "n_mated": int(pairs["mated"].sum()),
-                           "n_nonmated": int((~pairs["mated"]).sum())}
-    fte = failure_to_enrol(images, status, config.groups, config.intersections, level=config.stats.confidence_level)
+    else:
+        embeddings = None
+        stats = EmbedStats(n_images=len(images), n_cached=0, n_computed=0, n_failed=0, seconds=0.0,
+                           executor="none (imported scores)", workers=0)
+    evaluation = protocol.evaluate(config, images, pairs, embeddings, groups)
+    measures, scores, status, detail = evaluation.measures, evaluation.scores, evaluation.status, evaluation.detail
+    fte = failure_to_enrol(images, status, groups, level=config.stats.confidence_level)
     timings["measure_s"] = time.perf_counter() - t
 
     failures = pd.DataFrame(
@@ -228,10 +166,10 @@ def run_benchmark(
     )
     failures = failures[failures["status"] != OK].reset_index(drop=True)
     manifest = build_manifest(
-        config, dataset, images, pairs, pair_counts, pipeline, measures.thresholds, stats, timings, cache_dir,
-        attributes,
+        config, dataset, images, pairs, evaluation.pair_counts, pipeline, measures.thresholds, stats, timings,
+        cache_dir, groups.columns,
     )
-    manifest.update(extra)
+    manifest.update(evaluation.extra)
 
     out_dir.mkdir(parents=True, exist_ok=True)
     # The manifest marks a complete run: an earlier run's goes first, with its tables, so that a
@@ -247,22 +185,19 @@ def run_benchmark(
     write_csv(out_dir / "failure_to_enrol.csv", fte)
     write_csv(out_dir / "failures.csv", failures)
     write_csv(out_dir / "fairness.csv", measures.fairness)
-    write_csv(out_dir / "scores.csv", scores_table(scores, attributes))
+    write_csv(out_dir / "scores.csv", scores_table(scores, groups))
     if ita_table is not None:
         write_csv(out_dir / "skin_tone_ita.csv", ita_table)
     t = time.perf_counter()
-    if pairs is None:
+    if measures.cells is not None:
         write_csv(out_dir / "cell_counts.csv", measures.cells)
-        figures = write_figures(out_dir, names, measures.thresholds, measures.det, measures.cross_group)
-    else:
-        det, hist, cross = pair_figure_tables(scores, names, measures.thresholds, config.stats.confidence_level)
-        figures = write_figures(out_dir, names, measures.thresholds, det, cross, hist)
+    figures = write_figures(out_dir, groups.names, measures)
     if ita_table is not None:
         figures["skin_tone"] = [plot_ita_histogram(images, out_dir / "plots" / "ita_histogram.png")]
     timings["figures_s"] = time.perf_counter() - t
     write_text(
         out_dir / "report.md",
-        render_report(config, dataset, images, pair_counts, measures, fte, failures, manifest, figures),
+        render_report(config, dataset, images, evaluation.pair_counts, measures, fte, failures, manifest, figures),
     )
     timings["total_s"] = time.time() - started
     # The manifest goes last: its presence marks a complete run directory.
@@ -283,48 +218,10 @@ def pipeline_from_config(config: Config) -> Pipeline:
     )
 
 
-def select(config: Config, dataset: Dataset) -> tuple[pd.DataFrame, pd.DataFrame | None]:
-    """The images to embed and the pairs to score under the config's pair protocol.
-
-    ``file`` and ``generated`` return a PairTable and only the images it names; ``exhaustive``
-    returns every image and no PairTable (all pairs are scored by blocks).
-    """
-    protocol = config.pairs
-    if config.model.name == "scores":
-        if protocol.protocol != "file":
-            raise ConfigError("imported scores (model.name: scores) score listed pairs: set pairs.protocol: file")
-        # Without a pair list in the dataset, the scores file itself lists the pairs.
-        return dataset.images.reset_index(drop=True), dataset.pairs
-    if protocol.protocol == "exhaustive":
-        return dataset.images.reset_index(drop=True), None
-    if protocol.protocol == "generated":
-        missing = [a for a in protocol.match_on if a not in dataset.images.columns]
-        if missing:
-            raise ConfigError(f"pairs.match_on: {missing} not attributes of dataset '{dataset.name}'")
-        pairs = generated_pairs(
-            dataset.images, protocol.n_nonmated, protocol.mated_per_subject, protocol.match_on, protocol.seed
-        )
-    elif dataset.pairs is None:
-        raise DatasetError(
-            f"dataset '{dataset.name}' has no pair list: use pairs.protocol generated or exhaustive"
-        )
-    else:
-        pairs = dataset.pairs
-    used = set(pd.unique(pd.concat([pairs["image_a"], pairs["image_b"]])))
-    return dataset.images[dataset.images["image_id"].isin(used)].reset_index(drop=True), pairs
-
-
-def _rows_for(embeddings: Embeddings, image_ids: pd.Series) -> np.ndarray:
-    row = pd.Series(np.arange(len(embeddings.image_ids)), index=embeddings.image_ids)
-    return embeddings.matrix[row.loc[image_ids].to_numpy()]
-
-
-def scores_table(scores: pd.DataFrame, attributes: list[str]) -> pd.DataFrame:
+def scores_table(scores: pd.DataFrame, groups: Groups) -> pd.DataFrame:
     """The public ``scores.csv`` columns: sides, mated, fold, score, then side attributes."""
     cols = ["image_a", "image_b", "mated"] + (["fold"] if "fold" in scores else []) + ["score"]
-    for attr in attributes:
-        cols += [f"{attr}_a", f"{attr}_b"]
-    return scores[cols]
+    return scores[cols + groups.side_columns()]
 
 
 def _check_writable(out_dir: Path) -> None:
