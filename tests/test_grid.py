@@ -125,7 +125,7 @@ def test_grid_runs_every_cell_shares_embeddings_and_compares(tmp_path: Path) -> 
         assert manifest["config"]["name"] == f"g/{cell.name}"
         assert manifest["config"]["model"]["distance_metric"] == cell.config.model.distance_metric
 
-    tables = compare_runs([tmp_path / "out"])
+    tables, _ = compare_runs([tmp_path / "out"])
     assert set(tables) == {"deepface_default", "fmr=1e-01", "fixed=0.5"}
     table = tables["fmr=1e-01"].set_index("run")
     assert list(table.index) == [c.name for c in grid.cells]

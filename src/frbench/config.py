@@ -21,7 +21,6 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from frbench.errors import ConfigError
 from frbench.embed.screening import MAX_PIXELS
 
-DISTANCE_METRICS = ("cosine", "euclidean", "euclidean_l2", "angular")
 # model.name of a run that imports scores instead of running a model
 IMPORTED_SCORES = "scores"
 

@@ -148,9 +148,9 @@ def compare(run_dirs: tuple[Path, ...], out_dir: Path | None, allow_different_da
     RUN_DIRS are run directories or a grid's directory (its completed cells). The best value of
     each measure is in bold (CSV: a best_<column> flag).
     """
-    from frbench.workflows.compare import compare_runs_with_notes, render_comparison, write_comparison
+    from frbench.workflows.compare import compare_runs, render_comparison, write_comparison
 
-    tables, notes = compare_runs_with_notes(run_dirs, allow_different_datasets=allow_different_datasets)
+    tables, notes = compare_runs(run_dirs, allow_different_datasets=allow_different_datasets)
     for note in notes:
         click.echo(f"frbench: note: {note}", err=True)
     if out_dir is None:

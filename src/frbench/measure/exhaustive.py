@@ -41,6 +41,9 @@ def measure_exhaustive(
         raise ConfigError(
             f"pairs.protocol exhaustive supports model.distance_metric {' or '.join(SUPPORTED_METRICS)}, got {metric!r}"
         )
+    # In image-id order, enrolled rows keep the order of the mated-pair listing (mated_pairs).
+    order = np.argsort(images["image_id"].to_numpy(), kind="stable")
+    images, matrix = images.iloc[order].reset_index(drop=True), matrix[order]
     ok = (status.loc[images["image_id"]] == OK).to_numpy()
     enrolled = images[ok].reset_index(drop=True)
     subject_codes, _ = pd.factorize(enrolled["subject_id"], sort=True)
@@ -89,19 +92,23 @@ def measure_exhaustive(
 def mated_pairs(
     images: pd.DataFrame, enrolled: pd.DataFrame, result: ExhaustiveResult, status: pd.Series, groups: Groups
 ) -> pd.DataFrame:
-    """Every within-subject pair of ``images`` with its score, failed pairs kept with ``ok`` False."""
+    """Every within-subject pair of ``images`` with its score, failed pairs kept with ``ok`` False.
+
+    ``images`` and ``enrolled`` (its enrolled rows) are in image-id order, so the listing's pairs
+    with both sides enrolled are, in order, the scored mated pairs of ``result``.
+    """
     pairs = exhaustive_mated_pairs(images)
-    scored = pd.Series(
-        result.mated_scores,
-        index=pd.MultiIndex.from_arrays(
-            [enrolled["image_id"].to_numpy()[result.mated_a], enrolled["image_id"].to_numpy()[result.mated_b]]
-        ),
-    )
-    # Both listings order a pair's sides the same way (image_a < image_b), so a join on the pair suffices.
-    key = pd.MultiIndex.from_arrays([pairs["image_a"], pairs["image_b"]])
-    pairs["score"] = scored.reindex(key).to_numpy()
     state = status.loc[pairs["image_a"]].to_numpy(), status.loc[pairs["image_b"]].to_numpy()
-    pairs["ok"] = (state[0] == OK) & (state[1] == OK)
+    ok = (state[0] == OK) & (state[1] == OK)
+    ids = enrolled["image_id"].to_numpy()
+    if ok.sum() != result.mated_scores.size or not (
+        np.array_equal(pairs["image_a"].to_numpy()[ok], ids[result.mated_a])
+        and np.array_equal(pairs["image_b"].to_numpy()[ok], ids[result.mated_b])
+    ):
+        raise AssertionError("exhaustive scoring and the mated-pair listing disagree on the mated pairs")
+    score = np.full(len(pairs), np.nan)
+    score[ok] = result.mated_scores
+    pairs["score"], pairs["ok"] = score, ok
     return groups.join_sides(pairs, images)
 
 

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import json
 import re
-import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -246,10 +245,17 @@ def best_flags(table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(flags, index=table.index)
 
 
-def compare_runs_with_notes(
+def compare_runs(
     paths: Iterable[str | Path], allow_different_datasets: bool = False
 ) -> tuple[dict[str, pd.DataFrame], list[str]]:
-    """:func:`compare_runs` on run or grid directories, returning the notes instead of warning."""
+    """One table per threshold name, one row per run (columns in the module docstring), and notes.
+
+    ``paths`` are run directories, or grid directories standing for their completed cells. A
+    threshold name is compared over the runs that have it (at least two, when there are two or
+    more runs). Runs of different datasets (dataset.sha256 in the manifest) raise FrbenchError
+    unless ``allow_different_datasets``. Cells left out, thresholds not shared and datasets that
+    differ are returned as notes, for the caller to show.
+    """
     run_dirs, notes = expand_run_dirs(paths)
     runs = [_read_run(path, notes) for path in run_dirs]
     for run, label in zip(runs, _labels(runs)):
@@ -268,21 +274,6 @@ def compare_runs_with_notes(
             notes.append(f"threshold {name} is not in every run: its table has {len(having)} of {len(runs)} runs")
         tables[name] = pd.DataFrame([_row(run, name) for run in having])
     return tables, notes
-
-
-def compare_runs(run_dirs: Iterable[str | Path], allow_different_datasets: bool = False) -> dict[str, pd.DataFrame]:
-    """One table per threshold name, one row per run (columns in the module docstring).
-
-    ``run_dirs`` are run directories, or grid directories standing for their completed cells.
-    A threshold name is compared over the runs that have it (at least two, when there are two or
-    more runs). Runs of different datasets (dataset.sha256 in the manifest) raise FrbenchError
-    unless ``allow_different_datasets``. Cells left out, thresholds not shared and datasets that
-    differ are reported as UserWarnings.
-    """
-    tables, notes = compare_runs_with_notes(run_dirs, allow_different_datasets)
-    for note in notes:
-        warnings.warn(note, UserWarning, stacklevel=2)
-    return tables
 
 
 def _fmt(value: Any) -> str:
