@@ -14,7 +14,6 @@ import numpy as np
 import pandas as pd
 
 from frbench.config import Config
-from frbench.errors import ConfigError
 from frbench.groups import ALL, Groups
 from frbench.measure.result import Measures
 from frbench.measure.thresholds import preset_thresholds, threshold_name, threshold_table, targets_of
@@ -23,7 +22,6 @@ from frbench.metrics.curves import cross_group_from_cells
 from frbench.metrics.fairness import fairness_summary
 from frbench.metrics.grouped import rates_from_counts
 from frbench.pairs.protocols import exhaustive_mated_pairs
-from frbench.scoring.exhaustive import METRICS as SUPPORTED_METRICS
 from frbench.scoring.exhaustive import ExhaustiveResult, cell_counts, exhaustive_scores
 from frbench.tables import OK
 
@@ -37,10 +35,6 @@ def measure_exhaustive(
     (every within-subject pair, with its score; failed ones with ``ok`` False) are what scores.csv lists.
     """
     metric = config.model.distance_metric
-    if metric not in SUPPORTED_METRICS:
-        raise ConfigError(
-            f"pairs.protocol exhaustive supports model.distance_metric {' or '.join(SUPPORTED_METRICS)}, got {metric!r}"
-        )
     # In image-id order, enrolled rows keep the order of the mated-pair listing (mated_pairs).
     order = np.argsort(images["image_id"].to_numpy(), kind="stable")
     images, matrix = images.iloc[order].reset_index(drop=True), matrix[order]
