@@ -113,19 +113,11 @@ def annotate_skin_tone(config: Path, out_file: Path, overrides: tuple[str, ...],
 
     Uses the config's dataset and annotate.* ITA options; estimates are cached by image content.
     """
-    from frbench.annotate.apply import skin_tone_tables
+    from frbench.annotate.apply import skin_tone_of_dataset
     from frbench.config import load_config
-    from frbench.datasets import load_dataset
     from frbench.report.files import write_csv
-    from frbench.datasets.registry import resolve_data_root
-    from frbench.embed.cache import resolve_cache_dir
 
-    cfg = load_config(config, overrides)
-    images = load_dataset(cfg.dataset, resolve_data_root()).images
-    cache_dir = resolve_cache_dir(cfg.cache.dir)
-    per_image, per_subject = skin_tone_tables(
-        images, cfg.annotate, cache_dir, workers=workers, progress=not quiet, max_pixels=cfg.dataset.max_pixels
-    )
+    per_image, per_subject = skin_tone_of_dataset(load_config(config, overrides), workers=workers, progress=not quiet)
     subjects_file = out_file.with_name(out_file.stem + ".subjects.csv")
     write_csv(out_file, per_image)
     write_csv(subjects_file, per_subject)
