@@ -280,3 +280,9 @@ def test_cli_agreement_writes_tables_and_a_readable_consensus(tmp_path):
     assert pd.read_csv(out / "confusion.csv")["n"].sum() == 6
     agreed = read_label_file(out / "consensus.csv").set_index("subject_id")
     assert agreed.loc["Y", "skin_tone_binary"] == "unsure" and agreed.loc["Z", "n_agree"] == 2
+
+
+def test_consensus_time_is_the_latest_answer_by_time_not_by_spelling():
+    answers = answers_frame({"a": {"X": ("lighter", "")}, "b": {"X": ("lighter", "")}})
+    answers["labelled_at"] = ["2026-12-01T10:00:00Z", "2026-12-01T10:00:00.500Z"]  # '.' sorts before 'Z'
+    assert consensus(answers)["labelled_at"].iloc[0] == "2026-12-01T10:00:00.500Z"

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import http.client
 import json
+import signal
+import subprocess
+import sys
 import threading
 from pathlib import Path
 
@@ -12,7 +15,9 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
+from click.testing import CliRunner
 
+from frbench.cli import main
 from frbench.errors import DatasetError, FrbenchError
 from frbench.label import commands
 from frbench.label.crops import CENTRE_SHARE, crop_box, face_crop_jpeg
@@ -106,8 +111,12 @@ def test_read_probabilities(tmp_path):
             read_probabilities(good, SUBJECTS)
 
 
-def test_cli_order_choices_are_the_order_module_s():
+def test_cli_choices_are_the_library_s():
+    from frbench.label.agreement import UNSURE_RULES
+
     assert commands.ORDERS == ORDERS
+    unsure = next(p for p in commands.agreement_command.params if p.name == "unsure")
+    assert tuple(unsure.type.choices) == UNSURE_RULES
 
 
 # --- crops -----------------------------------------------------------------------------------
@@ -284,3 +293,52 @@ def test_bad_monk_over_http_is_refused_and_nothing_saved(served):
 def test_port_in_use_is_a_one_line_error(served):
     with pytest.raises(FrbenchError, match=f"cannot listen on 127.0.0.1:{served.port}"):
         make_server(served.session, served.port)
+
+
+# --- the command -----------------------------------------------------------------------------
+
+
+def test_cli_uncertain_first_from_probabilities_serves_the_most_uncertain_first(tmp_path):
+    config = tiny_config(tmp_path)
+    probabilities = tmp_path / "p.csv"
+    probabilities.write_text("subject_id,p_darker\nAda,0.05\nBea,0.9\nCid,0.45\nDov,0.99\nEli,0.2\nFay,0.7\n")
+    labels = tmp_path / "labels.csv"
+    cmd = [sys.executable, "-m", "frbench.cli", "label", "skin-tone", str(config), "--annotator", "kim", "--port", "0",
+           "--order", "uncertain-first", "--probabilities", str(probabilities), "-o", str(labels)]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        url = proc.stdout.readline().strip()
+        assert url.startswith("http://127.0.0.1:"), proc.stderr.read()
+        port = int(url.rsplit(":", 1)[1].strip("/"))
+        conn = http.client.HTTPConnection(HOST, port, timeout=10)
+        seen = []
+        for _ in range(3):
+            conn.request("GET", "/state")
+            subject = json.loads(conn.getresponse().read())["subject"]["id"]
+            seen.append(subject)
+            body = json.dumps({"subject": subject, "binary": "unsure"})
+            conn.request("POST", "/answer", body, {"Content-Type": "application/json"})
+            assert conn.getresponse().read()
+        # |2p - 1|: Cid 0.1, Fay 0.4, Eli 0.6, ...
+        assert seen == ["Cid", "Fay", "Eli"]
+    finally:
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0 and "stopped; 3 of 6 answered" in err
+    assert read_label_file(labels)["subject_id"].tolist() == ["Cid", "Fay", "Eli"]
+
+
+def test_cli_refuses_probabilities_without_uncertain_first(tmp_path):
+    result = CliRunner().invoke(main, ["label", "skin-tone", "x.yaml", "--probabilities", "p.csv"])
+    assert result.exit_code == 2 and "--probabilities is for --order uncertain-first" in result.output
+
+
+def test_cli_bad_probabilities_file_is_one_line(tmp_path):
+    config = tiny_config(tmp_path)
+    bad = tmp_path / "p.csv"
+    bad.write_text("subject_id,p_darker\nNobody,0.5\n")
+    result = CliRunner().invoke(
+        main, ["label", "skin-tone", str(config), "--order", "uncertain-first", "--probabilities", str(bad), "--port", "0"]
+    )
+    assert result.exit_code == 2
+    assert "p.csv:2: subject 'Nobody' is not in the dataset" in result.output and "Traceback" not in result.output

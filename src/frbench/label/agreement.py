@@ -58,6 +58,7 @@ from frbench.label.files import (
     CONSENSUS_COLUMNS,
     IMAGE_SEP,
     TOOL,
+    parse_utc,
     read_annotator_files,
     read_label_file,
 )
@@ -181,7 +182,7 @@ def consensus(answers: pd.DataFrame) -> pd.DataFrame:
             "skin_tone_binary": binary,
             "monk": str(statistics.median_low(monks)) if monks else "",
             # the latest answer's time, so the same answers always give the same file
-            "labelled_at": max(group["labelled_at"]),
+            "labelled_at": max(group["labelled_at"], key=parse_utc),
             "tool": f"{TOOL} consensus",
             "n_annotators": len(group),
             "n_agree": int(votes[binary]),
@@ -227,7 +228,7 @@ def label_summary(files: Sequence[Path], replicates: int = 1000, seed: int = 0, 
     return {
         "annotators": annotators,
         "n_annotators": len(annotators),
-        "n_subjects": int(len(per_subject)),
+        "n_subjects": len(per_subject),
         "n_single_annotator": int((per_subject == 1).sum()),
         "share_single_annotator": float((per_subject == 1).mean()),
         "n_unsure": int((answers["skin_tone_binary"] == "unsure").sum()),

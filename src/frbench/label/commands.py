@@ -48,12 +48,12 @@ def skin_tone(
     from frbench.label.order import labelling_order, read_probabilities, uncertainty_from_ita, uncertainty_from_p_darker
     from frbench.label.server import LabelSession, make_server
 
+    if probabilities is not None and order != "uncertain-first":
+        raise click.UsageError("--probabilities is for --order uncertain-first")
     name = check_annotator_name(annotator or getpass.getuser())
     cfg = load_config(config, overrides)
     images = load_dataset(cfg.dataset, default_data_root()).images
     subjects = sorted(images["subject_id"].astype(str).unique())
-    if probabilities is not None and order != "uncertain-first":
-        raise click.UsageError("--probabilities is for --order uncertain-first")
     uncertainty = None
     if order == "uncertain-first":
         if probabilities is not None:

@@ -42,9 +42,9 @@ def crop_box(shape: tuple[int, ...], face: tuple[int, int, int, int] | None) -> 
         side = FACE_CONTEXT * size
         cx, cy = (left + right) / 2.0, (top + bottom) / 2.0 - FACE_RAISE * size
     side_x, side_y = min(side, w), min(side, h)
-    x0 = int(round(min(max(cx - side_x / 2.0, 0.0), w - side_x)))
-    y0 = int(round(min(max(cy - side_y / 2.0, 0.0), h - side_y)))
-    return x0, y0, x0 + int(round(side_x)), y0 + int(round(side_y))
+    x0 = round(min(max(cx - side_x / 2.0, 0.0), w - side_x))
+    y0 = round(min(max(cy - side_y / 2.0, 0.0), h - side_y))
+    return x0, y0, x0 + round(side_x), y0 + round(side_y)
 
 
 def face_crop_jpeg(path: Path | str, size: int = 256, max_pixels: int = MAX_PIXELS) -> bytes:

@@ -36,7 +36,6 @@ from frbench.label.files import (
     LABEL_COLUMNS,
     check_annotator_name,
     label_row,
-    latest_answers,
     read_label_file,
     write_label_file,
 )
@@ -240,7 +239,7 @@ class _Handler(BaseHTTPRequestHandler):
     server: LabelServer
     protocol_version = "HTTP/1.1"
 
-    def log_message(self, format: str, *args: object) -> None:  # noqa: A002
+    def log_message(self, format: str, *args: object) -> None:
         pass  # one line per image request would bury the command's own messages
 
     def _host_ok(self) -> bool:
@@ -262,7 +261,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _json(self, status: int, obj: dict) -> None:
         self._send(status, json.dumps(obj).encode(), "application/json")
 
-    def do_GET(self) -> None:  # noqa: N802
+    def do_GET(self) -> None:
         if not self._host_ok():
             return self._json(HTTPStatus.FORBIDDEN, {"error": "unexpected Host header"})
         path = self.path.split("?", 1)[0]
@@ -281,7 +280,7 @@ class _Handler(BaseHTTPRequestHandler):
             return self._send(HTTPStatus.OK, data, "image/jpeg", cache="private, max-age=3600")
         return self._json(HTTPStatus.NOT_FOUND, {"error": f"no such page {path!r}"})
 
-    def do_POST(self) -> None:  # noqa: N802
+    def do_POST(self) -> None:
         if not self._host_ok():
             return self._json(HTTPStatus.FORBIDDEN, {"error": "unexpected Host header"})
         if self.headers.get("Content-Type", "").split(";")[0].strip() != "application/json":
