@@ -173,5 +173,9 @@ from frbench.cli.data import data  # noqa: E402  (a command group of its own mod
 
 main.add_command(data)
 
+from frbench.label.commands import label  # noqa: E402
+
+main.add_command(label)
+
 if __name__ == "__main__":
     main()
