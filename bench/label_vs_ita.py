@@ -22,10 +22,10 @@ import pandas as pd
 from frbench.annotate.apply import skin_tone_tables
 from frbench.config import load_config
 from frbench.datasets import load_dataset
-from frbench.datasets.registry import default_data_root
+from frbench.datasets.registry import resolve_data_root
 from frbench.label.agreement import agreement, answer_intervals
 from frbench.label.files import latest_answers, read_label_file
-from frbench.run import default_cache_dir
+from frbench.embed.cache import resolve_cache_dir
 
 
 def main() -> None:
@@ -36,11 +36,11 @@ def main() -> None:
     args = parser.parse_args()
 
     cfg = load_config(args.config, ())
-    images = load_dataset(cfg.dataset, default_data_root()).images
+    images = load_dataset(cfg.dataset, resolve_data_root()).images
     rows = read_label_file(args.labels, subjects=images["subject_id"])
     human = latest_answers(rows)
     mine = images[images["subject_id"].isin(human["subject_id"])]
-    _, per_subject = skin_tone_tables(mine, cfg.annotate, default_cache_dir(), progress=False)
+    _, per_subject = skin_tone_tables(mine, cfg.annotate, resolve_cache_dir(cfg.cache.dir), progress=False)
     ita = per_subject.set_index("subject_id").reindex(human["subject_id"])
 
     known = ita["skin_tone"].isin(["lighter", "darker"]).to_numpy()

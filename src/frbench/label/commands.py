@@ -43,7 +43,7 @@ def skin_tone(
     """
     from frbench.config import load_config
     from frbench.datasets import load_dataset
-    from frbench.datasets.registry import default_data_root
+    from frbench.datasets.registry import resolve_data_root
     from frbench.label.files import check_annotator_name
     from frbench.label.order import labelling_order, read_probabilities, uncertainty_from_ita, uncertainty_from_p_darker
     from frbench.label.server import LabelSession, make_server
@@ -52,7 +52,7 @@ def skin_tone(
         raise click.UsageError("--probabilities is for --order uncertain-first")
     name = check_annotator_name(annotator or getpass.getuser())
     cfg = load_config(config, overrides)
-    images = load_dataset(cfg.dataset, default_data_root()).images
+    images = load_dataset(cfg.dataset, resolve_data_root()).images
     subjects = sorted(images["subject_id"].astype(str).unique())
     uncertainty = None
     if order == "uncertain-first":
@@ -84,9 +84,9 @@ def skin_tone(
 def _subject_ita(cfg, images, subjects: list[str]):
     """Today's ITA estimate per subject, NaN where it has none (cached per image content)."""
     from frbench.annotate.apply import skin_tone_tables
-    from frbench.run import default_cache_dir
+    from frbench.embed.cache import resolve_cache_dir
 
-    cache_dir = Path(cfg.cache.dir) if cfg.cache.dir is not None else default_cache_dir()
+    cache_dir = resolve_cache_dir(cfg.cache.dir)
     click.echo("frbench label: estimating ITA to order subjects by uncertainty", err=True)
     _, per_subject = skin_tone_tables(images, cfg.annotate, cache_dir, progress=True, max_pixels=cfg.dataset.max_pixels)
     return per_subject.set_index("subject_id")["ita"].reindex(subjects).to_numpy(dtype=float)

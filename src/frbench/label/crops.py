@@ -16,7 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from frbench.images import MAX_PIXELS, check_image
+from frbench.embed.screening import MAX_PIXELS, check_image
 
 FACE_CONTEXT = 1.8
 FACE_RAISE = 0.1

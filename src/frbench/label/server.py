@@ -29,7 +29,7 @@ from pathlib import Path
 import pandas as pd
 
 from frbench.errors import DatasetError, FrbenchError
-from frbench.images import MAX_PIXELS
+from frbench.embed.screening import MAX_PIXELS
 from frbench.label.crops import face_crop_jpeg
 from frbench.label.files import (
     BINARY_ANSWERS,
