@@ -1,4 +1,4 @@
-"""Benchmark of exact all-vs-all scoring (frbench.exhaustive) against a naive full-matrix pass.
+"""Benchmark of exact all-vs-all scoring (frbench.scoring.exhaustive) against a naive full-matrix pass.
 
     .venv/bin/python bench/exhaustive.py                      # random unit vectors, LFW size
     .venv/bin/python bench/exhaustive.py --embeddings emb.npy --labels labels.csv
@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from frbench.exhaustive import exhaustive_scores, quantised_unit_rows
+from frbench.scoring.exhaustive import exhaustive_scores, quantised_unit_rows
 from frbench.metrics.thresholds import threshold_at_fmr
 
 TARGETS = (1e-3, 1e-4, 1e-5, 1e-6)

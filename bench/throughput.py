@@ -179,9 +179,9 @@ def main() -> None:
     if not (args.lfw / "pairs.txt").is_file():
         sys.exit(f"no LFW at {args.lfw} (pairs.txt not found): pass --lfw or set FRBENCH_DATA")
     # imported here, not at the top: spawned workers import this script as their __main__, and
-    # matplotlib and scipy (pulled in by frbench.run) would slow every worker's start, which the
+    # matplotlib and scipy (pulled in by frbench.workflows.run) would slow every worker's start, which the
     # frbench command line does not
-    from frbench.run import pipeline_from_config, run_benchmark
+    from frbench.workflows.run import pipeline_from_config, run_benchmark
 
     quiet_deepface()
     # the naive loop runs first and must find the Dlib weights where deepface looks for them

@@ -91,7 +91,7 @@ class Case:
     """One corpus file: where it is (relative to the dataset root), whose it is, and its verdict.
 
     ``status`` and ``detail`` (None: any detail) are what a run must report for it.
-    ``screened``: the verdict is ``frbench.images.check_image``'s, so a run gives it only where
+    ``screened``: the verdict is ``frbench.embed.screening.check_image``'s, so a run gives it only where
     embed_images calls that function before decoding.
     """
 

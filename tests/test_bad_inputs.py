@@ -27,13 +27,13 @@ from click.testing import CliRunner
 from PIL import Image
 
 from frbench.annotate.ita import ItaOptions, estimate_ita_images
-from frbench.cli import main
+from frbench.cli.app import main
 from frbench.config import load_config, validate_config
 from frbench.datasets import load_dataset, load_lfw
-from frbench.duplicates import copies_caveat, identical_embeddings
+from frbench.embed.duplicates import copies_caveat, identical_embeddings
 from frbench.errors import ConfigError, DatasetError
-from frbench.images import MAX_PIXELS, check_image, jpeg_is_complete
-from frbench.run import run_benchmark
+from frbench.embed.screening import MAX_PIXELS, check_image, jpeg_is_complete
+from frbench.workflows.run import run_benchmark
 from tests.corpus import (
     TRUNCATED,
     UNDECODABLE,
@@ -79,7 +79,7 @@ def test_checking_the_bomb_allocates_nothing_of_its_size(bomb: Path) -> None:
         import resource, sys
         import cv2
         resource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))
-        from frbench.images import check_image
+        from frbench.embed.screening import check_image
         print(check_image({str(bomb)!r})[0])
         try:
             decoded = cv2.imread({str(bomb)!r})
@@ -399,7 +399,7 @@ def test_a_label_value_missing_is_unknown_and_any_other_value_a_group(tmp_path: 
 
 
 def test_a_subject_with_one_image_has_no_mated_pairs_but_stays(tmp_path: Path) -> None:
-    from frbench.pairs import generated_pairs
+    from frbench.pairs.protocols import generated_pairs
 
     root = write_csv_dataset(tmp_path / "data", IMAGES, "image_a,image_b\na/1.png,b/1.png\n")
     ds = load_dataset(validate_config(csv_config(root, tmp_path / "cache")).dataset, tmp_path)

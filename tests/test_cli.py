@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from frbench.cli import main
+from frbench.cli.app import main
 from tests.test_run import csv_config, make_csv_dataset
 
 needs_dlib = pytest.mark.skipif(

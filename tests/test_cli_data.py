@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from click.testing import CliRunner
 
-from frbench.cli import _Group
-from frbench.cli_data import data
+from frbench.cli.app import _Group
+from frbench.cli.data import data
 from frbench.datasets import registry
 
 # The five-image LFW in its published files (test_fetch builds it for the download tests).

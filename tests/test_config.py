@@ -106,3 +106,11 @@ def test_fingerprint_changes_with_content() -> None:
 def test_csv_dataset_needs_images_file() -> None:
     with pytest.raises(ConfigError, match="images"):
         validate_config({"name": "a", "dataset": {"name": "mine", "format": "csv"}})
+
+
+def test_exhaustive_protocol_with_an_unsupported_metric_is_refused_at_load(tmp_path) -> None:
+    # Refused before any embedding, naming both fields, not after embedding the dataset.
+    path = tmp_path / "x.yaml"
+    path.write_text("name: x\ndataset: {name: lfw}\npairs: {protocol: exhaustive}\nmodel: {distance_metric: euclidean}\n")
+    with pytest.raises(ConfigError, match=r"x\.yaml: pairs\.protocol exhaustive supports model\.distance_metric cosine or euclidean_l2, got 'euclidean'"):
+        load_config(path)

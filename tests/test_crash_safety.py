@@ -32,7 +32,7 @@ from frbench.embed import CACHE_FILE, embed_images
 from frbench.embed.backend import Pipeline
 from frbench.embed.cache import content_hash
 from frbench.errors import FrbenchError
-from frbench.run import run_benchmark
+from frbench.workflows.run import run_benchmark
 
 pytestmark = [
     pytest.mark.skipif(

@@ -7,8 +7,16 @@ import pandas as pd
 import pytest
 from sklearn.metrics import det_curve, roc_curve
 
-from frbench.metrics.curves import cross_group_fmr, det_points, score_histograms
+from frbench.groups import Groups
+from frbench.metrics.counts import cross_group_cells
+from frbench.metrics.curves import cross_group_from_cells, det_points, score_histograms
 from frbench.metrics.grouped import per_group_rates
+
+
+def cross_group_fmr(pairs, attribute, threshold):
+    """The cross-group matrix of one attribute at one threshold, as the run computes it."""
+    cells = cross_group_cells(pairs, Groups.of([attribute]), {"t": threshold})
+    return cross_group_from_cells(cells).drop(columns=["attribute", "threshold_name", "threshold"])
 
 
 def test_det_points_by_hand():
@@ -75,7 +83,7 @@ def test_cross_group_fmr_by_hand():
 
 
 def test_cross_group_diagonal_equals_per_group_fmr():
-    per_group = per_group_rates(PAIRS, ["race"], [], {"t": 0.5})
+    per_group = per_group_rates(PAIRS, Groups.of(["race"]), {"t": 0.5})
     matrix = cross_group_fmr(PAIRS, "race", 0.5)
     for group in ("x", "y"):
         diag = matrix[(matrix.g_a == group) & (matrix.g_b == group)].iloc[0]
@@ -84,7 +92,7 @@ def test_cross_group_diagonal_equals_per_group_fmr():
 
 
 def test_score_histograms():
-    out = score_histograms(PAIRS, "race", bins=4)
+    out = score_histograms(PAIRS, Groups.of(["race"]), "race", bins=4)
     assert list(out.columns) == ["attribute", "group", "mated", "bin_low", "bin_high", "count", "density"]
     # Shared edges over all 7 scored pairs: 0.1 .. 0.9 in 4 bins of width 0.2.
     edges = np.unique(np.concatenate([out.bin_low, out.bin_high]))

@@ -10,17 +10,15 @@ from __future__ import annotations
 import tracemalloc
 
 import numpy as np
-import pandas as pd
 import pytest
 
-from frbench.exhaustive import (
+from frbench.scoring.exhaustive import (
     ExhaustiveResult,
     cell_counts,
     exhaustive_scores,
-    per_group_fmr_from_cells,
 )
 from frbench.metrics.thresholds import threshold_at_fmr
-from frbench.scoring import pair_similarities
+from frbench.scoring.similarity import pair_similarities
 
 RANGE = {"cosine": (-1.0, 1.0), "euclidean_l2": (-2.0, 0.0)}
 
@@ -207,21 +205,11 @@ def test_cell_counts_and_per_group_fmr_tables() -> None:
     assert at_half.loc[("all", "all", "all"), "n_fm"] == 3
     assert at_half.loc[("gender", "female", "male"), ["n_nonmated", "n_fm"]].tolist() == [3, 2]
     assert cells["target_fmr"].isna().sum() == len(cells) // 2
-    per_group = per_group_fmr_from_cells(cells)
-    rows = per_group[per_group["threshold"] == 0.5].set_index("group")
-    # both sides female: AC (no match); both male: BD (match); all: 3 of 5
-    assert rows.loc["female", "fmr"] == 0.0 and rows.loc["male", "fmr"] == 1.0
-    assert rows.loc["all", ["n_nonmated", "n_fm"]].tolist() == [5, 3]
-    assert rows.loc["all", "fmr"] == pytest.approx(0.6)
-
-
-def test_per_group_fmr_of_empty_group_is_nan() -> None:
-    cells = pd.DataFrame(
-        [("race", "x", "x", 0.5, np.nan, 0, 0), ("race", "x", "y", 0.5, np.nan, 4, 1)],
-        columns=["attribute", "group_a", "group_b", "threshold", "target_fmr", "n_nonmated", "n_fm"],
-    )
-    out = per_group_fmr_from_cells(cells)
-    assert len(out) == 1 and np.isnan(out["fmr"].iloc[0])
+    # a group's own non-mated pairs are its diagonal cell: both sides female: AC (no match);
+    # both male: BD (match); all: 3 of 5
+    assert at_half.loc[("gender", "female", "female"), ["n_nonmated", "n_fm"]].tolist() == [1, 0]
+    assert at_half.loc[("gender", "male", "male"), ["n_nonmated", "n_fm"]].tolist() == [1, 1]
+    assert at_half.loc[("all", "all", "all"), ["n_nonmated", "n_fm"]].tolist() == [5, 3]
 
 
 def test_scores_are_within_the_documented_bound_of_float64_scores() -> None:

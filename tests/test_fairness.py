@@ -8,6 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from frbench.groups import Groups
 from frbench.metrics.fairness import (
     BOOTSTRAP_SUMMARY_COLUMNS,
     SUMMARY_COLUMNS,
@@ -148,7 +149,7 @@ def test_skewed_error_ratio_summary_from_pairs():
     gender = ["female"] * 6 + ["male"] * 8
     pairs = pd.DataFrame({"score": scores, "mated": mated, "ok": True, "subject_a": sa, "subject_b": sb,
                           "gender_a": gender, "gender_b": gender})
-    errors, summary = skewed_error_ratio_summary(pairs, ["gender"], min_subjects=0)
+    errors, summary = skewed_error_ratio_summary(pairs, Groups.of(["gender"]), min_subjects=0)
     assert errors["error"].tolist() == pytest.approx([1 / 6, 1 / 8])
     row = summary.iloc[0]
     assert row["measure"] == "ser" and row["threshold_name"] == "own" and row["value"] == pytest.approx(4 / 3)

@@ -26,9 +26,9 @@ from frbench.datasets.bfw import load_bfw
 from frbench.datasets.lfw import _read_pairs as read_lfw_pairs
 from frbench.datasets.rfw import _read_pairs as read_rfw_pairs
 from frbench.errors import FrbenchError
-from frbench.grid import load_grid
-from frbench.imported_scores import import_scores
-from frbench.reproduce import load_recorded_run
+from frbench.workflows.grid import load_grid
+from frbench.scoring.imported import import_scores
+from frbench.workflows.manifest import load_recorded_run
 
 T = TypeVar("T")
 FUZZ = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from frbench.metrics.generalized import GENERALIZED_COLUMNS, generalized_columns, generalized_rates, pair_generalized_rates
+from frbench.groups import Groups
 from frbench.metrics.grouped import per_group_rates
 
 
@@ -53,7 +54,7 @@ def test_gfrr_is_fnmr_system_of_the_per_group_table():
             "gender_a": "f", "gender_b": "f",
         }
     )
-    row = per_group_rates(pairs, ["gender"], thresholds={"t": 0.5}).iloc[0]
+    row = per_group_rates(pairs, Groups.of(["gender"]), thresholds={"t": 0.5}).iloc[0]
     counts = pd.DataFrame([{"n_fm": row.n_fm, "n_nonmated": row.n_nonmated, "n_failed_nonmated": 1,
                             "n_fnm": row.n_fnm, "n_mated": row.n_mated, "n_failed_mated": 2}])
     out = generalized_columns(counts)

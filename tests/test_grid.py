@@ -11,11 +11,11 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from frbench.cli import main
-from frbench.compare import compare_runs
+from frbench.cli.app import main
+from frbench.workflows.compare import compare_runs
 from frbench.config import load_config
 from frbench.errors import ConfigError
-from frbench.grid import load_grid, run_grid
+from frbench.workflows.grid import load_grid, run_grid
 from tests.test_run import csv_config, make_csv_dataset
 
 needs_dlib = pytest.mark.skipif(
@@ -125,7 +125,7 @@ def test_grid_runs_every_cell_shares_embeddings_and_compares(tmp_path: Path) -> 
         assert manifest["config"]["name"] == f"g/{cell.name}"
         assert manifest["config"]["model"]["distance_metric"] == cell.config.model.distance_metric
 
-    tables = compare_runs([tmp_path / "out"])
+    tables, _ = compare_runs([tmp_path / "out"])
     assert set(tables) == {"deepface_default", "fmr=1e-01", "fixed=0.5"}
     table = tables["fmr=1e-01"].set_index("run")
     assert list(table.index) == [c.name for c in grid.cells]

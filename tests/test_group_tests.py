@@ -10,6 +10,7 @@ import pandas as pd
 import pytest
 from scipy.stats import binom, fisher_exact
 
+from frbench.groups import Groups
 from frbench.metrics.group_tests import (
     GROUP_TEST_COLUMNS,
     cluster_permutation_test,
@@ -208,7 +209,7 @@ def _toy_pairs() -> pd.DataFrame:
 
 def test_group_tests_table():
     pairs = _toy_pairs()
-    out = group_tests(pairs, ["gender"], thresholds={"t": 0.5}, min_subjects=10, n_permutations=999)
+    out = group_tests(pairs, Groups.of(["gender"]), thresholds={"t": 0.5}, min_subjects=10, n_permutations=999)
     assert list(out.columns) == list(GROUP_TEST_COLUMNS)
     assert out["rate"].tolist() == ["fmr", "fnmr"]
     fmr = out.iloc[0]
@@ -224,7 +225,7 @@ def test_group_tests_table():
     assert fnmr["n_clusters"] == 24 and "Monte Carlo" in fnmr["clustered_method"]
     np.testing.assert_allclose(out["exact_p_holm"], holm(out["exact_p"].to_numpy()))
     # With min_subjects above the groups' 12 subjects nothing is compared, and the note says why.
-    none = group_tests(pairs, ["gender"], thresholds={"t": 0.5}, min_subjects=13)
+    none = group_tests(pairs, Groups.of(["gender"]), thresholds={"t": 0.5}, min_subjects=13)
     assert none["note"].str.startswith("fewer than 2 groups").all() and none["exact_p"].isna().all()
 
 

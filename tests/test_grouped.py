@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 from scipy.stats import binomtest
 
+from frbench.groups import Groups
 from frbench.metrics.grouped import (
     BOOTSTRAP_COLUMNS,
     PER_GROUP_COLUMNS,
@@ -50,7 +51,7 @@ def make_pairs(rows=PAIRS, subjects=SUBJECTS) -> pd.DataFrame:
 @pytest.fixture
 def table() -> pd.DataFrame:
     return per_group_rates(
-        make_pairs(), ["race", "gender"], [["race", "gender"]], {"t0.5": 0.5, "t0.7": 0.7}, target_fmr=0.7
+        make_pairs(), Groups.of(["race", "gender"], [["race", "gender"]]), {"t0.5": 0.5, "t0.7": 0.7}, default_target=0.7
     )
 
 
@@ -173,7 +174,7 @@ def random_pairs(n_pairs=3000, n_subjects=600, seed=0) -> pd.DataFrame:
 
 def test_agrees_with_a_direct_pandas_computation():
     pairs = random_pairs()
-    out = per_group_rates(pairs, ["race", "gender"], [["race", "gender"]], {"t": 0.45})
+    out = per_group_rates(pairs, Groups.of(["race", "gender"], [["race", "gender"]]), {"t": 0.45})
     for _, r in out.iterrows():
         if r.attribute == "all":
             sel = pairs[pairs.ok]
@@ -193,7 +194,7 @@ def test_agrees_with_a_direct_pandas_computation():
 
 def test_bootstrap_columns_and_seed():
     pairs = random_pairs()
-    kwargs = dict(attributes=["race"], thresholds={"t": 0.45}, bootstrap=200)
+    kwargs = dict(groups=Groups.of(["race"]), thresholds={"t": 0.45}, bootstrap=200)
     first = per_group_rates(pairs, seed=1, **kwargs)
     assert list(first.columns) == list(PER_GROUP_COLUMNS) + list(BOOTSTRAP_COLUMNS)
     pd.testing.assert_frame_equal(first, per_group_rates(pairs, seed=1, **kwargs))
@@ -209,23 +210,23 @@ def test_bootstrap_columns_and_seed():
 def test_invalid_tables_are_rejected():
     pairs = make_pairs()
     with pytest.raises(ValueError, match="gender"):
-        per_group_rates(pairs.drop(columns=["gender_b"]), ["gender"], [], {"t": 0.5})
+        per_group_rates(pairs.drop(columns=["gender_b"]), Groups.of(["gender"]), {"t": 0.5})
     broken = pairs.copy()
     broken.loc[0, "score"] = np.nan
     with pytest.raises(ValueError, match="marked ok"):
-        per_group_rates(broken, ["race"], [], {"t": 0.5})
+        per_group_rates(broken, Groups.of(["race"]), {"t": 0.5})
     with pytest.raises(ValueError, match="no thresholds"):
-        per_group_rates(pairs, ["race"], [], {})
+        per_group_rates(pairs, Groups.of(["race"]), {})
     with pytest.raises(ValueError, match="NaN"):
-        per_group_rates(pairs, ["race"], [], {"t": float("nan")})
+        per_group_rates(pairs, Groups.of(["race"]), {"t": float("nan")})
     missing = pairs.copy()
     missing.loc[0, "race_a"] = None
     with pytest.raises(ValueError, match="missing values"):
-        per_group_rates(missing, ["race"], [], {"t": 0.5})
+        per_group_rates(missing, Groups.of(["race"]), {"t": 0.5})
 
 
 def test_per_group_thresholds_by_hand():
-    out = per_group_thresholds(make_pairs(), ["race"], [["race", "gender"]], target_fmr=0.5)
+    out = per_group_thresholds(make_pairs(), Groups.of(["race"], [["race", "gender"]]), target_fmr=0.5)
     black = out[(out.attribute == "race") & (out.group == "black")].iloc[0]
     # black non-mated scores {0.6, 0.5}: k = 1, threshold just above s_(2) = 0.5, only 0.6 matches;
     # black mated {0.9, 0.4, 0.5}: 0.4 and 0.5 fall below it.
@@ -246,7 +247,7 @@ def test_failure_to_enrol_by_hand():
         }
     )
     status = pd.Series({"i5": "ok", "i4": "unreadable", "i3": "ok", "i2": "no_face", "i1": "ok"})
-    out = failure_to_enrol(images, status, ["gender"], [["race", "gender"]])
+    out = failure_to_enrol(images, status, Groups.of(["gender"], [["race", "gender"]]))
     assert list(out.columns) == [
         "attribute", "group", "n_images", "n_subjects", "n_failed", "fte", "fte_ci_low", "fte_ci_high"
     ]
@@ -263,4 +264,4 @@ def test_failure_to_enrol_by_hand():
     ci = binomtest(2, 5).proportion_ci(method="exact")
     assert (out.fte_ci_low[0], out.fte_ci_high[0]) == pytest.approx((ci.low, ci.high))
     with pytest.raises(ValueError, match="i5"):
-        failure_to_enrol(images, status.drop("i5"), ["gender"])
+        failure_to_enrol(images, status.drop("i5"), Groups.of(["gender"]))

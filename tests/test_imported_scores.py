@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from frbench.errors import DatasetError
-from frbench.imported_scores import MAX_EXAMPLES, import_scores
+from frbench.scoring.imported import MAX_EXAMPLES, import_scores
 
 IMAGES = pd.DataFrame(
     {

@@ -1,4 +1,4 @@
-"""measure(): the threshold policy of a config applied to scored pairs, checked by hand."""
+"""measure_listed(): the threshold policy of a config applied to scored pairs, checked by hand."""
 
 from __future__ import annotations
 
@@ -7,7 +7,10 @@ import pandas as pd
 import pytest
 
 from frbench.config import validate_config
-from frbench.measure import measure
+from frbench.groups import Groups
+from frbench.measure.listed import measure_listed
+
+GENDER = Groups.of(["gender"])
 
 
 def pairs_frame(scores: list[float], mated: list[bool], folds: list[int], genders: list[str]) -> pd.DataFrame:
@@ -44,7 +47,7 @@ def test_fold_calibrated_thresholds_come_from_the_other_fold() -> None:
     mated = [False] * 4 + [True] * 3 + [False] * 4 + [True] * 3
     folds = [1] * 7 + [2] * 7
     pairs = pairs_frame(scores, mated, folds, ["female"] * 14)
-    res = measure(config(target_fmr=[0.25], fold_calibrated=True), pairs)
+    res = measure_listed(config(target_fmr=[0.25], fold_calibrated=True), pairs, GENDER)
 
     fold_rows = res.threshold_table[res.threshold_table["threshold_name"] == "fold:fmr=2e-01"]
     assert fold_rows.set_index("fold")["threshold"].to_dict() == {
@@ -68,7 +71,7 @@ def test_global_threshold_and_per_group_thresholds() -> None:
     genders = np.where(rng.random(n) < 0.5, "female", "male")
     scores = np.where(mated, rng.normal(1, 0.5, n), rng.normal(0, 0.5, n)) + (genders == "female") * 0.3
     pairs = pairs_frame(list(scores), list(mated), [1] * n, list(genders))
-    res = measure(config(target_fmr=[0.05], per_group=True), pairs)
+    res = measure_listed(config(target_fmr=[0.05], per_group=True), pairs, GENDER)
     t = res.thresholds["fmr=5e-02"]
     nonmated = scores[~mated]
     assert (nonmated >= t).sum() <= int(0.05 * nonmated.size) < (nonmated >= np.nextafter(t, -np.inf)).sum()
@@ -78,7 +81,8 @@ def test_global_threshold_and_per_group_thresholds() -> None:
         assert (s >= own.loc[g, "threshold"]).sum() <= int(0.05 * s.size)
     # the group shifted up needs the higher threshold of its own
     assert own.loc["female", "threshold"] > own.loc["male", "threshold"]
-    assert "fold" in " ".join(res.notes)  # one fold only: no fold calibration, and it says so
+    # one fold only: no fold calibration, and it says so
+    assert res.notes == ["Fold-calibrated thresholds need at least two folds; this run has one."]
 
 
 def test_bootstrap_gives_fairness_intervals_that_repeat_with_the_seed() -> None:
@@ -94,23 +98,26 @@ def test_bootstrap_gives_fairness_intervals_that_repeat_with_the_seed() -> None:
     cfg = validate_config({"name": "t", "dataset": {"name": "x"}, "groups": ["gender"],
                            "thresholds": {"deepface_default": False, "target_fmr": [0.1]},
                            "stats": {"bootstrap": 200, "seed": 5}})
-    a, b = measure(cfg, pairs), measure(cfg, pairs)
+    a, b = measure_listed(cfg, pairs, GENDER), measure_listed(cfg, pairs, GENDER)
     pd.testing.assert_frame_equal(a.fairness, b.fairness)
     ratio = a.fairness.set_index("measure").loc["fnmr_max_min_ratio"]
     assert ratio["ci_low"] <= ratio["value"] <= ratio["ci_high"] and ratio["ci_low"] < ratio["ci_high"]
-    assert {"fnmr_boot_low", "fmr_boot_high"} <= set(a.per_group.columns)
+    rows = a.per_group
+    assert (rows["fnmr_boot_low"] <= rows["fnmr"] + 1e-12).all() and (rows["fnmr"] <= rows["fnmr_boot_high"] + 1e-12).all()
+    assert (rows["fnmr_boot_low"] < rows["fnmr_boot_high"]).any()
 
 
 def test_underpowered_is_judged_against_each_rows_own_target() -> None:
-    from frbench.measure import mark_underpowered
+    from frbench.measure.thresholds import targets_of
+    from frbench.metrics.grouped import rates_from_counts
 
-    table = pd.DataFrame(
-        {
-            "threshold_name": ["fmr=1e-03", "fmr=1e-05", "fold:fmr=1e-05", "deepface_default", "fmr=1e-03"],
-            "n_nonmated": [10_000, 10_000, 1_000_000, 1_000_000, 0],
-        }
+    names = ["fmr=1e-03", "fmr=1e-05", "fold:fmr=1e-05", "deepface_default", "fmr=1e-03"]
+    counts = pd.DataFrame(
+        {"threshold_name": names, "threshold": 0.0, "attribute": "all", "group": "all", "n_subjects": 1,
+         "n_mated": 1, "n_nonmated": [10_000, 10_000, 1_000_000, 1_000_000, 0], "n_fnm": 0, "n_fm": 0,
+         "n_failed": 0, "n_failed_mated": 0}
     )
     # 3/10,000 = 3e-4 resolves 1e-3 but not 1e-5; 3/1e6 = 3e-6 resolves 1e-5; the default row
     # is judged against the strictest target given (1e-6); no pairs is always underpowered.
-    got = mark_underpowered(table, default_target=1e-6)["underpowered"].tolist()
+    got = rates_from_counts(counts, targets=targets_of(names), default_target=1e-6)["underpowered"].tolist()
     assert got == [False, True, False, True, True]

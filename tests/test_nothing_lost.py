@@ -17,11 +17,11 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from frbench.cli import main
+from frbench.cli.app import main
 from frbench.config import validate_config
 from frbench.errors import FrbenchError
 from frbench.report.files import atomic_write_bytes, write_csv
-from frbench.run import RUN_TABLES, run_benchmark
+from frbench.workflows.run import RUN_TABLES, run_benchmark
 from tests.test_run import csv_config, make_csv_dataset
 
 needs_dlib = pytest.mark.skipif(
@@ -103,7 +103,7 @@ def test_a_run_stopped_while_writing_leaves_no_manifest_even_over_an_old_run(tmp
     def crash(*args: object, **kwargs: object) -> str:
         raise RuntimeError("killed while rendering the report")
 
-    monkeypatch.setattr("frbench.run.render_report", crash)
+    monkeypatch.setattr("frbench.workflows.run.render_report", crash)
     other = validate_config(csv_config(root, tmp_path / "cache", thresholds={"fixed": [0.9]}))
     with pytest.raises(RuntimeError):
         run_benchmark(other, out_dir=tmp_path / "run", progress=False)

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from frbench.errors import DatasetError
-from frbench.pairs import exhaustive_mated_pairs, generated_pairs
+from frbench.pairs.protocols import exhaustive_mated_pairs, generated_pairs
 
 
 def image_table(sizes: list[int], seed: int = 0) -> pd.DataFrame:

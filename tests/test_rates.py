@@ -68,3 +68,11 @@ def test_invalid_inputs(scores, mated, match):
 def test_nan_threshold_rejected():
     with pytest.raises(ValueError, match="NaN"):
         fmr(SCORES, MATED, [0.5, np.nan])
+
+
+def test_rate_is_k_over_n_and_undefined_without_comparisons():
+    from frbench.metrics.rates import rate
+
+    got = rate([0, 3, 2, 0], [4, 4, 0, 0])
+    assert got[:2].tolist() == [0.0, 0.75]
+    assert np.isnan(got[2]) and np.isnan(got[3])  # no comparisons: undefined, not 0

@@ -13,11 +13,11 @@ import pandas as pd
 import pytest
 from click.testing import CliRunner
 
-from frbench.cli import main
+from frbench.cli.app import main
 from frbench.config import validate_config
 from frbench.embed.weights import provision_packaged_weights
-from frbench.reproduce import labels_hash, manifest_mismatches, weight_hashes
-from frbench.run import run_benchmark
+from frbench.workflows.manifest import labels_hash, manifest_mismatches, weight_hashes
+from frbench.workflows.run import run_benchmark
 from tests.test_run import csv_config, make_csv_dataset
 
 needs_dlib = pytest.mark.skipif(

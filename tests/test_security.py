@@ -16,13 +16,13 @@ import pytest
 import yaml
 from click.testing import CliRunner
 
-from frbench.cli import main
+from frbench.cli.app import main
 from frbench.config import _ConfigLoader, load_config, validate_config
 from frbench.datasets import load_dataset, load_deepface_pairs
 from frbench.datasets.bfw import load_bfw
 from frbench.datasets.paths import dataset_path
 from frbench.errors import ConfigError, DatasetError
-from frbench.imported_scores import import_scores
+from frbench.scoring.imported import import_scores
 from tests.test_run import csv_config, make_csv_dataset
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "frbench"

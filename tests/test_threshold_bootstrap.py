@@ -6,10 +6,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from frbench.groups import Groups
 from frbench.metrics.grouped import bootstrap_replicates, per_group_rates
 from frbench.metrics.intervals import bootstrap_interval, subject_draws
 from frbench.metrics.thresholds import threshold_at_fmr
 from frbench.metrics.threshold_bootstrap import threshold_bootstrap_rates, threshold_bootstrap_replicates
+
+
+GENDER = Groups.of(["gender"])
 
 
 def _pairs(seed: int = 0, n: int = 600, n_subjects: int = 120) -> pd.DataFrame:
@@ -39,8 +43,8 @@ def _multiplicities(pairs: pd.DataFrame, replicates: int, seed: int) -> np.ndarr
 def test_without_targets_it_is_the_fixed_threshold_bootstrap():
     pairs = _pairs()
     th = {"a": 0.5, "b": 1.2}
-    fmr, fnmr = bootstrap_replicates(pairs, ["gender"], [], th, 60, seed=4)
-    out = threshold_bootstrap_replicates(pairs, ["gender"], [], th, {}, 60, seed=4)
+    fmr, fnmr = bootstrap_replicates(pairs, GENDER, th, 60, seed=4)
+    out = threshold_bootstrap_replicates(pairs, GENDER, th, {}, 60, seed=4)
     np.testing.assert_allclose(out.fmr, fmr, equal_nan=True)
     np.testing.assert_allclose(out.fnmr, fnmr, equal_nan=True)
     assert (out.thresholds == [0.5, 1.2]).all()
@@ -49,7 +53,7 @@ def test_without_targets_it_is_the_fixed_threshold_bootstrap():
 def test_each_replicate_resets_the_threshold_on_its_own_impostors():
     pairs = _pairs()
     th = {"fixed": 0.5, "fmr=5e-02": threshold_at_fmr(pairs.score[pairs.ok & ~pairs.mated], 0.05)}
-    out = threshold_bootstrap_replicates(pairs, ["gender"], [], th, {"fmr=5e-02": 0.05}, 40, seed=1)
+    out = threshold_bootstrap_replicates(pairs, GENDER, th, {"fmr=5e-02": 0.05}, 40, seed=1)
     w = _multiplicities(pairs, 40, seed=1)
     nonmated = (pairs.ok & ~pairs.mated).to_numpy()
     s = pairs.score.to_numpy()
@@ -59,7 +63,7 @@ def test_each_replicate_resets_the_threshold_on_its_own_impostors():
     assert (out.thresholds[:, 0] == 0.5).all()  # a threshold without target stays fixed
     assert np.unique(out.thresholds[:, 1]).size > 1
     # Columns: thresholds in order, each with the all row then female, male (per_group_rates order).
-    table = per_group_rates(pairs, ["gender"], thresholds=th)
+    table = per_group_rates(pairs, GENDER, thresholds=th)
     assert out.fmr.shape == (40, len(table))
     all_rows = (table["attribute"] == "all").to_numpy() & (table["threshold_name"] == "fmr=5e-02").to_numpy()
     assert np.all(out.fmr[:, all_rows] <= 0.05)  # the replicate's own calibration holds
@@ -75,8 +79,8 @@ def test_intervals_include_the_calibrations_noise():
     pairs = _pairs(seed=2, n=400, n_subjects=80)
     t = threshold_at_fmr(pairs.score[pairs.ok & ~pairs.mated], 0.02)
     th = {"fmr=2e-02": t}
-    fixed = bootstrap_replicates(pairs, ["gender"], [], th, 400, seed=0)[1]
-    moving = threshold_bootstrap_replicates(pairs, ["gender"], [], th, {"fmr=2e-02": 0.02}, 400, seed=0).fnmr
+    fixed = bootstrap_replicates(pairs, GENDER, th, 400, seed=0)[1]
+    moving = threshold_bootstrap_replicates(pairs, GENDER, th, {"fmr=2e-02": 0.02}, 400, seed=0).fnmr
     a, b = bootstrap_interval(fixed), bootstrap_interval(moving)
     width_fixed = (a.ci_high - a.ci_low).to_numpy()
     width_moving = (b.ci_high - b.ci_low).to_numpy()

@@ -19,9 +19,8 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from frbench.errors import ConfigError
-from frbench.images import MAX_PIXELS
+from frbench.embed.screening import MAX_PIXELS
 
-DISTANCE_METRICS = ("cosine", "euclidean", "euclidean_l2", "angular")
 # model.name of a run that imports scores instead of running a model
 IMPORTED_SCORES = "scores"
 
@@ -230,6 +229,18 @@ class Config(_Strict):
                 raise ValueError(f"each intersection lists two or more distinct attributes, got {combo}")
         return v
 
+    @model_validator(mode="after")
+    def _exhaustive_metric(self) -> Config:
+        # Checked at load so that a run does not embed a dataset only to be refused when scoring.
+        from frbench.scoring.exhaustive import METRICS
+
+        if self.pairs.protocol == "exhaustive" and self.model.distance_metric not in METRICS:
+            raise ValueError(
+                f"pairs.protocol exhaustive supports model.distance_metric {' or '.join(METRICS)}, "
+                f"got {self.model.distance_metric!r}"
+            )
+        return self
+
     def fingerprint(self) -> str:
         """sha256 of the resolved config, so manifests can tell two configs apart."""
         return hashlib.sha256(self.canonical_json().encode()).hexdigest()
@@ -391,6 +402,8 @@ def _describe(exc: ValidationError, source: str, overrides: Sequence[str] = ()) 
     if err["type"] == "missing":
         return f"{source}: missing required key {quoted}{more}"
     msg = " ".join(err["msg"].removeprefix("Value error, ").split())
+    if not loc:  # a rule across fields names them in its message
+        return f"{source}: {msg}{more}"
     got = "" if "got" in msg else f" (got {_SHORT.repr(err.get('input'))})"
     return f"{source}: {quoted}: {msg}{got}{more}"
 

@@ -8,7 +8,7 @@ import pandas as pd
 
 from frbench.config import AnnotateConfig
 from frbench.errors import ConfigError
-from frbench.images import MAX_PIXELS
+from frbench.embed.screening import MAX_PIXELS
 
 
 def ita_options(cfg: AnnotateConfig) -> "ItaOptions":  # noqa: F821
@@ -31,7 +31,7 @@ def apply_annotations(
 
     ITA is estimated on every image given and a subject's tone is the median over them, so
     callers pass all images of the subjects they measure, not only those in pairs. Images above
-    ``max_pixels`` are ``too_large`` and not decoded (``frbench.images.check_image``).
+    ``max_pixels`` are ``too_large`` and not decoded (``frbench.embed.screening.check_image``).
     """
     from frbench.annotate.ita import estimate_ita_images, subject_ita
     from frbench.annotate.skin_tone import annotate_skin_tone
@@ -79,3 +79,25 @@ def skin_tone_tables(
     per_subject["skin_tone"] = binary_from_ita_category(per_subject["skin_tone_category"].to_numpy())
     per_subject["skin_tone_source"] = "ita"
     return per_image, per_subject
+
+
+def skin_tone_of_dataset(
+    config: "Config",  # noqa: F821
+    data_root: Path | None = None,
+    workers: int = 1,
+    progress: bool = True,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """:func:`skin_tone_tables` of every image of the dataset a config names, with its annotate options.
+
+    What ``frbench annotate skin-tone CONFIG`` writes; estimates are cached by image content in the
+    config's cache directory.
+    """
+    from frbench.datasets import load_dataset
+    from frbench.datasets.registry import resolve_data_root
+    from frbench.embed.cache import resolve_cache_dir
+
+    images = load_dataset(config.dataset, resolve_data_root(data_root)).images
+    return skin_tone_tables(
+        images, config.annotate, resolve_cache_dir(config.cache.dir), workers=workers, progress=progress,
+        max_pixels=config.dataset.max_pixels,
+    )

@@ -61,7 +61,7 @@ import pandas as pd
 from tqdm import tqdm
 
 from frbench.errors import ConfigError, FrbenchError, WeightsMissingError
-from frbench.images import MAX_PIXELS, check_image
+from frbench.embed.screening import MAX_PIXELS, check_image
 from frbench.tables import OK, validate_image_table
 
 # Bump when a change to this module changes estimates, so cached values are not reused.
@@ -320,7 +320,7 @@ def estimate_ita_images(
     in ``cache_dir/ita.sqlite`` keyed by (``options.fingerprint()``, SHA-256 of the file's bytes),
     so a renamed or moved file is still found and an edited one is recomputed. ``workers > 1``
     runs the estimation in that many processes. Every file first passes
-    :func:`frbench.images.check_image`: one declaring more than ``max_pixels`` pixels is
+    :func:`frbench.embed.screening.check_image`: one declaring more than ``max_pixels`` pixels is
     ``too_large`` and a truncated JPEG ``unreadable``, without being decoded or cached.
     """
     images = validate_image_table(images)

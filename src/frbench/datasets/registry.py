@@ -245,9 +245,9 @@ DEEPFACE = DatasetInfo(
 DATASETS = {info.name: info for info in (LFW, RFW, BFW, DEEPFACE)}
 
 
-def default_data_root() -> Path:
-    """``$FRBENCH_DATA`` or ``./data``: where datasets live, one folder per dataset."""
-    return Path(os.environ.get("FRBENCH_DATA", "data"))
+def resolve_data_root(given: str | Path | None = None) -> Path:
+    """Where datasets live, one folder per dataset: ``given``, else ``$FRBENCH_DATA``, else ``./data``."""
+    return Path(given) if given is not None else Path(os.environ.get("FRBENCH_DATA", "data"))
 
 
 def get_dataset(name: str) -> DatasetInfo:

@@ -25,7 +25,7 @@ from frbench.embed.backend import MISSING, UNREADABLE, EmbedResult, Pipeline
 from frbench.embed.cache import EmbeddingCache, content_hash
 from frbench.embed.weights import ensure_weights
 from frbench.errors import ConfigError, DatasetError, FrbenchError
-from frbench.images import MAX_PIXELS, check_image
+from frbench.embed.screening import MAX_PIXELS, check_image
 from frbench.tables import OK
 
 __all__ = ["EXECUTORS", "EmbedStats", "EmbeddingInterrupted", "Embeddings", "embed_images"]

@@ -9,6 +9,8 @@ several processes can read and write one file at once.
 
 from __future__ import annotations
 
+import os
+
 import hashlib
 import sqlite3
 from collections.abc import Iterable
@@ -172,3 +174,16 @@ class EmbeddingCache:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.close()
+
+
+def resolve_cache_dir(configured: str | Path | None = None) -> Path:
+    """Where embeddings are cached: ``cache.dir`` of the config, else ``$FRBENCH_CACHE``, else the
+    platform's user cache directory for frbench."""
+    if configured is not None:
+        return Path(configured)
+    env = os.environ.get("FRBENCH_CACHE")
+    if env:
+        return Path(env)
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("frbench"))

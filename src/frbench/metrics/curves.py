@@ -9,9 +9,10 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike
 
-from frbench.metrics.grouped import ALL, pair_arrays, group_labels
+from frbench.groups import ALL, Groups
+from frbench.metrics.counts import pair_arrays
 from frbench.metrics.intervals import clopper_pearson
-from frbench.metrics.rates import as_scores_and_labels, error_counts
+from frbench.metrics.rates import as_scores_and_labels, error_counts, rate
 
 
 def det_points(scores: ArrayLike, mated: ArrayLike) -> pd.DataFrame:
@@ -37,61 +38,50 @@ def det_points(scores: ArrayLike, mated: ArrayLike) -> pd.DataFrame:
     return pd.DataFrame({"threshold": thresholds, "fmr": n_fm / n_nonmated, "fnmr": n_fnm / n_mated})
 
 
-def cross_group_fmr(pairs: pd.DataFrame, attribute: str, threshold: float, level: float = 0.95) -> pd.DataFrame:
-    """FMR of non-mated pairs between every ordered pair of groups (g_a, g_b) of ``attribute``.
+CROSS_GROUP_COLUMNS = (
+    "attribute", "threshold_name", "threshold", "g_a", "g_b", "n_nonmated", "n_fm", "fmr", "fmr_ci_low", "fmr_ci_high",
+)
 
-    The order of the two images in a verification pair carries no meaning (LFW's pairs.txt lists
-    them arbitrarily), so the matrix is made symmetric: a non-mated pair with sides in groups g and
-    h, g != h, counts in both cell (g, h) and cell (h, g); a pair with both sides in g counts once,
-    in (g, g), which therefore equals the group's FMR in the per-group table (NIST FRVT Part 3's
-    cross-group impostor matrix). Only scored (ok) non-mated pairs enter.
+
+def cross_group_from_cells(cells: pd.DataFrame, level: float = 0.95) -> pd.DataFrame:
+    """FMR of non-mated pairs between every ordered pair of groups (g_a, g_b), from unordered cells.
+
+    ``cells`` holds one row per threshold x attribute x unordered cell {group_a, group_b} with
+    ``n_nonmated`` and ``n_fm`` (:func:`frbench.metrics.counts.cross_group_cells` for listed pairs,
+    :func:`frbench.scoring.exhaustive.cell_counts` for the exhaustive protocol; ``all`` rows are
+    ignored). The matrix is symmetric: a cell {g, h}, g != h, fills both (g, h) and (h, g); a cell
+    {g, g} fills (g, g) once, which therefore equals the group's FMR in the per-group table (NIST
+    FRVT Part 3's cross-group impostor matrix).
 
     Returns
     -------
-    DataFrame with one row per cell, all groups x all groups sorted by name, columns
-    ``g_a, g_b, n_nonmated, n_fm, fmr, fmr_ci_low, fmr_ci_high`` (Clopper-Pearson at ``level``);
-    a cell without pairs has n_nonmated 0 and NaN rates.
+    DataFrame with ``CROSS_GROUP_COLUMNS``: attributes and thresholds in the order they first
+    appear in ``cells``, then ``g_a``, ``g_b`` sorted; Clopper-Pearson intervals at ``level``; a
+    cell without pairs has n_nonmated 0 and NaN rates.
     """
-    if np.isnan(threshold):
-        raise ValueError("threshold is NaN")
-    score, mated, ok = pair_arrays(pairs)
-    la, lb = group_labels(pairs, attribute)
-    keep = ok & ~mated
-    la, lb, score = la[keep], lb[keep], score[keep]
-    groups = np.array(sorted(set(la) | set(lb)), dtype=object)
-    g = groups.size
-    ca = np.searchsorted(groups, la)
-    cb = np.searchsorted(groups, lb)
-    false_match = score >= threshold
-
-    def symmetric_counts(weights: np.ndarray) -> np.ndarray:
-        m = np.bincount(ca * g + cb, weights=weights, minlength=g * g).reshape(g, g)
-        return (m + m.T - np.diag(np.diag(m))).astype(np.int64)
-
-    n = symmetric_counts(np.ones(ca.size)).ravel()
-    k = symmetric_counts(false_match.astype(np.float64)).ravel()
-    low, high = clopper_pearson(k, n, level)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        rate = np.where(n > 0, k / np.maximum(n, 1), np.nan)
-    return pd.DataFrame(
-        {
-            "g_a": np.repeat(groups, g),
-            "g_b": np.tile(groups, g),
-            "n_nonmated": n,
-            "n_fm": k,
-            "fmr": rate,
-            "fmr_ci_low": low,
-            "fmr_ci_high": high,
-        }
-    )
+    part = cells[cells["attribute"] != ALL]
+    swapped = part[part["group_a"] != part["group_b"]].rename(columns={"group_a": "group_b", "group_b": "group_a"})
+    both = pd.concat([part, swapped], ignore_index=True).rename(columns={"group_a": "g_a", "group_b": "g_b"})
+    order = {
+        "attribute": {a: i for i, a in enumerate(pd.unique(part["attribute"]))},
+        "threshold_name": {t: i for i, t in enumerate(pd.unique(part["threshold_name"]))},
+    }
+    both = both.sort_values(
+        ["attribute", "threshold_name", "g_a", "g_b"], kind="stable",
+        key=lambda col: col.map(order[col.name]) if col.name in order else col,
+    ).reset_index(drop=True)
+    n, k = both["n_nonmated"].to_numpy(), both["n_fm"].to_numpy()
+    both["fmr"] = rate(k, n)
+    both["fmr_ci_low"], both["fmr_ci_high"] = clopper_pearson(k, n, level)
+    return both[list(CROSS_GROUP_COLUMNS)]
 
 
-def score_histograms(pairs: pd.DataFrame, attribute: str, bins: int = 50) -> pd.DataFrame:
+def score_histograms(pairs: pd.DataFrame, groups: Groups, attribute: str | None, bins: int = 50) -> pd.DataFrame:
     """Histograms of scored similarities per group of ``attribute`` and per mated / non-mated.
 
     All histograms share one set of ``bins`` equal-width bins spanning every scored pair, so
     groups can be overlaid. Groups follow the per-group rule (both sides in g); an ``all`` / ``all``
-    histogram of every scored pair comes first.
+    histogram of every scored pair comes first (alone when ``attribute`` is None).
 
     Returns
     -------
@@ -104,9 +94,11 @@ def score_histograms(pairs: pd.DataFrame, attribute: str, bins: int = 50) -> pd.
     if not ok.any():
         raise ValueError("no scored pairs to draw histograms from")
     edges = np.histogram_bin_edges(score[ok], bins=bins)
-    la, lb = group_labels(pairs, attribute)
-    same = la == lb
-    units = [(ALL, ALL, ok)] + [(attribute, g, ok & same & (la == g)) for g in sorted(set(la[same & ok]))]
+    units = [(ALL, ALL, ok)]
+    if attribute is not None:
+        la, lb = groups.side_labels(pairs, attribute)
+        same = la == lb
+        units += [(attribute, g, ok & same & (la == g)) for g in sorted(set(la[same & ok]))]
     parts = []
     for attr, group, mask in units:
         for is_mated in (True, False):

@@ -50,8 +50,10 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
+from frbench.groups import ALL, Groups
+from frbench.metrics.counts import pair_arrays
 from frbench.metrics.intervals import bootstrap_interval
-from frbench.metrics.power import ALL, MIN_GROUP_SUBJECTS, summary_eligibility
+from frbench.metrics.power import MIN_GROUP_SUBJECTS, summary_eligibility
 from frbench.tables import UNKNOWN
 
 DEFINED, UNBOUNDED, UNDEFINED = "defined", "unbounded", "undefined"
@@ -565,8 +567,7 @@ def fte_differentials(
 
 def skewed_error_ratio_summary(
     pairs: pd.DataFrame,
-    attributes: Sequence[str],
-    intersections: Sequence[Sequence[str]] = (),
+    groups: Groups,
     min_subjects: int = MIN_GROUP_SUBJECTS,
     exclude_groups: Sequence[str] = (UNKNOWN,),
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
@@ -582,14 +583,12 @@ def skewed_error_ratio_summary(
     error, protocol``; and rows in the columns of :func:`fairness_summary`, ``measure`` ``ser``,
     ``threshold_name`` ``own``.
     """
-    from frbench.metrics.grouped import attribute_names, group_labels, pair_arrays
-
     score, mated, ok = pair_arrays(pairs)
     sa, sb = pairs["subject_a"].to_numpy(), pairs["subject_b"].to_numpy()
     folds = pairs["fold"].to_numpy() if "fold" in pairs.columns else None
     tables, rows = [], []
-    for attribute in attribute_names(attributes, intersections):
-        la, lb = group_labels(pairs, attribute)
+    for attribute in groups.names:
+        la, lb = groups.side_labels(pairs, attribute)
         keep = ok & (la == lb)
         errs = own_threshold_errors(score[keep], mated[keep], la[keep], None if folds is None else folds[keep])
         errs.insert(0, "attribute", attribute)

@@ -33,6 +33,8 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
+from frbench.metrics.rates import rate
+
 GENERALIZED_COLUMNS = ("failed_share_mated", "failed_share_nonmated", "gfar", "gfrr")
 
 
@@ -65,11 +67,6 @@ def _whole(x: ArrayLike, name: str) -> NDArray[np.float64]:
     return a
 
 
-def _ratio(k: np.ndarray, n: np.ndarray) -> np.ndarray:
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(n > 0, k / np.where(n > 0, n, 1), np.nan)
-
-
 def pair_generalized_rates(
     n_fm: ArrayLike,
     n_nonmated: ArrayLike,
@@ -91,21 +88,26 @@ def pair_generalized_rates(
     if np.any(fm > nm) or np.any(fnm > m):
         raise ValueError("errors exceed the scored pairs")
     return {
-        "failed_share_mated": _ratio(fm_, m + fm_),
-        "failed_share_nonmated": _ratio(fnm_, nm + fnm_),
-        "gfar": _ratio(fm, nm + fnm_),
-        "gfrr": _ratio(fnm + fm_, m + fm_),
+        "failed_share_mated": rate(fm_, m + fm_),
+        "failed_share_nonmated": rate(fnm_, nm + fnm_),
+        "gfar": rate(fm, nm + fnm_),
+        "gfrr": rate(fnm + fm_, m + fm_),
     }
 
 
 def generalized_columns(counts: pd.DataFrame) -> pd.DataFrame:
     """:func:`pair_generalized_rates` of every row of a counts table, as columns on its index.
 
-    ``counts`` needs ``n_fm, n_nonmated, n_failed_nonmated, n_fnm, n_mated, n_failed_mated``.
+    ``counts`` needs ``n_fm, n_nonmated, n_fnm, n_mated, n_failed_mated`` and either
+    ``n_failed_nonmated`` or ``n_failed`` (all failed pairs; the non-mated ones are then
+    ``n_failed - n_failed_mated``, as in :data:`frbench.metrics.counts.COUNT_COLUMNS`).
     """
+    table = counts
+    if "n_failed_nonmated" not in table.columns and {"n_failed", "n_failed_mated"} <= set(table.columns):
+        table = table.assign(n_failed_nonmated=table["n_failed"] - table["n_failed_mated"])
     needed = ("n_fm", "n_nonmated", "n_failed_nonmated", "n_fnm", "n_mated", "n_failed_mated")
-    missing = [c for c in needed if c not in counts.columns]
+    missing = [c for c in needed if c not in table.columns]
     if missing:
         raise ValueError(f"counts table lacks column(s) {missing}")
-    rates = pair_generalized_rates(*(counts[c].to_numpy() for c in needed))
+    rates = pair_generalized_rates(*(table[c].to_numpy() for c in needed))
     return pd.DataFrame(rates, index=counts.index, columns=list(GENERALIZED_COLUMNS))

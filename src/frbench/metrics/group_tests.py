@@ -70,6 +70,8 @@ from numpy.typing import ArrayLike, NDArray
 from scipy.sparse.csgraph import connected_components
 from scipy.special import gammaln
 
+from frbench.groups import Groups
+from frbench.metrics.counts import pair_arrays, threshold_arrays
 from frbench.metrics.power import MIN_GROUP_SUBJECTS, summary_eligibility
 from frbench.tables import UNKNOWN
 
@@ -430,9 +432,8 @@ def holm(p_values: ArrayLike) -> NDArray[np.float64]:
 
 def group_tests(
     pairs: pd.DataFrame,
-    attributes: Sequence[str],
-    intersections: Sequence[Sequence[str]] = (),
-    thresholds: Mapping[str, float] | None = None,
+    groups: Groups,
+    thresholds: Mapping[str, float],
     min_subjects: int = MIN_GROUP_SUBJECTS,
     exclude_groups: Sequence[str] = (UNKNOWN,),
     n_permutations: int = N_PERMUTATIONS,
@@ -444,7 +445,7 @@ def group_tests(
     ----------
     pairs : scored PairTable (``score, mated, ok, subject_a, subject_b, <attr>_a, <attr>_b``), as
         for :func:`frbench.metrics.grouped.per_group_rates`.
-    attributes, intersections, thresholds : as there.
+    groups, thresholds : as there (:class:`frbench.groups.Groups`, name -> similarity threshold).
     min_subjects, exclude_groups : groups compared, by the rule of the fairness summaries
         (:func:`frbench.metrics.power.summary_eligibility`); subjects are counted over all the
         group's pairs, failed ones included.
@@ -457,19 +458,14 @@ def group_tests(
     (module docstring), ``*_p_holm`` Holm-adjusted over the table's rows; ``statistic`` the
     clustered test's observed T; ``note`` why a row has no test.
     """
-    from frbench.metrics.grouped import attribute_names, group_labels, pair_arrays
-
-    if not thresholds:
-        raise ValueError("no thresholds given")
+    names_t, values_t = threshold_arrays(thresholds)
     score, mated, ok = pair_arrays(pairs)
     sa, sb = pairs["subject_a"].to_numpy(), pairs["subject_b"].to_numpy()
     rows = []
-    names = attribute_names(attributes, intersections)
-    labels = {a: group_labels(pairs, a) for a in names}
-    for threshold_name, t in thresholds.items():
+    names = groups.names
+    labels = {a: groups.side_labels(pairs, a) for a in names}
+    for threshold_name, t in zip(names_t, values_t):
         t = float(t)
-        if math.isnan(t):
-            raise ValueError(f"threshold {threshold_name!r} is NaN")
         with np.errstate(invalid="ignore"):
             accepted = score >= t
         for attribute in names:

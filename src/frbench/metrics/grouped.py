@@ -13,19 +13,20 @@ that would reach a target FMR within each group.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from frbench.groups import Groups
+from frbench.metrics.counts import COUNT_COLUMNS, pair_arrays, pair_counts, threshold_arrays
 from frbench.metrics.intervals import bootstrap_subjects, clopper_pearson, percentile_interval
 from frbench.metrics.power import RULE_OF_THREE  # the one home of the sample-size rules
-from frbench.metrics.rates import error_counts
+from frbench.metrics.rates import error_counts, rate
 from frbench.metrics.thresholds import threshold_at_fmr
-from frbench.tables import INTERSECTION_SEP, OK
+from frbench.tables import OK
 
-ALL = "all"
 PER_GROUP_COLUMNS = (
     "threshold_name",
     "threshold",
@@ -50,186 +51,95 @@ PER_GROUP_COLUMNS = (
 BOOTSTRAP_COLUMNS = ("fnmr_boot_low", "fnmr_boot_high", "fmr_boot_low", "fmr_boot_high")
 
 
-def attribute_names(attributes: Sequence[str], intersections: Sequence[Sequence[str]] = ()) -> list[str]:
-    """Reported attribute names: the attributes, then each intersection joined with ``+``."""
-    if isinstance(attributes, str):
-        raise ValueError(f"attributes must be a sequence of names, got the string {attributes!r}")
-    names = list(attributes)
-    for combo in intersections:
-        if isinstance(combo, str):
-            raise ValueError(f"each intersection must be a sequence of attribute names, got {combo!r}")
-        names.append(INTERSECTION_SEP.join(combo))
-    return list(dict.fromkeys(names))
+def rates_from_counts(
+    counts: pd.DataFrame,
+    level: float = 0.95,
+    targets: Mapping[str, float] | None = None,
+    default_target: float | None = None,
+) -> pd.DataFrame:
+    """Rates, exact intervals and power flags from a counts table (``frbench.metrics.counts``).
 
+    The one place every protocol's per-group rates are computed. With the counts of a row:
 
-def _labels(frame: pd.DataFrame, attribute: str, suffix: str) -> np.ndarray:
-    columns = [f"{part}{suffix}" for part in attribute.split(INTERSECTION_SEP)]
-    missing = [c for c in columns if c not in frame.columns]
+    * ``fnmr = n_fnm / n_mated`` and ``fmr = n_fm / n_nonmated`` (ISO/IEC 19795-1), NaN without
+      comparisons of the kind; ``fnmr_ci_*``, ``fmr_ci_*``: Clopper-Pearson intervals at ``level``
+      (comparisons taken as independent);
+    * ``min_resolvable_fmr``: ``RULE_OF_THREE / n_nonmated``, NaN without non-mated comparisons;
+    * ``underpowered``: no non-mated comparison, or 3 / n_nonmated above the FMR the row's
+      threshold aims at: ``targets[threshold_name]``, else ``default_target`` (no flag from the
+      rule of three when neither is given);
+    * ``fnmr_system``: FNMR counting failed mated comparisons as non-matches,
+      ``(n_fnm + n_failed_mated) / (n_mated + n_failed_mated)``, the pair-level analogue of the
+      generalised false reject rate of ISO/IEC 19795-1.
+
+    Returns a DataFrame with ``PER_GROUP_COLUMNS``, rows in the order of ``counts``.
+    """
+    missing = [c for c in COUNT_COLUMNS if c not in counts.columns]
     if missing:
-        raise ValueError(f"table lacks attribute column(s) {missing} needed for '{attribute}'")
-    values = frame[columns]
-    if values.isna().any().any():
-        bad = values.columns[values.isna().any()].tolist()
-        raise ValueError(f"attribute column(s) {bad} contain missing values; use 'unknown'")
-    labels = values[columns[0]].astype(str).to_numpy(dtype=object)
-    for col in columns[1:]:
-        labels = labels + INTERSECTION_SEP + values[col].astype(str).to_numpy(dtype=object)
-    return labels
-
-
-def group_labels(pairs: pd.DataFrame, attribute: str) -> tuple[np.ndarray, np.ndarray]:
-    """Group label of side a and side b of every pair for ``attribute`` (which may be ``x+y``)."""
-    return _labels(pairs, attribute, "_a"), _labels(pairs, attribute, "_b")
-
-
-def _pair_units(pairs: pd.DataFrame, names: Sequence[str]) -> list[tuple[str, str, np.ndarray]]:
-    """(attribute, group, mask) for the ``all`` row and every group of every attribute."""
-    units = [(ALL, ALL, np.ones(len(pairs), dtype=bool))]
-    for attr in names:
-        la, lb = group_labels(pairs, attr)
-        same = la == lb
-        for group in sorted(set(la[same])):
-            units.append((attr, group, same & (la == group)))
-    return units
-
-
-def pair_arrays(pairs: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """``score``, ``mated`` and ``ok`` of a scored pair table, checked: every ok pair has a finite score."""
-    missing = [c for c in ("score", "mated", "ok", "subject_a", "subject_b") if c not in pairs.columns]
-    if missing:
-        raise ValueError(f"pair table lacks column(s) {missing}")
-    for col in ("mated", "ok"):
-        if not pairs[col].isin([True, False]).all():
-            raise ValueError(f"pair column '{col}' must be boolean")
-    score = pairs["score"].to_numpy(dtype=np.float64)
-    mated = pairs["mated"].to_numpy(dtype=bool)
-    ok = pairs["ok"].to_numpy(dtype=bool)
-    bad = ok & ~np.isfinite(score)
-    if bad.any():
-        raise ValueError(f"{int(bad.sum())} pair(s) marked ok have no finite score (first at row {int(np.argmax(bad))})")
-    return score, mated, ok
-
-
-def _rates(k: np.ndarray, n: np.ndarray) -> np.ndarray:
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(n > 0, k / np.where(n > 0, n, 1), np.nan)
+        raise ValueError(f"counts table lacks column(s) {missing}")
+    targets = dict(targets or {})
+    for name, value in [*targets.items(), ("default_target", default_target)]:
+        if value is not None and not 0.0 <= value <= 1.0:
+            raise ValueError(f"target FMR of {name!r} must be in [0, 1], got {value}")
+    out = counts[[c for c in PER_GROUP_COLUMNS if c in counts.columns]].reset_index(drop=True).copy()
+    n_fnm, n_mated = counts["n_fnm"].to_numpy(), counts["n_mated"].to_numpy()
+    n_fm, n_nm = counts["n_fm"].to_numpy(), counts["n_nonmated"].to_numpy()
+    failed_mated = counts["n_failed_mated"].to_numpy()
+    out["fnmr"] = rate(n_fnm, n_mated)
+    out["fmr"] = rate(n_fm, n_nm)
+    out["fnmr_ci_low"], out["fnmr_ci_high"] = clopper_pearson(n_fnm, n_mated, level)
+    out["fmr_ci_low"], out["fmr_ci_high"] = clopper_pearson(n_fm, n_nm, level)
+    out["min_resolvable_fmr"] = rate(np.full(n_nm.shape, RULE_OF_THREE), n_nm)
+    fallback = np.inf if default_target is None else default_target
+    target = counts["threshold_name"].map(lambda name: targets.get(name, fallback)).to_numpy(dtype=float)
+    out["underpowered"] = (n_nm == 0) | (out["min_resolvable_fmr"].to_numpy() > target)
+    out["n_failed"] = counts["n_failed"].to_numpy()
+    out["fnmr_system"] = rate(n_fnm + failed_mated, n_mated + failed_mated)
+    return out[list(PER_GROUP_COLUMNS)]
 
 
 def per_group_rates(
     pairs: pd.DataFrame,
-    attributes: Sequence[str],
-    intersections: Sequence[Sequence[str]] = (),
-    thresholds: Mapping[str, float] | None = None,
+    groups: Groups,
+    thresholds: Mapping[str, float],
     level: float = 0.95,
-    target_fmr: float | None = None,
+    targets: Mapping[str, float] | None = None,
+    default_target: float | None = None,
     bootstrap: int = 0,
     seed: int = 0,
 ) -> pd.DataFrame:
-    """FMR and FNMR per threshold x attribute x group, with exact and (optionally) bootstrap intervals.
+    """FMR and FNMR per threshold x attribute x group of listed pairs, with exact and bootstrap intervals.
 
-    Parameters
-    ----------
-    pairs : DataFrame
-        One row per pair: ``score`` (similarity, NaN where a side failed), ``mated``, ``ok`` (both
-        images embedded), ``subject_a``, ``subject_b`` and ``<attr>_a``, ``<attr>_b`` for every
-        attribute used.
-    attributes : names of attributes to report, e.g. ``["gender", "race"]``.
-    intersections : attribute combinations, e.g. ``[["race", "gender"]]``.
-    thresholds : mapping threshold name -> similarity threshold (match iff score >= threshold).
-    level : confidence level of all intervals.
-    target_fmr : the FMR the thresholds aim at; a group is ``underpowered`` when it has no
-        non-mated pair or, given a target, when 3 / n_nonmated exceeds it.
-    bootstrap : number of subject-bootstrap replicates (:func:`~frbench.metrics.intervals.bootstrap_subjects`);
-        0 for none. Thresholds stay fixed across replicates, as in FRVT.
-    seed : seed of the bootstrap.
-
-    Returns
-    -------
-    DataFrame with the columns of ``PER_GROUP_COLUMNS`` (plus ``BOOTSTRAP_COLUMNS`` when
-    ``bootstrap > 0``), rows ordered by threshold (in mapping order), then the ``all`` row, then
-    attributes in the order given (intersections last), then groups sorted by name. Columns:
-
-    * ``n_subjects``: distinct subjects among the group's scored (ok) pairs;
-    * ``n_mated``, ``n_nonmated``: scored pairs; ``n_fnm``, ``n_fm``: errors among them;
-    * ``fnmr_ci_*``, ``fmr_ci_*``: Clopper-Pearson intervals (pairs taken as independent);
-    * ``min_resolvable_fmr``: 3 / n_nonmated (rule of three), NaN without non-mated pairs;
-    * ``n_failed``: the group's pairs with a failed image (mated and non-mated);
-    * ``fnmr_system``: FNMR counting failed mated pairs as non-matches,
-      (n_fnm + failed mated) / (n_mated + failed mated), the pair-level analogue of the
-      generalised false reject rate of ISO/IEC 19795-1;
-    * ``*_boot_low/high``: percentile intervals of the subject bootstrap. A group with no errors
-      gets [0, 0] (resampling cannot create an error); its Clopper-Pearson upper bound and
-      ``min_resolvable_fmr`` are the honest statement then.
+    :func:`~frbench.metrics.counts.pair_counts` then :func:`rates_from_counts` (see both for the
+    columns and the row order), plus, when ``bootstrap > 0``, ``BOOTSTRAP_COLUMNS``: percentile
+    intervals of the subject bootstrap (:func:`bootstrap_replicates`; thresholds stay fixed across
+    replicates, as in FRVT). A group with no errors gets [0, 0] there (resampling cannot create an
+    error); its Clopper-Pearson upper bound and ``min_resolvable_fmr`` are the honest statement then.
     """
-    if not thresholds:
-        raise ValueError("no thresholds given")
     if bootstrap < 0:
         raise ValueError(f"bootstrap must be >= 0, got {bootstrap}")
-    if target_fmr is not None and not 0.0 <= target_fmr <= 1.0:
-        raise ValueError(f"target_fmr must be in [0, 1], got {target_fmr}")
-    names_t = list(thresholds)
-    values_t = np.array([float(thresholds[k]) for k in names_t], dtype=np.float64)
-    if np.any(np.isnan(values_t)):
-        raise ValueError(f"threshold {names_t[int(np.argmax(np.isnan(values_t)))]!r} is NaN")
-    score, mated, ok = pair_arrays(pairs)
-    subj_a = pairs["subject_a"].to_numpy()
-    subj_b = pairs["subject_b"].to_numpy()
-    units = _pair_units(pairs, attribute_names(attributes, intersections))
-
-    n_units, n_thr = len(units), len(values_t)
-    n_fm = np.zeros((n_thr, n_units), dtype=np.int64)
-    n_fnm = np.zeros((n_thr, n_units), dtype=np.int64)
-    n_nonmated = np.zeros(n_units, dtype=np.int64)
-    n_mated = np.zeros(n_units, dtype=np.int64)
-    n_subjects = np.zeros(n_units, dtype=np.int64)
-    n_failed = np.zeros(n_units, dtype=np.int64)
-    n_failed_mated = np.zeros(n_units, dtype=np.int64)
-    for u, (_, _, mask) in enumerate(units):
-        scored = mask & ok
-        n_fm[:, u], n_nonmated[u], n_fnm[:, u], n_mated[u] = error_counts(score[scored], mated[scored], values_t)
-        n_subjects[u] = pd.unique(np.concatenate([subj_a[scored], subj_b[scored]])).size
-        n_failed[u] = int(np.sum(mask & ~ok))
-        n_failed_mated[u] = int(np.sum(mask & ~ok & mated))
-
-    # One row per (threshold, unit), threshold-major.
-    out = pd.DataFrame(
-        {
-            "threshold_name": np.repeat(names_t, n_units),
-            "threshold": np.repeat(values_t, n_units),
-            "attribute": np.tile([u[0] for u in units], n_thr),
-            "group": np.tile([u[1] for u in units], n_thr),
-            "n_subjects": np.tile(n_subjects, n_thr),
-            "n_mated": np.tile(n_mated, n_thr),
-            "n_nonmated": np.tile(n_nonmated, n_thr),
-            "n_fnm": n_fnm.ravel(),
-            "n_fm": n_fm.ravel(),
-        }
-    )
-    out["fnmr"] = _rates(out["n_fnm"].to_numpy(), out["n_mated"].to_numpy())
-    out["fmr"] = _rates(out["n_fm"].to_numpy(), out["n_nonmated"].to_numpy())
-    out["fnmr_ci_low"], out["fnmr_ci_high"] = clopper_pearson(out["n_fnm"], out["n_mated"], level)
-    out["fmr_ci_low"], out["fmr_ci_high"] = clopper_pearson(out["n_fm"], out["n_nonmated"], level)
-    n_nm = out["n_nonmated"].to_numpy()
-    out["min_resolvable_fmr"] = _rates(np.full(n_nm.shape, RULE_OF_THREE), n_nm)
-    underpowered = n_nm == 0
-    if target_fmr is not None:
-        underpowered |= out["min_resolvable_fmr"].to_numpy() > target_fmr
-    out["underpowered"] = underpowered
-    out["n_failed"] = np.tile(n_failed, n_thr)
-    failed_mated = np.tile(n_failed_mated, n_thr)
-    out["fnmr_system"] = _rates(out["n_fnm"].to_numpy() + failed_mated, out["n_mated"].to_numpy() + failed_mated)
-
+    out = rates_from_counts(pair_counts(pairs, groups, thresholds), level, targets, default_target)
     if bootstrap:
-        fmr_boot, fnmr_boot = bootstrap_replicates(pairs, attributes, intersections, thresholds, bootstrap, seed)
-        out["fnmr_boot_low"], out["fnmr_boot_high"] = percentile_interval(fnmr_boot, level)
-        out["fmr_boot_low"], out["fmr_boot_high"] = percentile_interval(fmr_boot, level)
+        fmr_boot, fnmr_boot = bootstrap_replicates(pairs, groups, thresholds, bootstrap, seed)
+        out = add_bootstrap_intervals(out, fmr_boot, fnmr_boot, level)
+    return out
+
+
+def add_bootstrap_intervals(
+    table: pd.DataFrame, fmr_reps: np.ndarray, fnmr_reps: np.ndarray, level: float = 0.95
+) -> pd.DataFrame:
+    """``table`` with ``BOOTSTRAP_COLUMNS``: percentile intervals of replicates in its row order."""
+    if fmr_reps.shape[1] != len(table) or fnmr_reps.shape[1] != len(table):
+        raise ValueError(f"replicates have {fmr_reps.shape[1]} columns for a table of {len(table)} rows")
+    out = table.copy()
+    out["fnmr_boot_low"], out["fnmr_boot_high"] = percentile_interval(fnmr_reps, level)
+    out["fmr_boot_low"], out["fmr_boot_high"] = percentile_interval(fmr_reps, level)
     return out
 
 
 def bootstrap_replicates(
     pairs: pd.DataFrame,
-    attributes: Sequence[str],
-    intersections: Sequence[Sequence[str]],
+    groups: Groups,
     thresholds: Mapping[str, float],
     replicates: int,
     seed: int = 0,
@@ -241,8 +151,8 @@ def bootstrap_replicates(
     the very resamples behind the per-group intervals.
     """
     score, mated, ok = pair_arrays(pairs)
-    units = _pair_units(pairs, attribute_names(attributes, intersections))
-    values = np.array([float(thresholds[k]) for k in thresholds], dtype=np.float64)
+    units = groups.pair_units(pairs)
+    _, values = threshold_arrays(thresholds)
     return _bootstrap_rates(
         score, mated, ok, pairs["subject_a"].to_numpy(), pairs["subject_b"].to_numpy(), units, values, replicates, seed
     )
@@ -293,8 +203,7 @@ def _indicator_matrix(rows_per_column: list[np.ndarray], n_pairs: int) -> sp.csr
 
 def per_group_thresholds(
     pairs: pd.DataFrame,
-    attributes: Sequence[str],
-    intersections: Sequence[Sequence[str]] = (),
+    groups: Groups,
     target_fmr: float = 1e-3,
 ) -> pd.DataFrame:
     """The threshold each group would need to reach ``target_fmr`` on its own non-mated pairs.
@@ -311,7 +220,7 @@ def per_group_thresholds(
         raise ValueError(f"target_fmr must be in [0, 1], got {target_fmr}")
     score, mated, ok = pair_arrays(pairs)
     rows = []
-    for attr, group, mask in _pair_units(pairs, attribute_names(attributes, intersections)):
+    for attr, group, mask in groups.pair_units(pairs):
         scored = mask & ok
         row = {
             "attribute": attr,
@@ -334,8 +243,7 @@ def per_group_thresholds(
 def failure_to_enrol(
     images: pd.DataFrame,
     status: pd.Series,
-    attributes: Sequence[str],
-    intersections: Sequence[Sequence[str]] = (),
+    groups: Groups,
     level: float = 0.95,
 ) -> pd.DataFrame:
     """Images that yielded no embedding, counted per group (ISO/IEC 19795-10 asks for FTE per group).
@@ -344,8 +252,7 @@ def failure_to_enrol(
     ----------
     images : ImageTable with ``image_id``, ``subject_id`` and the attribute columns.
     status : Series indexed by image_id: ``ok`` or a failure reason; must cover every image.
-    attributes, intersections : as in :func:`per_group_rates`; an image is in group g when its
-        own attribute value is g.
+    groups : the attributes and intersections; an image is in group g when its own value is g.
     level : confidence level of the Clopper-Pearson interval.
 
     Returns
@@ -361,10 +268,7 @@ def failure_to_enrol(
         raise ValueError(f"status has no entry for {int(st.isna().sum())} image(s), first {st.index[st.isna()][0]!r}")
     failed = st.to_numpy() != OK
     subjects = images["subject_id"].to_numpy()
-    units = [(ALL, ALL, np.ones(len(images), dtype=bool))]
-    for attr in attribute_names(attributes, intersections):
-        labels = _labels(images, attr, "")
-        units.extend((attr, group, labels == group) for group in sorted(set(labels)))
+    units = groups.image_units(images)
     out = pd.DataFrame(
         {
             "attribute": [u[0] for u in units],
@@ -374,6 +278,6 @@ def failure_to_enrol(
             "n_failed": [int((m & failed).sum()) for _, _, m in units],
         }
     )
-    out["fte"] = _rates(out["n_failed"].to_numpy(), out["n_images"].to_numpy())
+    out["fte"] = rate(out["n_failed"].to_numpy(), out["n_images"].to_numpy())
     out["fte_ci_low"], out["fte_ci_high"] = clopper_pearson(out["n_failed"], out["n_images"], level)
     return out

@@ -42,6 +42,8 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
+from frbench.groups import ALL
+from frbench.metrics.rates import rate
 from frbench.metrics.thresholds import _allowed_false_matches
 from frbench.tables import INTERSECTION_SEP, UNKNOWN
 
@@ -50,7 +52,6 @@ RULE_OF_THIRTY = 30
 MIN_GROUP_SUBJECTS = 10
 MAX_UNDEFINED_SHARE = 0.05
 ALPHA = 0.05
-ALL = "all"
 
 
 def _counts(n: ArrayLike, name: str) -> NDArray[np.float64]:
@@ -142,8 +143,7 @@ def threshold_resolution(
 def rule_of_three_bound(n: ArrayLike) -> NDArray[np.float64]:
     """3 / n: the approximate 95% upper bound on a rate with 0 errors in n trials; NaN where n = 0."""
     arr = _counts(n, "n")
-    with np.errstate(divide="ignore"):
-        return np.where(arr > 0, RULE_OF_THREE / np.where(arr > 0, arr, 1), np.nan)
+    return rate(np.full(arr.shape, RULE_OF_THREE), arr)
 
 
 def resolves(n: ArrayLike, reference: ArrayLike) -> NDArray[np.bool_]:

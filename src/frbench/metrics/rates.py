@@ -37,6 +37,17 @@ def as_scores_and_labels(scores: ArrayLike, mated: ArrayLike) -> tuple[NDArray[n
     return s, y
 
 
+def rate(k: ArrayLike, n: ArrayLike) -> NDArray[np.float64]:
+    """``k / n`` elementwise, NaN where ``n`` is 0: the one division behind every reported rate.
+
+    A rate over no comparisons is undefined, not 0 (and not an error): it is reported as missing.
+    """
+    k = np.asarray(k, dtype=np.float64)
+    n = np.asarray(n, dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(n > 0, k / np.where(n > 0, n, 1.0), np.nan)
+
+
 def _as_thresholds(thresholds: ArrayLike) -> NDArray[np.float64]:
     t = np.asarray(thresholds, dtype=np.float64)
     if np.any(np.isnan(t)):

@@ -29,6 +29,8 @@ import pandas as pd
 import scipy.sparse as sp
 from numpy.typing import ArrayLike, NDArray
 
+from frbench.groups import Groups
+from frbench.metrics.counts import pair_arrays
 from frbench.metrics.intervals import pair_weights, subject_codes, subject_draws
 from frbench.metrics.thresholds import threshold_at_fmr
 
@@ -131,8 +133,7 @@ def threshold_bootstrap_rates(
 
 def threshold_bootstrap_replicates(
     pairs: pd.DataFrame,
-    attributes: Sequence[str],
-    intersections: Sequence[Sequence[str]],
+    groups: Groups,
     thresholds: Mapping[str, float],
     targets: Mapping[str, float],
     replicates: int,
@@ -144,13 +145,11 @@ def threshold_bootstrap_replicates(
     stay fixed. The same seed gives the same subject draws as
     :func:`frbench.metrics.grouped.bootstrap_replicates`.
     """
-    from frbench.metrics.grouped import _pair_units, attribute_names, pair_arrays
-
     unknown = sorted(set(targets) - set(thresholds))
     if unknown:
         raise ValueError(f"targets name thresholds that are not given: {unknown}")
     score, mated, ok = pair_arrays(pairs)
-    units = _pair_units(pairs, attribute_names(attributes, intersections))
+    units = groups.pair_units(pairs)
     names = list(thresholds)
     return threshold_bootstrap_rates(
         score, mated, ok, pairs["subject_a"].to_numpy(), pairs["subject_b"].to_numpy(), [u[2] for u in units],

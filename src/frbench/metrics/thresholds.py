@@ -9,7 +9,7 @@ target f, let k = floor(f * n). The threshold is the smallest float strictly abo
 and every score tied with s_(k+1) is rejected (the achieved FMR can then fall below k / n). If
 k >= n every score may match and the threshold is min(s).
 
-deepface's own default thresholds live in :func:`frbench.scoring.deepface_default_threshold`.
+deepface's own default thresholds live in :func:`frbench.scoring.similarity.deepface_default_threshold`.
 """
 
 from __future__ import annotations

@@ -7,9 +7,9 @@ from typing import Any
 import pandas as pd
 from tabulate import tabulate
 
-from frbench.config import Config
+from frbench.config import IMPORTED_SCORES, Config
 from frbench.datasets import Dataset
-from frbench.measure import Measures
+from frbench.measure.result import Measures
 
 TOOL_CAVEATS = [
     "Thresholds at a target FMR are set on the non-mated scores of this same run (one global threshold, "
@@ -72,7 +72,7 @@ ITA_CAVEAT = (
 
 def gender_shades_table(per_group: pd.DataFrame, thresholds: dict[str, float]) -> tuple[str, pd.DataFrame] | None:
     """The 2x2 darker/lighter x female/male table of FNMR and FMR, when the run has that intersection."""
-    from frbench.report.figures import primary_threshold
+    from frbench.measure.thresholds import primary_threshold
 
     name = primary_threshold(thresholds)
     rows = per_group[(per_group["attribute"] == "skin_tone+gender") & (per_group["threshold_name"] == name)]
@@ -198,7 +198,7 @@ def render_report(
             md_table(headline[1]),
             "",
         ]
-    if m.name == "scores":
+    if m.name == IMPORTED_SCORES:
         system = (
             f"- Imported scores from `{m.path}` ({manifest['score']['convention']}; match when similarity >= threshold); "
             "no model was run here"
@@ -220,7 +220,7 @@ def render_report(
         + (f"; pipeline fingerprint `{fingerprint[:12]}`" if fingerprint else ""),
         "",
     ]
-    if m.name == "scores":
+    if m.name == IMPORTED_SCORES:
         lines += imported_section(manifest.get("imported_scores", {}))
     lines += ["## Thresholds", ""]
     overall = per_group[per_group["attribute"] == "all"].drop_duplicates("threshold_name").set_index("threshold_name")

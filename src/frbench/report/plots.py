@@ -1,25 +1,33 @@
-"""PNG plots of a run (matplotlib, Agg backend): DET curves, score distributions, cross-group FMR."""
+"""PNG plots of runs: DET curves, score distributions, cross-group FMR, compared per-group rates.
+
+Figures are built with matplotlib's object-oriented API (``matplotlib.figure.Figure``), which
+renders with the Agg canvas without touching pyplot's global backend or figure registry, so
+importing frbench never changes the caller's matplotlib state.
+"""
 
 from __future__ import annotations
 
 import io
 from pathlib import Path
 
-import matplotlib
+import matplotlib.ticker
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from frbench.report.files import atomic_write_bytes  # noqa: E402
+from frbench.report.files import atomic_write_bytes
 
 
-def _save(fig: plt.Figure, path: Path) -> None:
+def _figure(nrows: int = 1, ncols: int = 1, **kwargs: object) -> tuple[Figure, object]:
+    """A detached figure and its axes (as ``pyplot.subplots`` returns them)."""
+    fig = Figure(figsize=kwargs.pop("figsize", None))
+    return fig, fig.subplots(nrows, ncols, **kwargs)
+
+
+def _save(fig: Figure, path: Path) -> None:
     buf = io.BytesIO()
     # A fixed creation date in the metadata keeps reruns byte-identical.
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight", metadata={"Software": None})
-    plt.close(fig)
     atomic_write_bytes(path, buf.getvalue())
 
 
@@ -29,7 +37,7 @@ def plot_det(det: pd.DataFrame, attribute: str, path: Path, thresholds: dict[str
     ``det`` has columns ``group, threshold, fmr, fnmr`` (see ``metrics.curves.det_points``).
     Points with a zero rate cannot sit on a log axis and are left out of the line.
     """
-    fig, ax = plt.subplots(figsize=(6, 5))
+    fig, ax = _figure(figsize=(6, 5))
     drawn = 0
     for group, part in det.groupby("group", sort=True):
         keep = (part["fmr"] > 0) & (part["fnmr"] > 0)
@@ -52,7 +60,7 @@ def plot_det(det: pd.DataFrame, attribute: str, path: Path, thresholds: dict[str
 def plot_score_distributions(hist: pd.DataFrame, attribute: str, path: Path, thresholds: dict[str, float]) -> None:
     """Mated and non-mated score densities per group, with the run's thresholds as vertical lines."""
     groups = sorted(hist["group"].unique())
-    fig, axes = plt.subplots(len(groups), 1, figsize=(6, 1.6 * len(groups) + 0.6), sharex=True, squeeze=False)
+    fig, axes = _figure(len(groups), 1, figsize=(6, 1.6 * len(groups) + 0.6), sharex=True, squeeze=False)
     for ax, group in zip(axes[:, 0], groups):
         for mated, colour in ((True, "tab:green"), (False, "tab:red")):
             part = hist[(hist["group"] == group) & (hist["mated"] == mated)]
@@ -76,7 +84,7 @@ def plot_cross_group(matrix: pd.DataFrame, attribute: str, threshold_name: str, 
     values = grid.to_numpy(dtype=float)
     with np.errstate(divide="ignore"):
         logged = np.where(values > 0, np.log10(np.where(values > 0, values, 1)), np.nan)
-    fig, ax = plt.subplots(figsize=(1.0 * len(groups) + 2.5, 0.8 * len(groups) + 2))
+    fig, ax = _figure(figsize=(1.0 * len(groups) + 2.5, 0.8 * len(groups) + 2))
     image = ax.imshow(logged, cmap="viridis", aspect="auto")
     fig.colorbar(image, ax=ax, label="log10 FMR")
     for i in range(len(groups)):
@@ -97,7 +105,7 @@ def plot_ita_histogram(images: pd.DataFrame, path: Path) -> str:
     from frbench.annotate.skin_tone import ITA_CATEGORY_BOUNDS
 
     per_subject = images.drop_duplicates("subject_id")["ita"].dropna()
-    fig, ax = plt.subplots(figsize=(6, 3.2))
+    fig, ax = _figure(figsize=(6, 3.2))
     ax.hist(per_subject, bins=60, color="tab:brown", alpha=0.8)
     for _, low, _ in ITA_CATEGORY_BOUNDS[:-1]:
         ax.axvline(low, color="black", lw=0.8, ls="--")
@@ -106,3 +114,52 @@ def plot_ita_histogram(images: pd.DataFrame, path: Path) -> str:
     ax.set_title(f"estimated skin tone (ITA), {len(per_subject)} subjects")
     _save(fig, path)
     return f"plots/{path.name}"
+
+
+def plot_compared_rates(per_run: dict[str, pd.DataFrame], threshold_name: str, path: Path) -> None:
+    """FNMR (linear) and FMR (log) of every group in every run, one marker per run.
+
+    ``per_run`` maps a run's label to its per-group rows at ``threshold_name``, indexed by
+    (attribute, group). Groups without pairs of the kind are left out; a zero FMR, which a log
+    axis cannot show, is drawn hollow at the axis' left edge.
+    """
+    keys = list(dict.fromkeys(k for pg in per_run.values() for k in pg.index))
+    keys.sort(key=lambda k: (k[0] != "all", k))
+    labels = ["all" if a == "all" else f"{a}: {g}" for a, g in keys]
+    fig, (ax_fnmr, ax_fmr) = _figure(1, 2, figsize=(11, 0.3 * len(keys) + 1.8), sharey=True)
+    positive = [v for pg in per_run.values() for v in pg["fmr"][pg["n_nonmated"] > 0] if v > 0]
+    # zeros sit a decade below the smallest observed FMR, behind a dashed line marked 0
+    floor = min(positive) / 10 if positive else None
+    markers = "osD^v<>phX*"
+    k = len(per_run)
+    for i, (label, pg) in enumerate(per_run.items()):
+        y = np.arange(len(keys)) + (i - (k - 1) / 2) * (0.7 / max(k, 1))
+        colour = f"C{i % 10}"
+        marker = markers[i % len(markers)]
+        frame = pg.reindex(keys)
+        fnmr = frame["fnmr"].where(frame["n_mated"] > 0).to_numpy(dtype=float)
+        fmr = frame["fmr"].where(frame["n_nonmated"] > 0).to_numpy(dtype=float)
+        ax_fnmr.scatter(fnmr, y, color=colour, marker=marker, s=22, label=label)
+        if floor is not None:
+            zero = fmr == 0
+            ax_fmr.scatter(fmr[~zero], y[~zero], color=colour, marker=marker, s=22)
+            ax_fmr.scatter(np.full(zero.sum(), floor), y[zero], facecolors="none", edgecolors=colour, marker=marker, s=22)
+        else:
+            ax_fmr.scatter(fmr, y, color=colour, marker=marker, s=22)
+    if floor is not None:
+        top = int(np.ceil(np.log10(max(positive))))
+        decades = [10.0**k for k in range(int(np.ceil(np.log10(2 * floor))), top + 1)]
+        ax_fmr.set_xscale("log")
+        ax_fmr.set_xlim(floor / 2, 10.0**top * 1.2)
+        ax_fmr.set_xticks([floor, *decades], ["0", *[f"1e{int(round(np.log10(d)))}" for d in decades]])
+        ax_fmr.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        ax_fmr.axvline(floor * 2, color="grey", ls="--", lw=0.8)
+    ax_fnmr.set_yticks(range(len(keys)), labels, fontsize=8)
+    ax_fnmr.invert_yaxis()
+    ax_fnmr.set_xlabel("FNMR")
+    ax_fmr.set_xlabel("FMR (log axis; hollow markers at 0: FMR 0)" if floor is not None else "FMR")
+    for ax in (ax_fnmr, ax_fmr):
+        ax.grid(True, axis="x", which="both", alpha=0.3)
+    ax_fmr.legend(*ax_fnmr.get_legend_handles_labels(), fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1))
+    fig.suptitle(f"per-group error rates at {threshold_name}")
+    _save(fig, path)

@@ -42,14 +42,6 @@ def similarity_from_distance(distance: ArrayLike, metric: str) -> NDArray[np.flo
     return float(s) if s.ndim == 0 else s
 
 
-def distance_from_similarity(similarity: ArrayLike, metric: str) -> NDArray[np.float64] | float:
-    """Inverse of :func:`similarity_from_distance`: the deepface distance of a similarity."""
-    _check_metric(metric)
-    s = np.asarray(similarity, dtype=np.float64)
-    d = 1.0 - s if metric in ("cosine", "angular") else -s
-    return float(d) if d.ndim == 0 else d
-
-
 def _embedding_matrix(x: ArrayLike, name: str) -> NDArray[np.float64]:
     arr = np.asarray(x, dtype=np.float64)
     if arr.ndim != 2:
@@ -87,25 +79,6 @@ def pair_similarities(emb_a: np.ndarray, emb_b: np.ndarray, metric: str) -> NDAr
     if metric == "euclidean_l2":
         a, b = _l2_normalise(a), _l2_normalise(b)
     return -np.linalg.norm(a - b, axis=1)
-
-
-def block_similarities(emb_a: np.ndarray, emb_b: np.ndarray, metric: str) -> NDArray[np.float64]:
-    """Similarity of every row of ``emb_a`` (n, d) with every row of ``emb_b`` (m, d): shape (n, m).
-
-    For all-vs-all scoring in blocks. Euclidean distances use ``|a|^2 + |b|^2 - 2 a.b`` (clipped
-    at 0), which in float64 agrees with :func:`pair_similarities` to about 1e-7 of the norm.
-    """
-    _check_metric(metric)
-    a = _embedding_matrix(emb_a, "emb_a")
-    b = _embedding_matrix(emb_b, "emb_b")
-    if a.shape[1] != b.shape[1]:
-        raise ValueError(f"emb_a and emb_b must have the same width, got {a.shape[1]} and {b.shape[1]}")
-    if metric in ("cosine", "angular"):
-        return _similarity_from_cosine(_l2_normalise(a) @ _l2_normalise(b).T, metric)
-    if metric == "euclidean_l2":
-        a, b = _l2_normalise(a), _l2_normalise(b)
-    sq = np.einsum("ij,ij->i", a, a)[:, None] + np.einsum("ij,ij->i", b, b)[None, :] - 2.0 * (a @ b.T)
-    return -np.sqrt(np.maximum(sq, 0.0))
 
 
 def _similarity_from_cosine(cos: NDArray[np.float64], metric: str) -> NDArray[np.float64]:

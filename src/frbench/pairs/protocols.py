@@ -3,7 +3,7 @@
 A PairTable (docs/ARCHITECTURE.md) lists unordered pairs ``image_a < image_b`` (string order of
 image ids) with ``mated`` True when both images show the same subject. The dataset's own pair
 list (protocol ``file``) comes with the dataset loaders; the exhaustive protocol scores every
-non-mated pair without listing it (:mod:`frbench.exhaustive`) and lists only its mated pairs.
+non-mated pair without listing it (:mod:`frbench.scoring.exhaustive`) and lists only its mated pairs.
 
 Generated pairs
 ---------------
@@ -28,6 +28,7 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
+from numpy.typing import NDArray
 
 from frbench.errors import DatasetError
 from frbench.tables import validate_image_table
@@ -82,6 +83,23 @@ def generated_pairs(
     return pd.concat([mated, nonmated], ignore_index=True)
 
 
+def mated_index_pairs(subject: np.ndarray) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
+    """Every pair of rows i < j with the same subject code, sorted by (i, j)."""
+    subject = np.asarray(subject)
+    n = subject.size
+    order = np.argsort(subject, kind="stable")  # stable: rows ascend within a subject
+    ordered = subject[order]
+    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
+    run_end = np.repeat(np.r_[starts[1:], n], np.diff(np.r_[starts, n]))
+    # Position p pairs with every later position of its run: p + 1 .. run_end[p] - 1.
+    partners = run_end - np.arange(n) - 1
+    first = np.repeat(np.arange(n), partners)
+    offset = np.arange(first.size) - np.repeat(np.cumsum(partners) - partners, partners)
+    a, b = order[first].astype(np.int64), order[first + 1 + offset].astype(np.int64)
+    keep = np.lexsort((b, a))
+    return a[keep], b[keep]
+
+
 def exhaustive_mated_pairs(images: pd.DataFrame) -> pd.DataFrame:
     """Every pair of images of the same subject: the mated side of the exhaustive protocol.
 
@@ -106,20 +124,19 @@ def _pair_table(ids: np.ndarray, a: np.ndarray, b: np.ndarray, mated: bool) -> p
 
 
 def _mated(table: pd.DataFrame, cap: int | None, rng: np.random.Generator) -> pd.DataFrame:
-    parts_a, parts_b = [], []
-    # groupby(sort=True) visits subjects in a fixed order, so the random stream is reproducible.
-    for rows in table.groupby("subject_id", sort=True).indices.values():
-        m = rows.size
-        if m < 2:
-            continue
-        a, b = np.triu_indices(m, 1)
-        if cap is not None and a.size > cap:
-            pick = np.sort(rng.choice(a.size, size=cap, replace=False))
-            a, b = a[pick], b[pick]
-        parts_a.append(rows[a])
-        parts_b.append(rows[b])
-    a = np.concatenate(parts_a) if parts_a else np.empty(0, np.intp)
-    b = np.concatenate(parts_b) if parts_b else np.empty(0, np.intp)
+    codes, _ = pd.factorize(table["subject_id"], sort=True)
+    a, b = mated_index_pairs(codes)
+    if cap is not None:
+        # Subjects in sorted order, each one's pairs in (a, b) order, so the random stream is reproducible.
+        by_subject = np.argsort(codes[a], kind="stable")
+        a, b = a[by_subject], b[by_subject]
+        starts = np.flatnonzero(np.r_[True, np.diff(codes[a]) != 0]) if a.size else np.empty(0, np.intp)
+        keep = []
+        for start, end in zip(starts, np.r_[starts[1:], a.size]):
+            size = end - start
+            keep.append(start + (np.sort(rng.choice(size, size=cap, replace=False)) if size > cap else np.arange(size)))
+        chosen = np.concatenate(keep) if keep else np.empty(0, np.intp)
+        a, b = a[chosen], b[chosen]
     return _pair_table(table["image_id"].to_numpy(), a, b, mated=True)
 
 

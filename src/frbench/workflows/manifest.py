@@ -1,10 +1,8 @@
-"""Repeat a recorded run and say, item by item, what differs from the record.
+"""A run's manifest: what decides its numbers, recorded so that two runs can be compared and one repeated.
 
-A run's manifest.json holds its resolved config and what else decides its numbers: package
-versions, the deepface engine, sha256 of every weight file the pipeline loads, and hashes of the
-dataset's image/pair lists and group labels (``build_manifest`` in run.py records them with the
-helpers here). ``reproduce_run`` runs the recorded config again and lists every difference between
-the old and new manifests and between the old and new result tables; nothing is skipped silently.
+``build_manifest`` records the resolved config, package versions, the deepface engine, sha256 of every
+weight file the pipeline loads, and hashes of the dataset's image/pair lists and group labels.
+``load_recorded_run`` reads one back, and ``manifest_mismatches`` lists every difference between two.
 """
 
 from __future__ import annotations
@@ -12,22 +10,30 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass
+import platform
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pandas as pd
 from deepface.commons import backend_utils
 
-from frbench.config import Config, apply_override, validate_config
+import frbench
+from frbench.config import IMPORTED_SCORES, Config, apply_override, validate_config
+from frbench.datasets import Dataset
+from frbench.embed import EmbedStats
+from frbench.embed.backend import Pipeline
 from frbench.embed.weights import DETECTOR, RECOGNITION, default_weights_dir, requirements
 from frbench.errors import ConfigError
-from frbench.report.files import write_json
 
-if TYPE_CHECKING:
-    from frbench.run import RunResult
-
+SCORE_CONVENTION = {
+    "cosine": "similarity = 1 - cosine distance (cosine similarity)",
+    "angular": "similarity = 1 - angular distance",
+    "euclidean": "similarity = -euclidean distance",
+    "euclidean_l2": "similarity = -euclidean distance of L2-normalised embeddings",
+}
 ABSENT = "absent"
 NOT_RECORDED = "(not recorded)"
 # Manifest entries that decide a run's numbers; dicts are compared key by key.
@@ -43,11 +49,6 @@ COMPARED_ENTRIES = (
     "dataset.labels_sha256",
     "config",
 )
-# Result tables compared byte for byte with the recorded run's, where the recorded directory has them.
-COMPARED_OUTPUTS = (
-    "per_group.csv", "fairness.csv", "failure_to_enrol.csv", "thresholds.csv", "fold_accuracy.csv", "scores.csv",
-)
-
 
 @dataclass(frozen=True)
 class Mismatch:
@@ -149,23 +150,6 @@ def manifest_mismatches(recorded: Mapping[str, Any], current: Mapping[str, Any])
     return out
 
 
-def output_mismatches(recorded_dir: Path, new_dir: Path) -> list[Mismatch]:
-    """Result tables of the recorded run that the new run did not reproduce byte for byte."""
-    present = [n for n in COMPARED_OUTPUTS if (recorded_dir / n).is_file()]
-    if not present:
-        return [Mismatch("outputs", f"no result tables in {recorded_dir}", "nothing to compare them with")]
-    out = []
-    for name in present:
-        new = new_dir / name
-        if not new.is_file():
-            out.append(Mismatch(f"outputs.{name}", "written", "not written"))
-        else:
-            old_hash, new_hash = file_sha256(recorded_dir / name), file_sha256(new)
-            if old_hash != new_hash:
-                out.append(Mismatch(f"outputs.{name}", f"sha256 {old_hash}", f"sha256 {new_hash}"))
-    return out
-
-
 def load_recorded_run(manifest_path: str | Path, overrides: Sequence[str] = ()) -> tuple[dict[str, Any], Config]:
     """The manifest of a finished run and its config (``--set`` overrides applied), validated."""
     path = Path(manifest_path)
@@ -187,37 +171,83 @@ def load_recorded_run(manifest_path: str | Path, overrides: Sequence[str] = ()) 
     return manifest, validate_config(raw, source=f"{path} config")
 
 
-def reproduce_run(
-    manifest_path: str | Path,
-    out_dir: Path | None = None,
-    overrides: Sequence[str] = (),
-    data_root: Path | None = None,
-    progress: bool = True,
-    workers: int | None = None,
-    log: Callable[[str], None] = lambda msg: None,
-) -> tuple[RunResult, list[Mismatch]]:
-    """Run a recorded run's config again; return the new RunResult and every mismatch.
+def build_manifest(
+    config: Config,
+    dataset: Dataset,
+    images: pd.DataFrame,
+    pairs: pd.DataFrame | None,
+    pair_counts: dict[str, int],
+    pipeline: Pipeline | None,
+    thresholds: dict[str, float],
+    stats: EmbedStats,
+    timings: dict[str, float],
+    cache_dir: Path,
+    attributes: Sequence[str],
+) -> dict[str, Any]:
+    """Everything needed to tell whether two runs are comparable and to repeat this one.
 
-    ``out_dir`` defaults to ``runs/<name>-reproduced`` and may not be the recorded run's own
-    directory (the record would be overwritten). The new manifest gains a ``reproduction`` section:
-    the recorded manifest's path, the mismatches (manifest entries and result tables) and
-    ``identical``, true when there are none.
+    ``attributes``: the reported grouping attributes, whose labels are hashed.
+
+    ``pipeline`` is None for imported scores: no model ran, so no weights or engine are recorded.
     """
-    # run.py imports this module for the manifest's hashes
-    from frbench.run import run_benchmark
-
-    path = Path(manifest_path)
-    recorded, config = load_recorded_run(path, overrides)
-    recorded_dir = (path if path.is_dir() else path.parent).resolve()
-    out_dir = Path(out_dir) if out_dir is not None else Path("runs") / f"{config.name}-reproduced"
-    if out_dir.resolve() == recorded_dir:
-        raise ConfigError(f"output directory {out_dir} is the recorded run's own: give another one (-o DIR)")
-    result = run_benchmark(config, out_dir=out_dir, data_root=data_root, progress=progress, workers=workers, log=log)
-    mismatches = manifest_mismatches(recorded, result.manifest) + output_mismatches(recorded_dir, out_dir)
-    result.manifest["reproduction"] = {
-        "of": str(recorded_dir / "manifest.json"),
-        "identical": not mismatches,
-        "mismatches": [asdict(m) for m in mismatches],
+    if pipeline is None:
+        direction = config.model.direction
+        running = {"pipeline": {"model": IMPORTED_SCORES, "path": str(config.model.path), "direction": direction}, "weights": {}}
+        score = {"metric": None, "convention": f"imported {direction}" + (" negated" if direction == "distance" else ""),
+                 "match_rule": "similarity >= threshold"}
+    else:
+        running = {
+            "pipeline": {**pipeline.__dict__, "engine": deepface_engine(), "fingerprint": pipeline.fingerprint()},
+            "weights": weight_hashes(pipeline.model, pipeline.detector),
+        }
+        score = {
+            "metric": config.model.distance_metric,
+            "convention": SCORE_CONVENTION[config.model.distance_metric],
+            "match_rule": "similarity >= threshold",
+        }
+    return {
+        "frbench_version": frbench.__version__,
+        "config": config.model_dump(mode="json"),
+        "config_sha256": config.fingerprint(),
+        "dataset": {
+            "name": dataset.name,
+            "root": str(dataset.root),
+            "n_images": int(len(images)),
+            "n_subjects": int(images["subject_id"].nunique()),
+            "protocol": config.pairs.protocol,
+            **pair_counts,
+            "sha256": _dataset_hash(images, pairs),
+            "labels_sha256": labels_hash(images, attributes),
+            "label_sources": dataset.label_sources,
+            "caveats": dataset.caveats,
+        },
+        **running,
+        "score": score,
+        "thresholds": thresholds,
+        "embedding": {**stats.__dict__, "cache_dir": str(cache_dir)},
+        "timings_s": timings,
+        "versions": _versions(),
+        "platform": {"python": platform.python_version(), "machine": platform.machine(), "system": platform.system()},
     }
-    write_json(out_dir / "manifest.json", result.manifest)
-    return result, mismatches
+
+
+def _dataset_hash(images: pd.DataFrame, pairs: pd.DataFrame | None) -> str:
+    import hashlib
+
+    h = hashlib.sha256()
+    h.update(images[["image_id", "subject_id"]].to_csv(index=False).encode())
+    if pairs is not None:
+        h.update(pairs[["image_a", "image_b", "mated"]].to_csv(index=False).encode())
+    return h.hexdigest()
+
+
+def _versions() -> dict[str, str]:
+    out = {}
+    for dist in ("deepface", "numpy", "pandas", "scipy", "opencv-contrib-python-headless", "dlib-bin", "onnxruntime"):
+        try:
+            out[dist] = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            out[dist] = "not installed"
+    return out
+
+

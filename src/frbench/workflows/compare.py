@@ -14,28 +14,22 @@ Worst/best groups are chosen by point estimate among groups with at least one pa
 
 from __future__ import annotations
 
-import io
 import json
 import re
-import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import matplotlib
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import matplotlib.ticker  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-
-from frbench.errors import FrbenchError  # noqa: E402
-from frbench.grid import COMPLETED, GRID_FILE  # noqa: E402
-from frbench.report.files import atomic_write_bytes, write_csv, write_text  # noqa: E402
-from frbench.report.markdown import md_table  # noqa: E402
-from frbench.tables import INTERSECTION_SEP, UNKNOWN  # noqa: E402
+from frbench.errors import FrbenchError
+from frbench.workflows.grid import COMPLETED, GRID_FILE
+from frbench.report.files import write_csv, write_text
+from frbench.report.plots import plot_compared_rates
+from frbench.report.markdown import md_table
+from frbench.tables import INTERSECTION_SEP, UNKNOWN
 
 ALL = "all"
 PER_GROUP_NEEDED = ("threshold_name", "threshold", "attribute", "group", "n_mated", "n_nonmated", "fnmr", "fmr")
@@ -251,10 +245,17 @@ def best_flags(table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(flags, index=table.index)
 
 
-def compare_runs_with_notes(
+def compare_runs(
     paths: Iterable[str | Path], allow_different_datasets: bool = False
 ) -> tuple[dict[str, pd.DataFrame], list[str]]:
-    """:func:`compare_runs` on run or grid directories, returning the notes instead of warning."""
+    """One table per threshold name, one row per run (columns in the module docstring), and notes.
+
+    ``paths`` are run directories, or grid directories standing for their completed cells. A
+    threshold name is compared over the runs that have it (at least two, when there are two or
+    more runs). Runs of different datasets (dataset.sha256 in the manifest) raise FrbenchError
+    unless ``allow_different_datasets``. Cells left out, thresholds not shared and datasets that
+    differ are returned as notes, for the caller to show.
+    """
     run_dirs, notes = expand_run_dirs(paths)
     runs = [_read_run(path, notes) for path in run_dirs]
     for run, label in zip(runs, _labels(runs)):
@@ -273,21 +274,6 @@ def compare_runs_with_notes(
             notes.append(f"threshold {name} is not in every run: its table has {len(having)} of {len(runs)} runs")
         tables[name] = pd.DataFrame([_row(run, name) for run in having])
     return tables, notes
-
-
-def compare_runs(run_dirs: Iterable[str | Path], allow_different_datasets: bool = False) -> dict[str, pd.DataFrame]:
-    """One table per threshold name, one row per run (columns in the module docstring).
-
-    ``run_dirs`` are run directories, or grid directories standing for their completed cells.
-    A threshold name is compared over the runs that have it (at least two, when there are two or
-    more runs). Runs of different datasets (dataset.sha256 in the manifest) raise FrbenchError
-    unless ``allow_different_datasets``. Cells left out, thresholds not shared and datasets that
-    differ are reported as UserWarnings.
-    """
-    tables, notes = compare_runs_with_notes(run_dirs, allow_different_datasets)
-    for note in notes:
-        warnings.warn(note, UserWarning, stacklevel=2)
-    return tables
 
 
 def _fmt(value: Any) -> str:
@@ -346,61 +332,14 @@ def csv_with_flags(table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out)
 
 
-def plot_group_rates(table: pd.DataFrame, threshold_name: str, path: Path) -> None:
-    """FNMR (linear) and FMR (log) of every group in every run of ``table``, one marker per run.
-
-    Groups without pairs of the kind and ``unknown`` groups are left out; a zero FMR, which a log
-    axis cannot show, is drawn hollow at the axis' left edge.
-    """
+def _per_run_rates(table: pd.DataFrame, threshold_name: str) -> dict[str, pd.DataFrame]:
+    """Each compared run's per-group rows at ``threshold_name``, ``unknown`` groups left out."""
     per_run = {}
     for row in table.itertuples():
         pg = pd.read_csv(Path(row.run_dir) / "per_group.csv", keep_default_na=False, na_values=[""])
         pg = pg[(pg["threshold_name"] == threshold_name) & ~pg["group"].map(_has_unknown)]
         per_run[str(row.run)] = pg.set_index(["attribute", "group"])
-    keys = list(dict.fromkeys(k for pg in per_run.values() for k in pg.index))
-    keys.sort(key=lambda k: (k[0] != ALL, k))
-    labels = ["all" if a == ALL else f"{a}: {g}" for a, g in keys]
-    fig, (ax_fnmr, ax_fmr) = plt.subplots(1, 2, figsize=(11, 0.3 * len(keys) + 1.8), sharey=True)
-    positive = [v for pg in per_run.values() for v in pg["fmr"][pg["n_nonmated"] > 0] if v > 0]
-    # zeros sit a decade below the smallest observed FMR, behind a dashed line marked 0
-    floor = min(positive) / 10 if positive else None
-    markers = "osD^v<>phX*"
-    k = len(per_run)
-    for i, (label, pg) in enumerate(per_run.items()):
-        y = np.arange(len(keys)) + (i - (k - 1) / 2) * (0.7 / max(k, 1))
-        colour = f"C{i % 10}"
-        marker = markers[i % len(markers)]
-        frame = pg.reindex(keys)
-        fnmr = frame["fnmr"].where(frame["n_mated"] > 0).to_numpy(dtype=float)
-        fmr = frame["fmr"].where(frame["n_nonmated"] > 0).to_numpy(dtype=float)
-        ax_fnmr.scatter(fnmr, y, color=colour, marker=marker, s=22, label=label)
-        if floor is not None:
-            zero = fmr == 0
-            ax_fmr.scatter(fmr[~zero], y[~zero], color=colour, marker=marker, s=22)
-            ax_fmr.scatter(np.full(zero.sum(), floor), y[zero], facecolors="none", edgecolors=colour, marker=marker, s=22)
-        else:
-            ax_fmr.scatter(fmr, y, color=colour, marker=marker, s=22)
-    if floor is not None:
-        top = int(np.ceil(np.log10(max(positive))))
-        decades = [10.0**k for k in range(int(np.ceil(np.log10(2 * floor))), top + 1)]
-        ax_fmr.set_xscale("log")
-        ax_fmr.set_xlim(floor / 2, 10.0**top * 1.2)
-        ax_fmr.set_xticks([floor, *decades], ["0", *[f"1e{int(round(np.log10(d)))}" for d in decades]])
-        ax_fmr.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-        ax_fmr.axvline(floor * 2, color="grey", ls="--", lw=0.8)
-    ax_fnmr.set_yticks(range(len(keys)), labels, fontsize=8)
-    ax_fnmr.invert_yaxis()
-    ax_fnmr.set_xlabel("FNMR")
-    ax_fmr.set_xlabel("FMR (log axis; hollow markers at 0: FMR 0)" if floor is not None else "FMR")
-    for ax in (ax_fnmr, ax_fmr):
-        ax.grid(True, axis="x", which="both", alpha=0.3)
-    ax_fmr.legend(*ax_fnmr.get_legend_handles_labels(), fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1))
-    fig.suptitle(f"per-group error rates at {threshold_name}")
-    buf = io.BytesIO()
-    # no Software/date metadata: the same comparison gives the same bytes
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight", metadata={"Software": None})
-    plt.close(fig)
-    atomic_write_bytes(path, buf.getvalue())
+    return per_run
 
 
 def write_comparison(tables: dict[str, pd.DataFrame], out_dir: Path, notes: Sequence[str] = ()) -> list[Path]:
@@ -412,7 +351,7 @@ def write_comparison(tables: dict[str, pd.DataFrame], out_dir: Path, notes: Sequ
         csv_path = out_dir / f"comparison_{slug}.csv"
         write_csv(csv_path, csv_with_flags(table))
         plot_path = out_dir / "plots" / f"compare_{slug}.png"
-        plot_group_rates(table, name, plot_path)
+        plot_compared_rates(_per_run_rates(table, name), name, plot_path)
         plots[name] = f"plots/compare_{slug}.png"
         written += [csv_path, plot_path]
     write_text(out_dir / "comparison.md", render_comparison(tables, notes, plots))

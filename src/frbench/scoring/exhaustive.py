@@ -29,7 +29,7 @@ the integer dot product (the tests compare with numpy's integer matmul). Similar
     euclidean_l2  s = -sqrt(|q_a|^2 + |q_b|^2 - 2 q_a . q_b) * 2**-25   (sqrt correctly rounded)
 
 Rounding moves each component of a unit vector by at most 2**-26, so s differs from the float64
-similarity of :mod:`frbench.scoring` by at most 2 * sqrt(d) * 2**-26 + d * 2**-52 (3.4e-7 for
+similarity of :mod:`frbench.scoring.similarity` by at most 2 * sqrt(d) * 2**-26 + d * 2**-52 (3.4e-7 for
 d = 128, 1.9e-6 for d = 4096; typically far less). ``angular`` and ``euclidean`` are not offered:
 arccos has no correctly rounded numpy implementation (its SIMD and scalar paths may differ in the
 last ulp), and raw euclidean distances are not a function of the normalised dot product.
@@ -60,6 +60,7 @@ import pandas as pd
 from numpy.typing import NDArray
 
 from frbench.metrics.thresholds import _allowed_false_matches
+from frbench.pairs.protocols import mated_index_pairs
 
 METRICS = ("cosine", "euclidean_l2")
 HIST_RANGE = {"cosine": (-1.0, 1.0), "euclidean_l2": (-2.0, 0.0)}
@@ -126,23 +127,6 @@ def quantised_unit_rows(emb: np.ndarray) -> NDArray[np.float64]:
     x = np.asarray(emb, dtype=np.float64)
     x = x / np.sqrt(np.einsum("ij,ij->i", x, x))[:, None]
     return np.rint(x * _QUANT)
-
-
-def mated_index_pairs(subject: np.ndarray) -> tuple[NDArray[np.int64], NDArray[np.int64]]:
-    """Every pair of rows i < j with the same subject code, sorted by (i, j)."""
-    subject = np.asarray(subject)
-    n = subject.size
-    order = np.argsort(subject, kind="stable")  # stable: rows ascend within a subject
-    ordered = subject[order]
-    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])
-    run_end = np.repeat(np.r_[starts[1:], n], np.diff(np.r_[starts, n]))
-    # Position p pairs with every later position of its run: p + 1 .. run_end[p] - 1.
-    partners = run_end - np.arange(n) - 1
-    first = np.repeat(np.arange(n), partners)
-    offset = np.arange(first.size) - np.repeat(np.cumsum(partners) - partners, partners)
-    a, b = order[first].astype(np.int64), order[first + 1 + offset].astype(np.int64)
-    keep = np.lexsort((b, a))
-    return a[keep], b[keep]
 
 
 def _validate(
@@ -574,33 +558,3 @@ def cell_counts(result: ExhaustiveResult, categories: Mapping[str, Sequence[str]
             for g, h in zip(*np.triu_indices(G)):
                 rows.append((a, names[g], names[h], threshold, target, int(nonmated[g, h]), int(fm[g, h])))
     return pd.DataFrame(rows, columns=list(CELL_COLUMNS))
-
-
-def per_group_fmr_from_cells(cells: pd.DataFrame) -> pd.DataFrame:
-    """Per-group FMR from a :func:`cell_counts` table, by the group rule of docs/ARCHITECTURE.md.
-
-    A non-mated pair counts in group g when both sides are in g, i.e. the diagonal cell (g, g);
-    the ``all`` rows count every non-mated pair. FMR = n_fm / n_nonmated (NaN for no pairs).
-
-    Returns
-    -------
-    DataFrame with columns ``threshold, target_fmr, attribute, group, n_nonmated, n_fm, fmr``,
-    in the order of ``cells``.
-    """
-    missing = [c for c in CELL_COLUMNS if c not in cells.columns]
-    if missing:
-        raise ValueError(f"cells lacks column(s) {missing}")
-    own = cells[cells["group_a"] == cells["group_b"]]
-    out = pd.DataFrame(
-        {
-            "threshold": own["threshold"],
-            "target_fmr": own["target_fmr"],
-            "attribute": own["attribute"],
-            "group": own["group_a"],
-            "n_nonmated": own["n_nonmated"].astype(np.int64),
-            "n_fm": own["n_fm"].astype(np.int64),
-        }
-    ).reset_index(drop=True)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        out["fmr"] = np.where(out["n_nonmated"] > 0, out["n_fm"] / out["n_nonmated"], np.nan)
-    return out

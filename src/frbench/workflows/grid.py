@@ -28,7 +28,7 @@ from frbench.errors import ConfigError, FrbenchError
 from frbench.report.files import write_json
 
 if TYPE_CHECKING:
-    from frbench.run import RunResult
+    from frbench.workflows.run import RunResult
 
 GRID_FILE = "grid.json"
 SKIP_DETECTOR = "skip"
@@ -216,7 +216,7 @@ def run_grid(
     also after an interruption. ``log`` receives progress lines.
     """
     # imported here so that reading a grid does not load deepface
-    from frbench.run import run_benchmark
+    from frbench.workflows.run import run_benchmark
 
     out_dir = Path(out_dir) if out_dir is not None else Path("runs") / grid.name
     outcomes = [CellOutcome(cell, PENDING) for cell in grid.cells]

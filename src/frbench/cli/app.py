@@ -55,9 +55,9 @@ def run(
     exit status is 1 when a cell was skipped (its reason is printed). --from MANIFEST repeats a
     recorded run and warns about every difference from the record.
     """
-    from frbench.grid import load_grid, run_grid
-    from frbench.reproduce import reproduce_run
-    from frbench.run import run_benchmark
+    from frbench.workflows.grid import load_grid, run_grid
+    from frbench.workflows.reproduce import reproduce_run
+    from frbench.workflows.run import run_benchmark
 
     if (config is None) == (from_manifest is None):
         raise click.UsageError("give either CONFIG or --from MANIFEST")
@@ -113,19 +113,11 @@ def annotate_skin_tone(config: Path, out_file: Path, overrides: tuple[str, ...],
 
     Uses the config's dataset and annotate.* ITA options; estimates are cached by image content.
     """
-    from frbench.annotate.apply import skin_tone_tables
+    from frbench.annotate.apply import skin_tone_of_dataset
     from frbench.config import load_config
-    from frbench.datasets import load_dataset
     from frbench.report.files import write_csv
-    from frbench.datasets.registry import default_data_root
-    from frbench.run import default_cache_dir
 
-    cfg = load_config(config, overrides)
-    images = load_dataset(cfg.dataset, default_data_root()).images
-    cache_dir = Path(cfg.cache.dir) if cfg.cache.dir is not None else default_cache_dir()
-    per_image, per_subject = skin_tone_tables(
-        images, cfg.annotate, cache_dir, workers=workers, progress=not quiet, max_pixels=cfg.dataset.max_pixels
-    )
+    per_image, per_subject = skin_tone_of_dataset(load_config(config, overrides), workers=workers, progress=not quiet)
     subjects_file = out_file.with_name(out_file.stem + ".subjects.csv")
     write_csv(out_file, per_image)
     write_csv(subjects_file, per_subject)
@@ -148,9 +140,9 @@ def compare(run_dirs: tuple[Path, ...], out_dir: Path | None, allow_different_da
     RUN_DIRS are run directories or a grid's directory (its completed cells). The best value of
     each measure is in bold (CSV: a best_<column> flag).
     """
-    from frbench.compare import compare_runs_with_notes, render_comparison, write_comparison
+    from frbench.workflows.compare import compare_runs, render_comparison, write_comparison
 
-    tables, notes = compare_runs_with_notes(run_dirs, allow_different_datasets=allow_different_datasets)
+    tables, notes = compare_runs(run_dirs, allow_different_datasets=allow_different_datasets)
     for note in notes:
         click.echo(f"frbench: note: {note}", err=True)
     if out_dir is None:
@@ -177,9 +169,13 @@ def models() -> None:
     click.echo(tabulate(table[cols], headers="keys", tablefmt="simple", showindex=False, maxcolwidths=60))
 
 
-from frbench.cli_data import data  # noqa: E402  (a command group of its own module)
+from frbench.cli.data import data  # noqa: E402  (a command group of its own module)
 
 main.add_command(data)
+
+from frbench.label.commands import label  # noqa: E402
+
+main.add_command(label)
 
 if __name__ == "__main__":
     main()

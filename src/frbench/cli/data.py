@@ -38,9 +38,9 @@ def list_datasets(data_root: Path | None) -> None:
     """List the datasets frbench knows, where each is expected and whether it is complete."""
     from tabulate import tabulate
 
-    from frbench.datasets.registry import DATASETS, dataset_status, default_data_root
+    from frbench.datasets.registry import DATASETS, dataset_status, resolve_data_root
 
-    root = data_root if data_root is not None else default_data_root()
+    root = resolve_data_root(data_root)
     rows = []
     for info in DATASETS.values():
         folder = root / info.folder
@@ -76,10 +76,10 @@ def fetch(name: str, data_root: Path | None, local: Path | None, timeout: float)
     An interrupted fetch resumes where it stopped when run again.
     """
     from frbench.datasets.fetch import check_dataset, fetch_dataset
-    from frbench.datasets.registry import default_data_root, get_dataset
+    from frbench.datasets.registry import resolve_data_root, get_dataset
 
     info = get_dataset(name)
-    folder = (data_root if data_root is not None else default_data_root()) / info.folder
+    folder = resolve_data_root(data_root) / info.folder
     fetch_dataset(info, folder, local=local, timeout=timeout, log=lambda msg: click.echo(msg, err=True))
     _report(name, folder, check_dataset(info, folder))
 
@@ -90,10 +90,10 @@ def fetch(name: str, data_root: Path | None, local: Path | None, timeout: float)
 def check(name: str, data_root: Path | None) -> None:
     """Verify dataset NAME on disk: required files, image counts, hashes, readable images, loading."""
     from frbench.datasets.fetch import check_dataset
-    from frbench.datasets.registry import default_data_root, get_dataset
+    from frbench.datasets.registry import resolve_data_root, get_dataset
 
     info = get_dataset(name)
-    folder = (data_root if data_root is not None else default_data_root()) / info.folder
+    folder = resolve_data_root(data_root) / info.folder
     _report(name, folder, check_dataset(info, folder))
 
 

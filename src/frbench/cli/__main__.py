@@ -1,0 +1,3 @@
+from frbench.cli import main
+
+main()

@@ -1,0 +1,159 @@
+"""From scored listed pairs to every table a run reports: thresholds, per-group rates, fairness, folds, curves.
+
+``measure_listed`` applies the config's threshold policy to a scored PairTable (columns ``score``,
+``mated``, ``ok``, ``subject_a/b``, ``<attr>_a/b`` and optionally ``fold``) and returns the tidy
+tables; it does no I/O, so it serves pairs-file, generated and imported-score runs alike.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+
+from frbench.config import Config
+from frbench.groups import ALL, Groups
+from frbench.measure.result import Measures
+from frbench.measure.thresholds import (
+    FOLD_PREFIX, global_thresholds, threshold_name, threshold_table, targets_of,
+)
+from frbench.metrics.counts import cross_group_cells
+from frbench.metrics.curves import cross_group_from_cells, det_points, score_histograms
+from frbench.metrics.fairness import fairness_bootstrap, fairness_summary
+from frbench.metrics.grouped import add_bootstrap_intervals, bootstrap_replicates, per_group_rates, per_group_thresholds
+from frbench.metrics.thresholds import fold_accuracy, fold_calibrated
+
+THRESHOLD_TABLE_COLUMNS = ["threshold_name", "fold", "target_fmr", "threshold"]
+
+
+def measure_listed(config: Config, pairs: pd.DataFrame, groups: Groups) -> Measures:
+    """All thresholds, grouped tables and curves of a run, from its scored pairs."""
+    thresholds = global_thresholds(config, pairs)
+    table, fmr_reps, fnmr_reps = _rates(config, pairs, groups, thresholds)
+    tables = [table]
+    threshold_rows = threshold_table(thresholds)
+    notes: list[str] = []
+    accuracy = None
+
+    folds = pairs["fold"].dropna().unique() if "fold" in pairs else []
+    if config.thresholds.fold_calibrated and len(folds) >= 2:
+        for target_fmr in config.thresholds.target_fmr:
+            fold_table, per_fold = fold_calibrated_rates(config, pairs, groups, target_fmr)
+            tables.append(fold_table)
+            threshold_rows += per_fold
+        ok = pairs["ok"].to_numpy()
+        accuracy = fold_accuracy(pairs.loc[ok, "score"], pairs.loc[ok, "mated"], pairs.loc[ok, "fold"].astype(int))
+    elif config.thresholds.fold_calibrated and "fold" in pairs:
+        notes.append("Fold-calibrated thresholds need at least two folds; this run has one.")
+
+    per_group_thr = None
+    if config.thresholds.per_group and config.thresholds.target_fmr:
+        per_group_thr = pd.concat(
+            [per_group_thresholds(pairs, groups, t) for t in config.thresholds.target_fmr], ignore_index=True
+        )
+    per_group = pd.concat(tables, ignore_index=True)
+    fairness = fairness_summary(per_group)
+    if fmr_reps is not None:
+        # Intervals for the fairness summaries at the global thresholds, from the very subject
+        # resamples behind the per-group bootstrap intervals.
+        boot = fairness_bootstrap(table, fmr_reps, fnmr_reps, config.stats.confidence_level)
+        keys = ["threshold_name", "attribute", "measure"]
+        fairness = fairness.merge(boot[[*keys, "ci_low", "ci_high"]], on=keys, how="left")
+    det, histograms, cross = curve_tables(pairs, groups, thresholds, config.stats.confidence_level)
+    return Measures(
+        thresholds=thresholds,
+        per_group=per_group,
+        fairness=fairness,
+        threshold_table=pd.DataFrame(threshold_rows, columns=THRESHOLD_TABLE_COLUMNS),
+        det=det,
+        cross_group=cross,
+        histograms=histograms,
+        per_group_thresholds=per_group_thr,
+        fold_accuracy=accuracy,
+        notes=notes,
+    )
+
+
+def _rates(
+    config: Config, pairs: pd.DataFrame, groups: Groups, thresholds: Mapping[str, float]
+) -> tuple[pd.DataFrame, np.ndarray | None, np.ndarray | None]:
+    """The per-group table at ``thresholds`` and, with a bootstrap, its FMR and FNMR replicates."""
+    stats = config.stats
+    targets = config.thresholds.target_fmr
+    table = per_group_rates(
+        pairs, groups, thresholds, level=stats.confidence_level, targets=targets_of(list(thresholds)),
+        default_target=min(targets) if targets else None,
+    )
+    if not stats.bootstrap:
+        return table, None, None
+    fmr_reps, fnmr_reps = bootstrap_replicates(pairs, groups, thresholds, stats.bootstrap, stats.seed)
+    return add_bootstrap_intervals(table, fmr_reps, fnmr_reps, stats.confidence_level), fmr_reps, fnmr_reps
+
+
+def fold_calibrated_rates(
+    config: Config, pairs: pd.DataFrame, groups: Groups, target_fmr: float
+) -> tuple[pd.DataFrame, list[dict]]:
+    """Per-group rates where each fold is decided at a threshold set on the *other* folds.
+
+    Each held-out fold's scores are shifted by its own threshold, so one threshold of 0 decides
+    every pair as its fold's threshold would (for IEEE floats, ``s - t >= 0`` exactly when
+    ``s >= t``); counts are then pooled over folds. The ``threshold`` column is NaN because it
+    varies by fold; the per-fold values are in thresholds.csv.
+    """
+    ok = pairs["ok"].to_numpy()
+    scored = pairs.loc[ok]
+    folds = scored["fold"].astype(int).to_numpy()
+    per_fold = fold_calibrated(scored["score"], scored["mated"], folds, target_fmr)
+    shifted = pairs.copy()
+    shifted.loc[ok, "score"] = scored["score"].to_numpy() - per_fold.loc[folds].to_numpy()
+    name = FOLD_PREFIX + threshold_name(target_fmr)
+    table, _, _ = _rates(config, shifted, groups, {name: 0.0})
+    table["threshold"] = np.nan
+    rows = [
+        {"threshold_name": name, "fold": str(int(f)), "target_fmr": target_fmr, "threshold": float(t)}
+        for f, t in per_fold.items()
+    ]
+    return table, rows
+
+
+def curve_tables(
+    pairs: pd.DataFrame, groups: Groups, thresholds: Mapping[str, float], level: float = 0.95
+) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
+    """DET points, score histograms and the cross-group FMR matrix of listed, scored pairs.
+
+    Without grouping attributes the DET points and histograms are those of all pairs and the
+    cross-group matrix is empty.
+    """
+    dets = [det_by_group(pairs, groups, name) for name in groups.names] or [det_by_group(pairs, groups, None)]
+    hists = [score_histograms(pairs, groups, name) for name in groups.names] or [score_histograms(pairs, groups, None)]
+    hist = pd.concat(hists, ignore_index=True)
+    # score_histograms repeats the all/all rows for every attribute; keep them once.
+    is_all = hist["attribute"] == ALL
+    hist = pd.concat([hist[is_all].drop_duplicates(subset=["mated", "bin_low"]), hist[~is_all]], ignore_index=True)
+    cross = cross_group_from_cells(cross_group_cells(pairs, groups, thresholds), level)
+    return pd.concat(dets, ignore_index=True), hist, cross
+
+
+def det_by_group(pairs: pd.DataFrame, groups: Groups, name: str | None) -> pd.DataFrame:
+    """DET points of all pairs and of every group of ``name`` (pairs with both sides in the group).
+
+    A group with only mated or only non-mated scored pairs has no curve and is left out; ``name``
+    None gives the curve of all pairs alone (attribute ``all``).
+    """
+    score = pairs["score"].to_numpy(dtype=float)
+    mated = pairs["mated"].to_numpy(dtype=bool)
+    ok = pairs["ok"].to_numpy(dtype=bool)
+    units = [(ALL, ok)]
+    if name is not None:
+        la, lb = groups.side_labels(pairs, name)
+        units += [(g, ok & (la == g) & (lb == g)) for g in sorted(set(la[ok]) & set(lb[ok]))]
+    parts = []
+    for group, mask in units:
+        if mated[mask].any() and (~mated[mask]).any():
+            points = det_points(score[mask], mated[mask])
+            points.insert(0, "group", group)
+            points.insert(0, "attribute", ALL if name is None else name)
+            parts.append(points)
+    columns = ["attribute", "group", "threshold", "fmr", "fnmr"]
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)

@@ -1,0 +1,147 @@
+"""The three ways a run gets its comparisons, one object each: listed pairs, every pair, imported scores.
+
+A protocol picks what to embed from a dataset (:meth:`select`) and turns embeddings (or imported
+scores) into :class:`~frbench.measure.result.Measures` (:meth:`evaluate`). ``run_benchmark``
+wires whichever one the config names and never branches on the protocol itself. A new protocol
+(1:N search, say) adds a class here whose counts go through the one per-group engine.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import pandas as pd
+
+from frbench.config import IMPORTED_SCORES, Config
+from frbench.datasets import Dataset
+from frbench.embed import Embeddings
+from frbench.errors import ConfigError, DatasetError
+from frbench.groups import Groups
+from frbench.measure.exhaustive import measure_exhaustive
+from frbench.measure.listed import measure_listed
+from frbench.measure.result import Measures
+from frbench.pairs.protocols import generated_pairs
+from frbench.scoring.imported import import_scores
+from frbench.scoring.similarity import pair_similarities
+from frbench.tables import OK
+
+
+@dataclass
+class Evaluation:
+    """A protocol's result: the measures, the comparisons scores.csv lists, and what to record.
+
+    ``status``/``detail``: each image's enrolment status; ``pair_counts``: ``n_pairs``,
+    ``n_mated``, ``n_nonmated`` for the manifest; ``extra``: further manifest sections.
+    """
+
+    measures: Measures
+    scores: pd.DataFrame
+    status: pd.Series
+    detail: pd.Series
+    pair_counts: dict[str, int]
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+def _counts(pairs: pd.DataFrame) -> dict[str, int]:
+    return {"n_pairs": len(pairs), "n_mated": int(pairs["mated"].sum()), "n_nonmated": int((~pairs["mated"]).sum())}
+
+
+def score_listed_pairs(pairs: pd.DataFrame, images: pd.DataFrame, embeddings: Embeddings, metric: str,
+                       groups: Groups) -> pd.DataFrame:
+    """One row per pair: sides, mated, fold, ``ok`` (both embedded), similarity and side attributes."""
+    row = pd.Series(np.arange(len(embeddings.image_ids)), index=embeddings.image_ids)
+    ia = row.loc[pairs["image_a"]].to_numpy()
+    ib = row.loc[pairs["image_b"]].to_numpy()
+    status = embeddings.status.loc[embeddings.image_ids].to_numpy()
+    ok = (status[ia] == OK) & (status[ib] == OK)
+    score = np.full(len(pairs), np.nan)
+    if ok.any():
+        score[ok] = pair_similarities(embeddings.matrix[ia[ok]], embeddings.matrix[ib[ok]], metric)
+    out = pairs[["image_a", "image_b", "mated"] + (["fold"] if "fold" in pairs else [])].copy()
+    out["ok"] = ok
+    out["score"] = score
+    return groups.join_sides(out, images)
+
+
+class ListedPairs:
+    """Pairs listed by the dataset's pair file (``file``) or generated from its images (``generated``)."""
+
+    kind: ClassVar[str] = "listed"
+    embeds: ClassVar[bool] = True
+
+    def select(self, config: Config, dataset: Dataset) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """The PairTable and only the images it names."""
+        protocol = config.pairs
+        if protocol.protocol == "generated":
+            missing = [a for a in protocol.match_on if a not in dataset.images.columns]
+            if missing:
+                raise ConfigError(f"pairs.match_on: {missing} not attributes of dataset '{dataset.name}'")
+            pairs = generated_pairs(
+                dataset.images, protocol.n_nonmated, protocol.mated_per_subject, protocol.match_on, protocol.seed
+            )
+        elif dataset.pairs is None:
+            raise DatasetError(f"dataset '{dataset.name}' has no pair list: use pairs.protocol generated or exhaustive")
+        else:
+            pairs = dataset.pairs
+        used = set(pd.unique(pd.concat([pairs["image_a"], pairs["image_b"]])))
+        return dataset.images[dataset.images["image_id"].isin(used)].reset_index(drop=True), pairs
+
+    def evaluate(self, config: Config, images: pd.DataFrame, pairs: pd.DataFrame, embeddings: Embeddings,
+                 groups: Groups) -> Evaluation:
+        scores = score_listed_pairs(pairs, images, embeddings, config.model.distance_metric, groups)
+        return Evaluation(measure_listed(config, scores, groups), scores, embeddings.status, embeddings.detail,
+                          _counts(pairs))
+
+
+class ExhaustivePairs:
+    """Every pair of the dataset's images: mated pairs listed, non-mated ones counted by cell, never listed."""
+
+    kind: ClassVar[str] = "exhaustive"
+    embeds: ClassVar[bool] = True
+
+    def select(self, config: Config, dataset: Dataset) -> tuple[pd.DataFrame, None]:
+        return dataset.images.reset_index(drop=True), None
+
+    def evaluate(self, config: Config, images: pd.DataFrame, pairs: None, embeddings: Embeddings,
+                 groups: Groups) -> Evaluation:
+        row = pd.Series(np.arange(len(embeddings.image_ids)), index=embeddings.image_ids)
+        matrix = embeddings.matrix[row.loc[images["image_id"]].to_numpy()]
+        measures, mated = measure_exhaustive(config, images, matrix, embeddings.status, groups)
+        n_all = len(images) * (len(images) - 1) // 2
+        counts = {"n_pairs": n_all, "n_mated": len(mated), "n_nonmated": n_all - len(mated)}
+        return Evaluation(measures, mated, embeddings.status, embeddings.detail, counts)
+
+
+class ImportedScores:
+    """Scores of a system frbench cannot run, read from a file and matched to the dataset's pairs."""
+
+    kind: ClassVar[str] = "imported"
+    embeds: ClassVar[bool] = False
+
+    def select(self, config: Config, dataset: Dataset) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+        if config.pairs.protocol != "file":
+            raise ConfigError("imported scores (model.name: scores) score listed pairs: set pairs.protocol: file")
+        # Without a pair list in the dataset, the scores file itself lists the pairs.
+        return dataset.images.reset_index(drop=True), dataset.pairs
+
+    def evaluate(self, config: Config, images: pd.DataFrame, pairs: pd.DataFrame | None, embeddings: None,
+                 groups: Groups) -> Evaluation:
+        imported = import_scores(Path(str(config.model.path)), images, pairs, config.model.direction)
+        scores = groups.join_sides(imported.pairs, images)
+        return Evaluation(
+            measure_listed(config, scores, groups), scores, pd.Series(OK, index=images["image_id"]),
+            pd.Series("", index=images["image_id"]), _counts(scores), {"imported_scores": imported.summary()},
+        )
+
+
+Protocol = ListedPairs | ExhaustivePairs | ImportedScores
+
+
+def protocol_for(config: Config) -> Protocol:
+    """The protocol object a config names (imported scores whenever ``model.name`` is ``scores``)."""
+    if config.model.name == IMPORTED_SCORES:
+        return ImportedScores()
+    return ExhaustivePairs() if config.pairs.protocol == "exhaustive" else ListedPairs()

@@ -1,0 +1,29 @@
+"""What measuring one run produces, whatever its protocol: the tables every report is written from."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+
+@dataclass
+class Measures:
+    """The tables of one run. ``thresholds`` maps each global threshold name to its similarity.
+
+    ``det``, ``cross_group`` and ``histograms`` are the curve tables behind the plots
+    (``histograms`` only where scores are listed); ``cells`` the exhaustive protocol's per-cell
+    counts.
+    """
+
+    thresholds: dict[str, float]
+    per_group: pd.DataFrame
+    fairness: pd.DataFrame
+    threshold_table: pd.DataFrame
+    det: pd.DataFrame
+    cross_group: pd.DataFrame
+    histograms: pd.DataFrame | None = None
+    per_group_thresholds: pd.DataFrame | None = None
+    fold_accuracy: pd.DataFrame | None = None
+    cells: pd.DataFrame | None = None
+    notes: list[str] = field(default_factory=list)

@@ -1,0 +1,70 @@
+"""A run's named thresholds: what they are called, what they aim at, and how the config sets them.
+
+Names (used in every table): ``deepface_default``; ``fmr=1e-03`` for a global threshold set at a
+target FMR (``f"fmr={f:.0e}"``); ``fixed=<v>``; and ``fold:fmr=1e-03`` for fold-calibrated rows,
+each fold decided at a threshold set on the other folds.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from frbench.config import IMPORTED_SCORES, Config
+from frbench.errors import DatasetError
+from frbench.metrics.thresholds import threshold_at_fmr
+from frbench.scoring.similarity import deepface_default_threshold
+
+FOLD_PREFIX = "fold:"
+TARGET_PREFIX = "fmr="
+
+
+def threshold_name(target: float) -> str:
+    return f"{TARGET_PREFIX}{target:.0e}"
+
+
+def global_thresholds(config: Config, pairs: pd.DataFrame) -> dict[str, float]:
+    """Named similarity thresholds: deepface's default, global ones at target FMRs, fixed values.
+
+    Target-FMR thresholds are set once on all scored non-mated pairs of the run (NIST FRVT
+    Part 3), then applied to every group.
+    """
+    default, fixed = preset_thresholds(config)
+    thresholds = dict(default)
+    nonmated = pairs.loc[pairs["ok"] & ~pairs["mated"], "score"].to_numpy()
+    for target in config.thresholds.target_fmr:
+        if len(nonmated) == 0:
+            raise DatasetError("no scored non-mated pairs: cannot set a threshold at a target FMR")
+        thresholds[threshold_name(target)] = threshold_at_fmr(nonmated, target)
+    return {**thresholds, **fixed}
+
+
+def preset_thresholds(config: Config) -> tuple[dict[str, float], dict[str, float]]:
+    """The thresholds known before any score: deepface's default (none for imported scores) and fixed values."""
+    default: dict[str, float] = {}
+    if config.thresholds.deepface_default and config.model.name != IMPORTED_SCORES:
+        default["deepface_default"] = deepface_default_threshold(config.model.name, config.model.distance_metric)
+    return default, {f"fixed={value:g}": float(value) for value in config.thresholds.fixed}
+
+
+def threshold_table(thresholds: dict[str, float]) -> list[dict[str, object]]:
+    """Rows of thresholds.csv for global thresholds (``fold`` is ``all``)."""
+    return [{"threshold_name": n, "fold": "all", "target_fmr": target_of(n), "threshold": v} for n, v in thresholds.items()]
+
+
+def target_of(name: str) -> float:
+    """The target FMR a threshold name aims at (``fmr=1e-03`` and ``fold:fmr=1e-03`` -> 0.001), else NaN."""
+    name = name.removeprefix(FOLD_PREFIX)
+    return float(name.removeprefix(TARGET_PREFIX)) if name.startswith(TARGET_PREFIX) else float("nan")
+
+
+def targets_of(names: list[str] | pd.Series) -> dict[str, float]:
+    """``{name: target FMR}`` for the names that aim at one."""
+    return {n: target_of(n) for n in dict.fromkeys(names) if n.removeprefix(FOLD_PREFIX).startswith(TARGET_PREFIX)}
+
+
+def primary_threshold(thresholds: dict[str, float]) -> str | None:
+    """The threshold the headline plots use: the strictest target-FMR one, else the first."""
+    targets = targets_of(list(thresholds))
+    if targets:
+        return min(targets, key=targets.__getitem__)
+    return next(iter(thresholds), None)
