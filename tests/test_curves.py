@@ -108,3 +108,18 @@ def test_score_histograms():
     # y/y has no mated pair: its mated histogram is empty, density undefined.
     y_mated = out[(out.group == "y") & out.mated]
     assert y_mated["count"].sum() == 0 and y_mated.density.isna().all()
+
+
+def test_det_plot_leaves_out_small_groups_and_says_so(tmp_path):
+    from frbench.report.plots import plot_det
+
+    det = pd.DataFrame({"group": ["all"] * 3 + ["big"] * 3 + ["tiny"] * 3, "threshold": [0.1, 0.5, 0.9] * 3,
+                        "fmr": [0.5, 0.1, 0.01] * 3, "fnmr": [0.01, 0.1, 0.5] * 3})
+    sizes = {"all": (400, 400), "big": (300, 200), "tiny": (12, 3)}
+    legend = plot_det(det, "race", tmp_path / "det.png", sizes, min_pairs=30)
+    assert legend == [
+        "all (n=400 mated / 400 non-mated)",
+        "big (n=300 mated / 200 non-mated)",
+        "not drawn, < 30 mated or non-mated pairs: tiny (12/3)",
+    ]
+    assert (tmp_path / "det.png").stat().st_size > 0

@@ -42,7 +42,7 @@ def test_a_group_whose_pairs_all_failed():
     assert np.isnan(out["gfar"][1]) and np.isnan(out["gfrr"][1])  # no pairs at all
 
 
-def test_gfrr_is_fnmr_system_of_the_per_group_table():
+def test_per_group_table_carries_the_generalised_rates_of_its_counts():
     # Mated: 4 scored (1 below 0.5), 2 failed; non-mated: 5 scored (1 at or above 0.5), 1 failed.
     pairs = pd.DataFrame(
         {
@@ -59,7 +59,7 @@ def test_gfrr_is_fnmr_system_of_the_per_group_table():
                             "n_fnm": row.n_fnm, "n_mated": row.n_mated, "n_failed_mated": 2}])
     out = generalized_columns(counts)
     assert list(out.columns) == list(GENERALIZED_COLUMNS)
-    assert out["gfrr"].iloc[0] == pytest.approx(row.fnmr_system) == pytest.approx(3 / 6)
-    assert out["gfar"].iloc[0] == pytest.approx(1 / 6)
+    assert out["gfrr"].iloc[0] == pytest.approx(row.gfrr) == pytest.approx(3 / 6)
+    assert out["gfar"].iloc[0] == pytest.approx(row.gfar) == pytest.approx(1 / 6)
     with pytest.raises(ValueError, match="n_failed_mated"):
         generalized_columns(counts.drop(columns="n_failed_mated"))

@@ -51,7 +51,7 @@ def make_pairs(rows=PAIRS, subjects=SUBJECTS) -> pd.DataFrame:
 @pytest.fixture
 def table() -> pd.DataFrame:
     return per_group_rates(
-        make_pairs(), Groups.of(["race", "gender"], [["race", "gender"]]), {"t0.5": 0.5, "t0.7": 0.7}, default_target=0.7
+        make_pairs(), Groups.of(["race", "gender"], [["race", "gender"]]), {"t0.5": 0.5, "t0.7": 0.7}, targets={"t0.5": 0.7, "t0.7": 0.7}
     )
 
 
@@ -80,10 +80,10 @@ def test_columns_and_row_order(table):
 
 
 @pytest.mark.parametrize(
-    "attribute, group, n_subjects, n_mated, n_fnm, n_nonmated, n_fm, n_failed, fnmr_system",
+    "attribute, group, n_subjects, n_mated, n_fnm, n_nonmated, n_fm, n_failed, gfrr",
     [
         # all: mated ok p0-p3, non-matches p1 p3; non-mated ok p5-p9, matches p5 p6 (tie) p8;
-        # failed p4 (mated) and p10: system FNMR (2 + 1) / (4 + 1).
+        # failed p4 (mated) and p10: generalised FRR (2 + 1) / (4 + 1).
         ("all", "all", 5, 4, 2, 5, 3, 2, 3 / 5),
         # black: mated p0 p1 p2, non-mated p5 p6 (both matches), p10 failed.
         ("race", "black", 3, 3, 1, 2, 2, 1, 1 / 3),
@@ -95,11 +95,12 @@ def test_columns_and_row_order(table):
         ("gender", "male", 2, 2, 1, 1, 0, 0, 1 / 2),
         ("race+gender", "black+female", 2, 2, 1, 1, 1, 0, 1 / 2),
         ("race+gender", "black+male", 1, 1, 0, 0, 0, 0, 0.0),
-        ("race+gender", "white+female", 0, 0, 0, 0, 0, 1, 1.0),
+        # white+female: p4 only, failed; its subject still counts, and GFRR shows the failure.
+        ("race+gender", "white+female", 1, 0, 0, 0, 0, 1, 1.0),
         ("race+gender", "white+male", 1, 1, 1, 0, 0, 0, 1.0),
     ],
 )
-def test_counts_by_hand_at_05(table, attribute, group, n_subjects, n_mated, n_fnm, n_nonmated, n_fm, n_failed, fnmr_system):
+def test_counts_by_hand_at_05(table, attribute, group, n_subjects, n_mated, n_fnm, n_nonmated, n_fm, n_failed, gfrr):
     r = row(table, "t0.5", attribute, group)
     assert (r.n_subjects, r.n_mated, r.n_fnm, r.n_nonmated, r.n_fm, r.n_failed) == (
         n_subjects,
@@ -109,16 +110,16 @@ def test_counts_by_hand_at_05(table, attribute, group, n_subjects, n_mated, n_fn
         n_fm,
         n_failed,
     )
-    assert r.fnmr_system == pytest.approx(fnmr_system)
+    assert r.gfrr == pytest.approx(gfrr)
     if n_mated:
         assert r.fnmr == pytest.approx(n_fnm / n_mated)
     else:
         assert np.isnan(r.fnmr)
     if n_nonmated:
         assert r.fmr == pytest.approx(n_fm / n_nonmated)
-        assert r.min_resolvable_fmr == pytest.approx(3 / n_nonmated)
+        assert r.fmr_rule3_bound == pytest.approx(3 / n_nonmated)
     else:
-        assert np.isnan(r.fmr) and np.isnan(r.min_resolvable_fmr) and r.underpowered
+        assert np.isnan(r.fmr) and np.isnan(r.fmr_rule3_bound) and r.underpowered
 
 
 def test_counts_by_hand_at_07(table):
@@ -131,10 +132,16 @@ def test_counts_by_hand_at_07(table):
 
 
 def test_underpowered_against_the_target(table):
-    # target 0.7: all has 3/5 = 0.6 (resolvable); black 3/2 = 1.5 and black+male (no non-mated) are not.
-    assert not row(table, "t0.5", "all", "all").underpowered
+    # FMR against the target 0.7: all has 3/5 = 0.6 (resolves); black 3/2 = 1.5 and black+male
+    # (no non-mated pair) do not.
+    assert row(table, "t0.5", "all", "all").fmr_resolves
+    assert not row(table, "t0.5", "race", "black").fmr_resolves
+    assert not row(table, "t0.5", "race+gender", "black+male").fmr_resolves
+    # FNMR against the all row's FNMR at t0.5 (2 of 4 = 0.5): all's 3/4 does not resolve it, so
+    # even the all row is underpowered; female's FNMR (3/2) neither.
+    everyone = row(table, "t0.5", "all", "all")
+    assert everyone.fnmr_reference == 0.5 and not everyone.fnmr_resolves and everyone.underpowered
     assert row(table, "t0.5", "race", "black").underpowered
-    assert row(table, "t0.5", "race+gender", "black+male").underpowered
 
 
 def test_intervals_are_exact_binomial(table):

@@ -111,13 +111,22 @@ def test_underpowered_is_judged_against_each_rows_own_target() -> None:
     from frbench.measure.thresholds import targets_of
     from frbench.metrics.grouped import rates_from_counts
 
-    names = ["fmr=1e-03", "fmr=1e-05", "fold:fmr=1e-05", "deepface_default", "fmr=1e-03"]
+    # (threshold, group, n_nonmated, n_fm): each threshold has its all row and one group.
+    rows = [
+        ("fmr=1e-03", "all", 20_000, 20), ("fmr=1e-03", "g", 10_000, 10),
+        ("fmr=1e-05", "all", 2_000_000, 20), ("fmr=1e-05", "g", 10_000, 0),
+        ("fold:fmr=1e-05", "all", 2_000_000, 20), ("fold:fmr=1e-05", "g", 1_000_000, 10),
+        ("deepface_default", "all", 2_000_000, 20_000), ("deepface_default", "g", 100, 1),
+    ]
     counts = pd.DataFrame(
-        {"threshold_name": names, "threshold": 0.0, "attribute": "all", "group": "all", "n_subjects": 1,
-         "n_mated": 1, "n_nonmated": [10_000, 10_000, 1_000_000, 1_000_000, 0], "n_fnm": 0, "n_fm": 0,
-         "n_failed": 0, "n_failed_mated": 0}
+        [{"threshold_name": t, "threshold": 0.0, "attribute": "all" if g == "all" else "x", "group": g,
+          "n_subjects": 50, "n_mated": 10_000, "n_nonmated": n, "n_fnm": 1_000, "n_fm": k, "n_failed": 0,
+          "n_failed_mated": 0} for t, g, n, k in rows]
     )
-    # 3/10,000 = 3e-4 resolves 1e-3 but not 1e-5; 3/1e6 = 3e-6 resolves 1e-5; the default row
-    # is judged against the strictest target given (1e-6); no pairs is always underpowered.
-    got = rates_from_counts(counts, targets=targets_of(names), default_target=1e-6)["underpowered"].tolist()
-    assert got == [False, True, False, True, True]
+    out = rates_from_counts(counts, targets=targets_of([r[0] for r in rows]))
+    # 3/10,000 = 3e-4 resolves 1e-3 but not 1e-5; 3/1e6 = 3e-6 resolves the fold row's 1e-5;
+    # deepface's default aims at no target: its reference is the all row's FMR, 1e-2, which
+    # 100 non-mated pairs (3/100 = 3e-2) cannot resolve.
+    assert out["fmr_reference"].tolist() == [1e-3, 1e-3, 1e-5, 1e-5, 1e-5, 1e-5, 1e-2, 1e-2]
+    assert out["fmr_resolves"].tolist() == [True, True, True, False, True, True, True, False]
+    assert out["underpowered"].tolist() == [not r for r in out["fmr_resolves"]]  # FNMR resolves everywhere

@@ -64,7 +64,8 @@ def test_listed_and_exhaustive_protocols_give_identical_counts() -> None:
 
     assert len(listed) == len(exhaustive) == 3 * (1 + 2 + 2 + 4)
     pd.testing.assert_frame_equal(listed[COUNTS], exhaustive[COUNTS])
-    rates = ["fnmr", "fmr", "fnmr_ci_low", "fnmr_ci_high", "fmr_ci_low", "fmr_ci_high", "min_resolvable_fmr"]
+    rates = ["fnmr", "fmr", "fnmr_ci_low", "fnmr_ci_high", "fmr_ci_low", "fmr_ci_high", "gfar", "gfrr",
+             "fmr_rule3_bound", "fmr_resolves", "fnmr_resolves", "in_summaries"]
     pd.testing.assert_frame_equal(listed[rates], exhaustive[rates])
     cells = ExhaustivePairs().evaluate(exhaustive_config, images, None, embeddings, groups).measures.cells
     failed = images["image_id"].iloc[4]

@@ -84,8 +84,10 @@ def test_synthetic_run_writes_tables_that_agree_with_the_scores(tmp_path: Path) 
         assert (tmp_path / "run" / name).is_file(), name
     per_group = pd.read_csv(tmp_path / "run" / "per_group.csv")
     scores = pd.read_csv(tmp_path / "run" / "scores.csv")
-    assert list(scores.columns[:4]) == ["image_a", "image_b", "mated", "score"]
-    assert {"gender_a", "gender_b"} <= set(scores.columns)
+    assert list(scores.columns) == [
+        "image_a", "image_b", "subject_a", "subject_b", "mated", "score", "status_a", "status_b", "gender_a",
+        "gender_b", *(f"match_{name}" for name in result.thresholds),
+    ]
 
     # The unreadable image is a counted failure and its pairs are excluded, not lost.
     failures = pd.read_csv(tmp_path / "run" / "failures.csv")
@@ -94,6 +96,12 @@ def test_synthetic_run_writes_tables_that_agree_with_the_scores(tmp_path: Path) 
     ]
     broken = (scores["image_a"] == "broken.jpg") | (scores["image_b"] == "broken.jpg")
     assert scores.loc[broken, "score"].isna().all() and scores.loc[~broken, "score"].notna().all()
+    side_status = pd.concat([scores.loc[scores["image_a"] == "broken.jpg", "status_a"],
+                             scores.loc[scores["image_b"] == "broken.jpg", "status_b"]])
+    assert set(side_status) == {"unreadable"}
+    # the decision columns are the scores at each threshold; a failed pair has none
+    assert (scores.loc[~broken, "match_fixed=0.5"] == (scores.loc[~broken, "score"] >= 0.5)).all()
+    assert scores.loc[broken, "match_fixed=0.5"].isna().all()
 
     # Recount the fixed threshold from scores.csv by hand: FMR over all, FNMR per gender.
     fixed = per_group[per_group["threshold_name"] == "fixed=0.5"].set_index(["attribute", "group"])
@@ -268,3 +276,38 @@ def test_imported_distances_are_negated_and_strangers_counted(tmp_path: Path) ->
     assert result.manifest["imported_scores"]["unknown_images"]["count"] == 1
     # the dataset's pair list has 10 pairs; 7 of them got no score and count as failed
     assert row["n_failed"] == 7
+
+
+@needs_dlib
+def test_statistics_say_what_the_data_cannot_support(tmp_path: Path) -> None:
+    """An unresolvable target is named as such, zero rates make ratios unbounded, not clamped, and
+    the group tests stand beside the summaries (issue 14)."""
+    root = make_csv_dataset(tmp_path / "data")
+    config = validate_config(csv_config(
+        root, tmp_path / "cache", thresholds={"target_fmr": [0.1, 0.001], "fixed": [0.5]},
+        stats={"bootstrap": 50, "min_group_subjects": 1, "permutations": 99},
+    ))
+    run_benchmark(config, out_dir=tmp_path / "run", progress=False)
+    thresholds = pd.read_csv(tmp_path / "run" / "thresholds.csv").set_index("threshold_name")
+    n = int(thresholds.loc["fmr=1e-03", "n_nonmated"])
+    assert thresholds.loc["fmr=1e-03", "k_allowed"] == 0 and not thresholds.loc["fmr=1e-03", "resolvable"]
+    assert thresholds.loc["fmr=1e-03", "label"].startswith("above every impostor score")
+    assert thresholds.loc["fmr=1e-01", "k_allowed"] == int(0.1 * n) and thresholds.loc["fmr=1e-01", "resolvable"]
+    report = (tmp_path / "run" / "report.md").read_text()
+    assert "**Unresolvable targets:** fmr=1e-03" in report and "## Tests of group differences" in report
+
+    per_group = pd.read_csv(tmp_path / "run" / "per_group.csv")
+    fairness = pd.read_csv(tmp_path / "run" / "fairness.csv")
+    for name, part in per_group[per_group["attribute"] == "gender"].groupby("threshold_name"):
+        ratio = fairness[(fairness["threshold_name"] == name) & (fairness["attribute"] == "gender")
+                         & (fairness["measure"] == "fmr_max_min_ratio")].iloc[0]
+        rates = part["fmr"].dropna()
+        if (rates == 0).all():
+            assert ratio["status"] == "undefined" and np.isnan(ratio["value"])
+        elif (rates == 0).any():
+            assert ratio["status"] == "unbounded" and ratio["value"] == np.inf
+        else:
+            assert ratio["value"] == pytest.approx(rates.max() / rates.min())
+    tests = pd.read_csv(tmp_path / "run" / "group_tests.csv")
+    assert set(tests["rate"]) == {"fmr", "fnmr"} and set(tests["attribute"]) == {"gender"}
+    assert tests["exact_p"].between(0, 1).all() and (tests["exact_p_holm"] >= tests["exact_p"]).all()

@@ -168,6 +168,13 @@ class StatsConfig(_Strict):
     confidence_level: float = Field(0.95, gt=0, lt=1)
     bootstrap: int = Field(0, ge=0, description="subject-bootstrap replicates (0: off)")
     seed: int = 0
+    min_group_subjects: int = Field(
+        10, ge=0, description="groups with fewer subjects are shown but left out of fairness summaries and group tests"
+    )
+    permutations: int = Field(1999, ge=0, description="subject-clustered permutation test: permutations (0: exact test only)")
+    threshold_uncertainty: bool = Field(
+        False, description="bootstrap intervals that re-set each target threshold on the replicate's own impostors"
+    )
 
 
 class AnnotateConfig(_Strict):

@@ -16,10 +16,13 @@ import pandas as pd
 from frbench.config import Config
 from frbench.groups import ALL, Groups
 from frbench.measure.result import Measures
-from frbench.measure.thresholds import preset_thresholds, threshold_name, threshold_table, targets_of
+from frbench.measure.thresholds import (
+    preset_thresholds, resolved_threshold_table, threshold_name, threshold_table, targets_of,
+)
 from frbench.metrics.counts import pair_counts
 from frbench.metrics.curves import cross_group_from_cells
 from frbench.metrics.fairness import fairness_summary
+from frbench.metrics.group_tests import exact_tests_from_counts
 from frbench.metrics.grouped import rates_from_counts
 from frbench.pairs.protocols import exhaustive_mated_pairs
 from frbench.scoring.exhaustive import ExhaustiveResult, cell_counts, exhaustive_scores
@@ -62,7 +65,7 @@ def measure_exhaustive(
     cells.insert(0, "threshold_name", cells["threshold"].map({v: k for k, v in thresholds.items()}))
     counts = exhaustive_counts(pair_counts(mated, groups, thresholds), cells, images, enrolled, groups)
     per_group = rates_from_counts(
-        counts, config.stats.confidence_level, targets_of(list(thresholds)), min(targets) if targets else None
+        counts, config.stats.confidence_level, targets_of(list(thresholds)), config.stats.min_group_subjects
     )
     notes = [
         f"Exhaustive protocol: all {result.n_nonmated:,} non-mated and {len(result.mated_scores):,} mated pairs "
@@ -74,11 +77,13 @@ def measure_exhaustive(
     return Measures(
         thresholds=thresholds,
         per_group=per_group,
-        fairness=fairness_summary(per_group),
-        threshold_table=pd.DataFrame(threshold_table(thresholds)),
+        fairness=fairness_summary(per_group, min_subjects=config.stats.min_group_subjects),
+        threshold_table=resolved_threshold_table(threshold_table(thresholds), per_group),
         det=det_from_histograms(result, categories, mated, groups),
         cross_group=cross_group_from_cells(cells, config.stats.confidence_level),
         cells=cells,
+        group_tests=exact_tests_from_counts(counts, min_subjects=config.stats.min_group_subjects, seed=config.stats.seed)
+        if groups.names else None,
         notes=notes,
     ), mated
 
@@ -103,6 +108,7 @@ def mated_pairs(
     score = np.full(len(pairs), np.nan)
     score[ok] = result.mated_scores
     pairs["score"], pairs["ok"] = score, ok
+    pairs["status_a"], pairs["status_b"] = state
     return groups.join_sides(pairs, images)
 
 
@@ -113,7 +119,8 @@ def exhaustive_counts(
     non-mated ones from the diagonal cells (both sides in the group), failures and subjects from images.
 
     Every pair among a group's images is compared, so its failed pairs are all pairs among its images
-    less the pairs among its enrolled ones, and its subjects are those with an enrolled image.
+    less the pairs among its enrolled ones, and its subjects are those with an image in it (failed
+    ones included, as for listed pairs).
     """
     own = cells[cells["group_a"] == cells["group_b"]].set_index(["threshold_name", "attribute", "group_a"])
     key = pd.MultiIndex.from_arrays([mated_counts["threshold_name"], mated_counts["attribute"], mated_counts["group"]])
@@ -126,7 +133,7 @@ def exhaustive_counts(
         kept_mask = labels_ok == group
         total, kept = int(mask.sum()), int(kept_mask.sum())
         failed[(name, group)] = total * (total - 1) // 2 - kept * (kept - 1) // 2
-        subjects[(name, group)] = enrolled.loc[kept_mask, "subject_id"].nunique()
+        subjects[(name, group)] = images.loc[mask, "subject_id"].nunique()
     units = list(zip(out["attribute"], out["group"]))
     out["n_failed"] = [failed.get(u, 0) for u in units]
     out["n_subjects"] = [subjects.get(u, 0) for u in units]

@@ -16,16 +16,18 @@ from frbench.config import Config
 from frbench.groups import ALL, Groups
 from frbench.measure.result import Measures
 from frbench.measure.thresholds import (
-    FOLD_PREFIX, global_thresholds, threshold_name, threshold_table, targets_of,
+    FOLD_PREFIX, global_thresholds, resolved_threshold_table, threshold_name, threshold_table, targets_of,
 )
 from frbench.metrics.counts import cross_group_cells
 from frbench.metrics.curves import cross_group_from_cells, det_points, score_histograms
-from frbench.metrics.fairness import fairness_bootstrap, fairness_summary
+from frbench.metrics.fairness import (
+    BOOTSTRAP_SUMMARY_COLUMNS, fairness_bootstrap, fairness_summary, skewed_error_ratio_summary,
+)
+from frbench.metrics.group_tests import group_tests
 from frbench.metrics.grouped import add_bootstrap_intervals, bootstrap_replicates, per_group_rates, per_group_thresholds
+from frbench.metrics.intervals import bootstrap_interval
+from frbench.metrics.threshold_bootstrap import threshold_bootstrap_replicates
 from frbench.metrics.thresholds import fold_accuracy, fold_calibrated
-
-THRESHOLD_TABLE_COLUMNS = ["threshold_name", "fold", "target_fmr", "threshold"]
-
 
 def measure_listed(config: Config, pairs: pd.DataFrame, groups: Groups) -> Measures:
     """All thresholds, grouped tables and curves of a run, from its scored pairs."""
@@ -52,25 +54,36 @@ def measure_listed(config: Config, pairs: pd.DataFrame, groups: Groups) -> Measu
         per_group_thr = pd.concat(
             [per_group_thresholds(pairs, groups, t) for t in config.thresholds.target_fmr], ignore_index=True
         )
+    stats = config.stats
+    if stats.threshold_uncertainty and stats.bootstrap:
+        tables[0] = add_threshold_uncertainty(config, pairs, groups, thresholds, tables[0])
     per_group = pd.concat(tables, ignore_index=True)
-    fairness = fairness_summary(per_group)
+    fairness = fairness_summary(per_group, min_subjects=stats.min_group_subjects)
     if fmr_reps is not None:
         # Intervals for the fairness summaries at the global thresholds, from the very subject
         # resamples behind the per-group bootstrap intervals.
-        boot = fairness_bootstrap(table, fmr_reps, fnmr_reps, config.stats.confidence_level)
+        boot = fairness_bootstrap(table, fmr_reps, fnmr_reps, stats.confidence_level, min_subjects=stats.min_group_subjects)
         keys = ["threshold_name", "attribute", "measure"]
-        fairness = fairness.merge(boot[[*keys, "ci_low", "ci_high"]], on=keys, how="left")
-    det, histograms, cross = curve_tables(pairs, groups, thresholds, config.stats.confidence_level)
+        fairness = fairness.merge(boot[[*keys, *BOOTSTRAP_SUMMARY_COLUMNS]], on=keys, how="left")
+    if groups.names:
+        _, ser = skewed_error_ratio_summary(pairs, groups, min_subjects=stats.min_group_subjects)
+        fairness = pd.concat([fairness, ser], ignore_index=True)
+    tests = group_tests(
+        pairs, groups, thresholds, min_subjects=stats.min_group_subjects, n_permutations=stats.permutations,
+        seed=stats.seed,
+    ) if groups.names else None
+    det, histograms, cross = curve_tables(pairs, groups, thresholds, stats.confidence_level)
     return Measures(
         thresholds=thresholds,
         per_group=per_group,
         fairness=fairness,
-        threshold_table=pd.DataFrame(threshold_rows, columns=THRESHOLD_TABLE_COLUMNS),
+        threshold_table=resolved_threshold_table(threshold_rows, per_group),
         det=det,
         cross_group=cross,
         histograms=histograms,
         per_group_thresholds=per_group_thr,
         fold_accuracy=accuracy,
+        group_tests=tests,
         notes=notes,
     )
 
@@ -80,15 +93,33 @@ def _rates(
 ) -> tuple[pd.DataFrame, np.ndarray | None, np.ndarray | None]:
     """The per-group table at ``thresholds`` and, with a bootstrap, its FMR and FNMR replicates."""
     stats = config.stats
-    targets = config.thresholds.target_fmr
     table = per_group_rates(
         pairs, groups, thresholds, level=stats.confidence_level, targets=targets_of(list(thresholds)),
-        default_target=min(targets) if targets else None,
+        min_subjects=stats.min_group_subjects,
     )
     if not stats.bootstrap:
         return table, None, None
     fmr_reps, fnmr_reps = bootstrap_replicates(pairs, groups, thresholds, stats.bootstrap, stats.seed)
     return add_bootstrap_intervals(table, fmr_reps, fnmr_reps, stats.confidence_level), fmr_reps, fnmr_reps
+
+
+def add_threshold_uncertainty(
+    config: Config, pairs: pd.DataFrame, groups: Groups, thresholds: Mapping[str, float], table: pd.DataFrame
+) -> pd.DataFrame:
+    """``table`` with ``fnmr_tboot_*``/``fmr_tboot_*``: bootstrap intervals in which every replicate
+    re-sets each target-FMR threshold on its own resampled impostors, so that they include the
+    calibration's noise (fixed thresholds stay fixed; same subject draws as the plain bootstrap)."""
+    stats = config.stats
+    reps = threshold_bootstrap_replicates(
+        pairs, groups, thresholds, {n: t for n, t in targets_of(list(thresholds)).items() if n in thresholds},
+        stats.bootstrap, stats.seed,
+    )
+    out = table.copy()
+    for kind, values in (("fnmr", reps.fnmr), ("fmr", reps.fmr)):
+        interval = bootstrap_interval(values, stats.confidence_level)
+        out[f"{kind}_tboot_low"] = interval["ci_low"].to_numpy()
+        out[f"{kind}_tboot_high"] = interval["ci_high"].to_numpy()
+    return out
 
 
 def fold_calibrated_rates(

@@ -63,6 +63,7 @@ def score_listed_pairs(pairs: pd.DataFrame, images: pd.DataFrame, embeddings: Em
     out = pairs[["image_a", "image_b", "mated"] + (["fold"] if "fold" in pairs else [])].copy()
     out["ok"] = ok
     out["score"] = score
+    out["status_a"], out["status_b"] = status[ia], status[ib]
     return groups.join_sides(out, images)
 
 
@@ -131,6 +132,8 @@ class ImportedScores:
                  groups: Groups) -> Evaluation:
         imported = import_scores(Path(str(config.model.path)), images, pairs, config.model.direction)
         scores = groups.join_sides(imported.pairs, images)
+        # No image failed here: a pair is either scored by the other system or missing from its file.
+        scores["status_a"] = scores["status_b"] = np.where(scores["ok"], OK, "unscored")
         return Evaluation(
             measure_listed(config, scores, groups), scores, pd.Series(OK, index=images["image_id"]),
             pd.Series("", index=images["image_id"]), _counts(scores), {"imported_scores": imported.summary()},
@@ -138,6 +141,24 @@ class ImportedScores:
 
 
 Protocol = ListedPairs | ExhaustivePairs | ImportedScores
+
+DECISION_PREFIX = "match_"
+
+
+def scores_table(scores: pd.DataFrame, groups: Groups, thresholds: dict[str, float]) -> pd.DataFrame:
+    """scores.csv: every listed comparison, enough to recompute every table without frbench.
+
+    Columns: ``image_a, image_b, subject_a, subject_b, mated``, ``fold`` where pairs have folds,
+    ``score`` (similarity, empty where a side failed), ``status_a, status_b`` (each side's
+    enrolment status), the side attributes, then one ``match_<threshold>`` decision per global
+    threshold (score >= threshold; empty for an unscored pair).
+    """
+    cols = ["image_a", "image_b", "subject_a", "subject_b", "mated"] + (["fold"] if "fold" in scores else [])
+    out = scores[[*cols, "score", "status_a", "status_b", *groups.side_columns()]].copy()
+    score = out["score"].to_numpy(dtype=float)
+    for name, value in thresholds.items():
+        out[DECISION_PREFIX + name] = pd.array(np.where(np.isnan(score), None, score >= value), dtype="boolean")
+    return out
 
 
 def protocol_for(config: Config) -> Protocol:

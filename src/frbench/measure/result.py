@@ -13,7 +13,7 @@ class Measures:
 
     ``det``, ``cross_group`` and ``histograms`` are the curve tables behind the plots
     (``histograms`` only where scores are listed); ``cells`` the exhaustive protocol's per-cell
-    counts.
+    counts; ``group_tests`` the tests of equal rates across groups (group_tests.csv).
     """
 
     thresholds: dict[str, float]
@@ -26,4 +26,5 @@ class Measures:
     per_group_thresholds: pd.DataFrame | None = None
     fold_accuracy: pd.DataFrame | None = None
     cells: pd.DataFrame | None = None
+    group_tests: pd.DataFrame | None = None
     notes: list[str] = field(default_factory=list)

@@ -11,6 +11,8 @@ import pandas as pd
 
 from frbench.config import IMPORTED_SCORES, Config
 from frbench.errors import DatasetError
+from frbench.groups import ALL
+from frbench.metrics.power import threshold_resolution
 from frbench.metrics.thresholds import threshold_at_fmr
 from frbench.scoring.similarity import deepface_default_threshold
 
@@ -46,9 +48,31 @@ def preset_thresholds(config: Config) -> tuple[dict[str, float], dict[str, float
     return default, {f"fixed={value:g}": float(value) for value in config.thresholds.fixed}
 
 
+THRESHOLD_TABLE_COLUMNS = ["threshold_name", "fold", "target_fmr", "threshold"]
+
+
 def threshold_table(thresholds: dict[str, float]) -> list[dict[str, object]]:
     """Rows of thresholds.csv for global thresholds (``fold`` is ``all``)."""
     return [{"threshold_name": n, "fold": "all", "target_fmr": target_of(n), "threshold": v} for n, v in thresholds.items()]
+
+
+def resolved_threshold_table(rows: list[dict[str, object]], per_group: pd.DataFrame) -> pd.DataFrame:
+    """thresholds.csv: every threshold row with what its target can mean on this run's impostors.
+
+    For each global threshold (``fold`` ``all``): ``n_nonmated`` it was set on (the ``all`` row),
+    ``k_allowed`` = floor(target x n), ``resolvable`` (k >= 1) and the ``label`` a report prints
+    (:func:`frbench.metrics.power.threshold_resolution`): an unresolvable target reads "above every
+    impostor score", never "FMR 1e-3". Per-fold rows keep these empty: each fold's threshold is
+    set on the other folds' impostors, listed in fold_accuracy.csv's context.
+    """
+    table = pd.DataFrame(rows, columns=THRESHOLD_TABLE_COLUMNS)
+    overall = per_group[per_group["attribute"] == ALL].drop_duplicates("threshold_name").set_index("threshold_name")
+    glob = table[table["fold"] == "all"]
+    resolution = threshold_resolution(
+        glob["threshold_name"].tolist(), glob["target_fmr"].to_numpy(dtype=float),
+        overall["n_nonmated"].reindex(glob["threshold_name"]).fillna(0).to_numpy(),
+    ).drop(columns=["target_fmr"])
+    return table.merge(resolution, on="threshold_name", how="left")
 
 
 def target_of(name: str) -> float:
@@ -62,9 +86,21 @@ def targets_of(names: list[str] | pd.Series) -> dict[str, float]:
     return {n: target_of(n) for n in dict.fromkeys(names) if n.removeprefix(FOLD_PREFIX).startswith(TARGET_PREFIX)}
 
 
-def primary_threshold(thresholds: dict[str, float]) -> str | None:
-    """The threshold the headline plots use: the strictest target-FMR one, else the first."""
+def primary_threshold(thresholds: dict[str, float], threshold_table: pd.DataFrame | None = None) -> str | None:
+    """The threshold headline tables and plots use: the strictest target-FMR threshold whose target
+    this run's impostors resolve (k >= 1 false matches allowed, per ``threshold_table``), else the
+    first threshold that is not set at a target, else the first.
+
+    An unresolvable target's threshold sits above every impostor score, so every cross-group cell
+    would be 0 there by construction: it is never the headline.
+    """
     targets = targets_of(list(thresholds))
+    if threshold_table is not None and "resolvable" in threshold_table:
+        ok = threshold_table[(threshold_table["fold"] == "all") & (threshold_table["resolvable"] == True)]  # noqa: E712
+        targets = {n: f for n, f in targets.items() if n in set(ok["threshold_name"])}
+        if not targets:
+            fixed = [n for n in thresholds if n not in targets_of(list(thresholds))]
+            return fixed[0] if fixed else next(iter(thresholds), None)
     if targets:
         return min(targets, key=targets.__getitem__)
     return next(iter(thresholds), None)

@@ -79,7 +79,8 @@ def pair_counts(pairs: pd.DataFrame, groups: Groups, thresholds: Mapping[str, fl
     DataFrame with ``COUNT_COLUMNS``, rows threshold-major (in mapping order), then the ``all``
     row, then the units of :meth:`Groups.pair_units`:
 
-    * ``n_subjects``: distinct subjects among the unit's scored (ok) pairs;
+    * ``n_subjects``: distinct subjects among the unit's pairs, failed ones included, so that a
+      group whose images all failed still shows its people (and its failures);
     * ``n_mated``, ``n_nonmated``: scored pairs; ``n_fnm`` (mated, score < t), ``n_fm``
       (non-mated, score >= t): errors among them;
     * ``n_failed``: the unit's pairs with a failed image; ``n_failed_mated``: the mated ones.
@@ -97,7 +98,7 @@ def pair_counts(pairs: pd.DataFrame, groups: Groups, thresholds: Mapping[str, fl
     for u, (_, _, mask) in enumerate(units):
         scored = mask & ok
         n_fm[:, u], per_unit[0, u], n_fnm[:, u], per_unit[1, u] = error_counts(score[scored], mated[scored], values_t)
-        per_unit[2, u] = pd.unique(np.concatenate([subj_a[scored], subj_b[scored]])).size
+        per_unit[2, u] = pd.unique(np.concatenate([subj_a[mask], subj_b[mask]])).size
         per_unit[3, u] = int(np.sum(mask & ~ok))
         per_unit[4, u] = int(np.sum(mask & ~ok & mated))
     return pd.DataFrame(

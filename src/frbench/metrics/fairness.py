@@ -595,19 +595,19 @@ def skewed_error_ratio_summary(
         same = la == lb
         errs.insert(2, "n_subjects", [pd.unique(np.concatenate([sa[same & (la == g)], sb[same & (la == g)]])).size for g in errs["group"]])
         tables.append(errs)
-        groups = errs["group"].astype(str).to_numpy()
-        eligible, why = summary_eligibility(groups, errs["n_subjects"], min_subjects, exclude_groups)
+        labels = errs["group"].astype(str).to_numpy()
+        eligible, why = summary_eligibility(labels, errs["n_subjects"], min_subjects, exclude_groups)
         e = errs["error"].to_numpy(dtype=np.float64)
         used = eligible & ~np.isnan(e)
-        excluded = [f"{g} ({w})" for g, w in zip(groups[~eligible], why[~eligible])]
-        excluded += [f"{g} (no error: lacks mated or non-mated pairs)" for g in groups[eligible & np.isnan(e)]]
+        excluded = [f"{g} ({w})" for g, w in zip(labels[~eligible], why[~eligible])]
+        excluded += [f"{g} (no error: lacks mated or non-mated pairs)" for g in labels[eligible & np.isnan(e)]]
         value = float(_max_min(e[used][None, :])[0]) if used.any() else float("nan")
         m = _Measure("ser", ("error",), lambda x: x, (_Component("error", "ratio", 1.0, lambda x: x[0]),), "")
-        reason, zero_groups = _reason(m, [e[used]], groups[used], [None], value)
+        reason, zero_groups = _reason(m, [e[used]], labels[used], [None], value)
         rows.append(
             {
                 "threshold_name": "own", "attribute": attribute, "measure": "ser", "value": value,
-                "status": _status(value), "reason": reason, "n_groups": int(used.sum()), "groups": ";".join(groups[used]),
+                "status": _status(value), "reason": reason, "n_groups": int(used.sum()), "groups": ";".join(labels[used]),
                 "zero_groups": zero_groups, "excluded_groups": "; ".join(excluded),
                 "definition": "skewed error ratio max/min over groups of 1 - accuracy, each group at its own threshold "
                 f"({errs['protocol'].iloc[0] if len(errs) else 'no groups'}; Wang & Deng 2020); {_UNDEFINED_RULE}",

@@ -24,7 +24,7 @@ the standard's formulas with (1 - FTE)(1 - FTA) = 1 - f give
     GFAR = FMR * (1 - f_nonmated)          = n_fm / (n_nonmated + n_failed_nonmated)
     GFRR = f_mated + (1 - f_mated) * FNMR  = (n_fnm + n_failed_mated) / (n_mated + n_failed_mated)
 
-GFRR is the ``fnmr_system`` of per_group.csv; GFAR is its false-match counterpart.
+per_group.csv carries both (``gfrr``, ``gfar``) for every row, from its counts.
 """
 
 from __future__ import annotations

@@ -21,8 +21,9 @@ import scipy.sparse as sp
 
 from frbench.groups import Groups
 from frbench.metrics.counts import COUNT_COLUMNS, pair_arrays, pair_counts, threshold_arrays
-from frbench.metrics.intervals import bootstrap_subjects, clopper_pearson, percentile_interval
-from frbench.metrics.power import RULE_OF_THREE  # the one home of the sample-size rules
+from frbench.metrics.generalized import GENERALIZED_COLUMNS, generalized_columns
+from frbench.metrics.intervals import bootstrap_interval, bootstrap_subjects, clopper_pearson
+from frbench.metrics.power import MIN_GROUP_SUBJECTS, POWER_COLUMNS, group_power
 from frbench.metrics.rates import error_counts, rate
 from frbench.metrics.thresholds import threshold_at_fmr
 from frbench.tables import OK
@@ -43,58 +44,58 @@ PER_GROUP_COLUMNS = (
     "fnmr_ci_high",
     "fmr_ci_low",
     "fmr_ci_high",
-    "min_resolvable_fmr",
-    "underpowered",
     "n_failed",
-    "fnmr_system",
+    "n_failed_mated",
+    *GENERALIZED_COLUMNS,
+    *POWER_COLUMNS[:-2],
+    "underpowered",
+    *POWER_COLUMNS[-2:],
 )
-BOOTSTRAP_COLUMNS = ("fnmr_boot_low", "fnmr_boot_high", "fmr_boot_low", "fmr_boot_high")
+BOOTSTRAP_COLUMNS = (
+    "fnmr_boot_low", "fnmr_boot_high", "fnmr_boot_status", "fnmr_boot_undefined_share",
+    "fmr_boot_low", "fmr_boot_high", "fmr_boot_status", "fmr_boot_undefined_share",
+)
 
 
 def rates_from_counts(
     counts: pd.DataFrame,
     level: float = 0.95,
     targets: Mapping[str, float] | None = None,
-    default_target: float | None = None,
+    min_subjects: int = MIN_GROUP_SUBJECTS,
 ) -> pd.DataFrame:
-    """Rates, exact intervals and power flags from a counts table (``frbench.metrics.counts``).
+    """Rates, exact intervals, generalised rates and power flags from a counts table (``frbench.metrics.counts``).
 
     The one place every protocol's per-group rates are computed. With the counts of a row:
 
     * ``fnmr = n_fnm / n_mated`` and ``fmr = n_fm / n_nonmated`` (ISO/IEC 19795-1), NaN without
       comparisons of the kind; ``fnmr_ci_*``, ``fmr_ci_*``: Clopper-Pearson intervals at ``level``
       (comparisons taken as independent);
-    * ``min_resolvable_fmr``: ``RULE_OF_THREE / n_nonmated``, NaN without non-mated comparisons;
-    * ``underpowered``: no non-mated comparison, or 3 / n_nonmated above the FMR the row's
-      threshold aims at: ``targets[threshold_name]``, else ``default_target`` (no flag from the
-      rule of three when neither is given);
-    * ``fnmr_system``: FNMR counting failed mated comparisons as non-matches,
-      ``(n_fnm + n_failed_mated) / (n_mated + n_failed_mated)``, the pair-level analogue of the
-      generalised false reject rate of ISO/IEC 19795-1.
+    * ``GENERALIZED_COLUMNS`` (:func:`frbench.metrics.generalized.generalized_columns`): the
+      shares of mated and non-mated comparisons lost to a failed image, and the generalised
+      rates that count those failures as rejections (``gfrr``, ``gfar``);
+    * ``POWER_COLUMNS`` (:func:`frbench.metrics.power.group_power`, the ``all`` row included):
+      the reference rates (``target_fmr`` = ``targets[threshold_name]``, else the ``all`` row's
+      observed FMR; the ``all`` row's FNMR), rule-of-three bounds and whether each rate resolves
+      its reference, rule-of-30 estimability, and whether the group enters fairness summaries
+      (``min_subjects``, ``unknown`` labels left out) with the reason when not;
+    * ``underpowered``: the group cannot resolve its FMR or its FNMR reference by the rule of three.
 
     Returns a DataFrame with ``PER_GROUP_COLUMNS``, rows in the order of ``counts``.
     """
     missing = [c for c in COUNT_COLUMNS if c not in counts.columns]
     if missing:
         raise ValueError(f"counts table lacks column(s) {missing}")
-    targets = dict(targets or {})
-    for name, value in [*targets.items(), ("default_target", default_target)]:
-        if value is not None and not 0.0 <= value <= 1.0:
-            raise ValueError(f"target FMR of {name!r} must be in [0, 1], got {value}")
-    out = counts[[c for c in PER_GROUP_COLUMNS if c in counts.columns]].reset_index(drop=True).copy()
+    counts = counts.reset_index(drop=True)
     n_fnm, n_mated = counts["n_fnm"].to_numpy(), counts["n_mated"].to_numpy()
     n_fm, n_nm = counts["n_fm"].to_numpy(), counts["n_nonmated"].to_numpy()
-    failed_mated = counts["n_failed_mated"].to_numpy()
+    out = counts[list(COUNT_COLUMNS)].copy()
     out["fnmr"] = rate(n_fnm, n_mated)
     out["fmr"] = rate(n_fm, n_nm)
     out["fnmr_ci_low"], out["fnmr_ci_high"] = clopper_pearson(n_fnm, n_mated, level)
     out["fmr_ci_low"], out["fmr_ci_high"] = clopper_pearson(n_fm, n_nm, level)
-    out["min_resolvable_fmr"] = rate(np.full(n_nm.shape, RULE_OF_THREE), n_nm)
-    fallback = np.inf if default_target is None else default_target
-    target = counts["threshold_name"].map(lambda name: targets.get(name, fallback)).to_numpy(dtype=float)
-    out["underpowered"] = (n_nm == 0) | (out["min_resolvable_fmr"].to_numpy() > target)
-    out["n_failed"] = counts["n_failed"].to_numpy()
-    out["fnmr_system"] = rate(n_fnm + failed_mated, n_mated + failed_mated)
+    power = group_power(counts, targets, min_subjects)
+    out = pd.concat([out, generalized_columns(counts), power], axis=1)
+    out["underpowered"] = ~(out["fmr_resolves"] & out["fnmr_resolves"])
     return out[list(PER_GROUP_COLUMNS)]
 
 
@@ -104,7 +105,7 @@ def per_group_rates(
     thresholds: Mapping[str, float],
     level: float = 0.95,
     targets: Mapping[str, float] | None = None,
-    default_target: float | None = None,
+    min_subjects: int = MIN_GROUP_SUBJECTS,
     bootstrap: int = 0,
     seed: int = 0,
 ) -> pd.DataFrame:
@@ -113,12 +114,14 @@ def per_group_rates(
     :func:`~frbench.metrics.counts.pair_counts` then :func:`rates_from_counts` (see both for the
     columns and the row order), plus, when ``bootstrap > 0``, ``BOOTSTRAP_COLUMNS``: percentile
     intervals of the subject bootstrap (:func:`bootstrap_replicates`; thresholds stay fixed across
-    replicates, as in FRVT). A group with no errors gets [0, 0] there (resampling cannot create an
-    error); its Clopper-Pearson upper bound and ``min_resolvable_fmr`` are the honest statement then.
+    replicates, as in FRVT), with their status and share of undefined replicates
+    (:func:`frbench.metrics.intervals.bootstrap_interval`). A group with no errors, or one
+    subject, gets a ``point`` interval there (resampling cannot vary its rate); its
+    Clopper-Pearson interval and rule-of-three bound are the honest statement then.
     """
     if bootstrap < 0:
         raise ValueError(f"bootstrap must be >= 0, got {bootstrap}")
-    out = rates_from_counts(pair_counts(pairs, groups, thresholds), level, targets, default_target)
+    out = rates_from_counts(pair_counts(pairs, groups, thresholds), level, targets, min_subjects)
     if bootstrap:
         fmr_boot, fnmr_boot = bootstrap_replicates(pairs, groups, thresholds, bootstrap, seed)
         out = add_bootstrap_intervals(out, fmr_boot, fnmr_boot, level)
@@ -128,12 +131,16 @@ def per_group_rates(
 def add_bootstrap_intervals(
     table: pd.DataFrame, fmr_reps: np.ndarray, fnmr_reps: np.ndarray, level: float = 0.95
 ) -> pd.DataFrame:
-    """``table`` with ``BOOTSTRAP_COLUMNS``: percentile intervals of replicates in its row order."""
+    """``table`` with ``BOOTSTRAP_COLUMNS`` from replicates in its row order (:func:`bootstrap_interval`)."""
     if fmr_reps.shape[1] != len(table) or fnmr_reps.shape[1] != len(table):
         raise ValueError(f"replicates have {fmr_reps.shape[1]} columns for a table of {len(table)} rows")
     out = table.copy()
-    out["fnmr_boot_low"], out["fnmr_boot_high"] = percentile_interval(fnmr_reps, level)
-    out["fmr_boot_low"], out["fmr_boot_high"] = percentile_interval(fmr_reps, level)
+    for kind, reps in (("fnmr", fnmr_reps), ("fmr", fmr_reps)):
+        interval = bootstrap_interval(reps, level)
+        out[f"{kind}_boot_low"] = interval["ci_low"].to_numpy()
+        out[f"{kind}_boot_high"] = interval["ci_high"].to_numpy()
+        out[f"{kind}_boot_status"] = interval["ci_status"].to_numpy()
+        out[f"{kind}_boot_undefined_share"] = interval["undefined_share"].to_numpy()
     return out
 
 

@@ -24,6 +24,10 @@ Every reporting rule about sample size lives here, with its constant (one home f
     undefined (:func:`frbench.metrics.intervals.bootstrap_interval`): the remaining replicates
     describe "the statistic given that it exists", which is biased (issue 14: 137 of 200
     replicates dropped gave an interval [3.43, 31.5] around a Fisher p of 0.063).
+``MIN_DET_PAIRS`` (30)
+    A DET curve is drawn for a group only with at least this many mated and non-mated pairs:
+    30 trials resolve rates down to 0.1 by the rule of three, below which the curve is a few
+    steps that read as a finding.
 ``ALPHA`` (0.05)
     Level of the group tests (:mod:`frbench.metrics.group_tests`) and of the rule of three.
 
@@ -51,6 +55,7 @@ RULE_OF_THREE = 3.0
 RULE_OF_THIRTY = 30
 MIN_GROUP_SUBJECTS = 10
 MAX_UNDEFINED_SHARE = 0.05
+MIN_DET_PAIRS = 30
 ALPHA = 0.05
 
 

@@ -9,7 +9,8 @@ from frbench.groups import ALL
 from frbench.measure.result import Measures
 from frbench.measure.thresholds import primary_threshold
 from frbench.report.files import write_csv
-from frbench.report.plots import plot_cross_group, plot_det, plot_score_distributions
+from frbench.metrics.power import MIN_DET_PAIRS
+from frbench.report.plots import plot_cross_group, plot_det, plot_group_rates, plot_score_distributions
 
 
 def write_figures(out_dir: Path, names: Sequence[str], measures: Measures) -> dict[str, list[str]]:
@@ -20,12 +21,20 @@ def write_figures(out_dir: Path, names: Sequence[str], measures: Measures) -> di
     """
     det, cross, hist, thresholds = measures.det, measures.cross_group, measures.histograms, measures.thresholds
     plots_dir = out_dir / "plots"
-    written: dict[str, list[str]] = {"det": [], "scores": [], "cross_group": []}
-    primary = primary_threshold(thresholds)
+    written: dict[str, list[str]] = {"rates": [], "det": [], "scores": [], "cross_group": []}
+    primary = primary_threshold(thresholds, measures.threshold_table)
+    per_group = measures.per_group
+    first = per_group[per_group["threshold_name"] == per_group["threshold_name"].iloc[0]]
     for name in names or [ALL]:
         slug = name.replace("+", "_x_")
+        part = first[first["attribute"].isin([name, ALL])]
+        sizes = {("all" if r.attribute == ALL else r.group): (int(r.n_mated), int(r.n_nonmated)) for r in part.itertuples()}
+        if primary is not None and name != ALL:
+            at = per_group[(per_group["threshold_name"] == primary) & per_group["attribute"].isin([name, ALL])]
+            plot_group_rates(at, name, primary, plots_dir / f"rates_{slug}.png")
+            written["rates"].append(f"plots/rates_{slug}.png")
         if len(det):
-            plot_det(det[det["attribute"].isin([name, ALL])], name, plots_dir / f"det_{slug}.png")
+            plot_det(det[det["attribute"].isin([name, ALL])], name, plots_dir / f"det_{slug}.png", sizes, MIN_DET_PAIRS)
             written["det"].append(f"plots/det_{slug}.png")
         if hist is not None:
             plot_score_distributions(hist[hist["attribute"] == name], name, plots_dir / f"scores_{slug}.png", thresholds)

@@ -57,9 +57,22 @@ def rates_table(rows: pd.DataFrame) -> pd.DataFrame:
             "failed pairs": rows["n_failed"],
         }
     )
-    if "underpowered" in rows:
-        out["FMR resolvable"] = ["no" if u else "yes" for u in rows["underpowered"]]
+    if "fmr_resolves" in rows:
+        # rule of three (3/n against the reference rate) and rule of 30 (errors enough to estimate)
+        out["FNMR power"] = [_power(r.fnmr_resolves, r.fnmr_estimable) for r in rows.itertuples()]
+        out["FMR power"] = [_power(r.fmr_resolves, r.fmr_estimable) for r in rows.itertuples()]
+    if "in_summaries" in rows:
+        out["in summaries"] = [
+            "-" if r.attribute == "all" else ("yes" if r.in_summaries else f"no: {r.excluded_because}")
+            for r in rows.itertuples()
+        ]
     return out
+
+
+def _power(resolves: bool, estimable: bool) -> str:
+    if not resolves:
+        return "not resolved"
+    return "estimable" if estimable else "resolved"
 
 
 ITA_CAVEAT = (
@@ -70,11 +83,13 @@ ITA_CAVEAT = (
 )
 
 
-def gender_shades_table(per_group: pd.DataFrame, thresholds: dict[str, float]) -> tuple[str, pd.DataFrame] | None:
+def gender_shades_table(
+    per_group: pd.DataFrame, thresholds: dict[str, float], threshold_table: pd.DataFrame | None = None
+) -> tuple[str, pd.DataFrame] | None:
     """The 2x2 darker/lighter x female/male table of FNMR and FMR, when the run has that intersection."""
     from frbench.measure.thresholds import primary_threshold
 
-    name = primary_threshold(thresholds)
+    name = primary_threshold(thresholds, threshold_table)
     rows = per_group[(per_group["attribute"] == "skin_tone+gender") & (per_group["threshold_name"] == name)]
     if name is None or rows.empty:
         return None
@@ -152,12 +167,86 @@ def skin_tone_section(images: pd.DataFrame, figures: dict[str, list[str]]) -> li
     return lines + [""]
 
 
+def _summary_value(row: Any) -> str:
+    if row.status == "unbounded":
+        return "unbounded"
+    if row.status == "undefined":
+        return "undefined"
+    text = f"{row.value:.4g}"
+    status = getattr(row, "ci_status", None)
+    if isinstance(status, str) and status not in ("not_reported", "no_replicates"):
+        high = "inf" if row.ci_high == float("inf") else f"{row.ci_high:.4g}"
+        text += f" [{row.ci_low:.4g}, {high}]" + (" (point)" if status == "point" else "")
+    elif status == "not_reported":
+        text += f" (interval not reported: {row.undefined_share:.0%} of replicates undefined)"
+    return text
+
+
 def _fairness_table(fairness: pd.DataFrame) -> str:
-    wide = fairness.pivot_table(
-        index=["threshold_name", "attribute"], columns="measure", values="value", aggfunc="first", sort=False
-    ).reset_index()
-    wide.columns.name = None
-    return md_table(wide.round(4))
+    """Every summary with its interval, or why it has none: unbounded and undefined ratios say so."""
+    rows = pd.DataFrame(
+        {
+            "threshold": fairness["threshold_name"],
+            "attribute": fairness["attribute"],
+            "measure": fairness["measure"],
+            "value": [_summary_value(r) for r in fairness.itertuples()],
+            "groups": fairness["groups"].fillna(""),
+            "why undefined / unbounded": fairness["reason"].fillna(""),
+        }
+    )
+    return md_table(rows)
+
+
+def _tests_table(tests: pd.DataFrame) -> str:
+    rows = pd.DataFrame(
+        {
+            "threshold": tests["threshold_name"],
+            "attribute": tests["attribute"],
+            "rate": tests["rate"].str.upper(),
+            "errors / comparisons": tests["errors"],
+            "exact p (Holm)": [_p(a, b) for a, b in zip(tests["exact_p"], tests["exact_p_holm"])],
+            "clustered p (Holm)": [_p(a, b) for a, b in zip(tests["clustered_p"], tests["clustered_p_holm"])],
+            "note": tests["note"].fillna(""),
+        }
+    )
+    return md_table(rows)
+
+
+def _p(p: float, holm: float) -> str:
+    return "n/a" if pd.isna(p) else f"{p:.3g} ({holm:.3g})"
+
+
+def threshold_labels(threshold_table: pd.DataFrame | None) -> dict[str, str]:
+    """threshold name -> what it means on this run's impostors (thresholds.csv ``label``)."""
+    if threshold_table is None or "label" not in threshold_table:
+        return {}
+    rows = threshold_table[threshold_table["fold"] == "all"]
+    return dict(zip(rows["threshold_name"], rows["label"].fillna(rows["threshold_name"])))
+
+
+def power_section(per_group: pd.DataFrame) -> list[str]:
+    """Which rows cannot resolve their rates (rule of three), the ``all`` rows included, and which
+    groups are left out of the summaries and tests, by name and reason."""
+    if "underpowered" not in per_group:
+        return []
+    lines: list[str] = []
+    weak = per_group[per_group["underpowered"].astype(bool)]
+    if len(weak):
+        by_threshold = weak.groupby("threshold_name", sort=False)
+        lines += ["**Underpowered** (rule of three: 3/n above the rate the group should resolve, for FMR or FNMR):", ""]
+        for name, part in by_threshold:
+            items = []
+            for r in part.itertuples():
+                what = [k for k, ok in (("FMR", r.fmr_resolves), ("FNMR", r.fnmr_resolves)) if not ok]
+                items.append(f"{'all' if r.attribute == 'all' else f'{r.attribute}={r.group}'} ({'/'.join(what)})")
+            lines.append(f"- {name}: {', '.join(items)}")
+        lines += ["", "An underpowered rate is not evidence of a difference, nor of its absence.", ""]
+    excluded = per_group[(per_group["attribute"] != "all") & ~per_group["in_summaries"].astype(bool)]
+    excluded = excluded.drop_duplicates(["attribute", "group"])
+    if len(excluded):
+        names = [f"{r.attribute}={r.group} ({r.excluded_because})" for r in excluded.itertuples()]
+        lines += [f"**Shown but left out of fairness summaries and tests:** {', '.join(names)}.", ""]
+    return lines
 
 
 def composition(images: pd.DataFrame, attributes: list[str]) -> pd.DataFrame:
@@ -187,7 +276,7 @@ def render_report(
     lines = [f"# frbench report: {config.name}", ""]
     if config.description:
         lines += [config.description, ""]
-    headline = gender_shades_table(per_group, thresholds)
+    headline = gender_shades_table(per_group, thresholds, measures.threshold_table)
     if headline is not None:
         lines += [
             "## Headline: skin tone x gender (Gender Shades subgroups)",
@@ -224,11 +313,13 @@ def render_report(
         lines += imported_section(manifest.get("imported_scores", {}))
     lines += ["## Thresholds", ""]
     overall = per_group[per_group["attribute"] == "all"].drop_duplicates("threshold_name").set_index("threshold_name")
+    meaning = threshold_labels(measures.threshold_table)
     lines.append(
         md_table(
             pd.DataFrame(
                 {
                     "threshold": list(thresholds),
+                    "what it is": [meaning.get(n, n) for n in thresholds],
                     "similarity": [f"{v:.6g}" for v in thresholds.values()],
                     "FNMR": [fmt_rate(overall.loc[n, "fnmr"]) for n in thresholds],
                     "FMR": [fmt_rate(overall.loc[n, "fmr"]) for n in thresholds],
@@ -237,6 +328,14 @@ def render_report(
         )
     )
     lines.append("")
+    unresolved = [n for n in thresholds if meaning.get(n, "").startswith("above every impostor score")]
+    if unresolved:
+        lines += [
+            f"**Unresolvable targets:** {', '.join(unresolved)}: with this run's impostors no false match is "
+            "allowed at that target, so the threshold only sits above the largest impostor score. Its FNMR is "
+            "not an FNMR at that FMR; read it as such a threshold's, nothing more.",
+            "",
+        ]
     if measures.fold_accuracy is not None:
         acc = measures.fold_accuracy["accuracy"]
         lines += [
@@ -249,7 +348,7 @@ def render_report(
     for name in per_group["threshold_name"].unique():
         rows = per_group[per_group["threshold_name"] == name]
         if name in thresholds:
-            title = f"### {name} (similarity >= {thresholds[name]:.6g})"
+            title = f"### {name}: {meaning.get(name, name)} (similarity >= {thresholds[name]:.6g})"
         else:
             title = f"### {name} (threshold set on the other folds, applied to each held-out fold; counts pooled)"
         lines += [title, "", md_table(rates_table(rows)), ""]
@@ -263,20 +362,29 @@ def render_report(
             md_table(measures.per_group_thresholds),
             "",
         ]
-    underpowered = per_group[per_group["underpowered"].astype(bool)] if "underpowered" in per_group else per_group[:0]
-    if len(underpowered):
-        names = sorted({f"{r.attribute}={r.group}" for r in underpowered.itertuples() if r.attribute != "all"})
-        lines += [
-            f"**Underpowered:** {len(names)} group(s) have too few non-mated pairs to resolve the target FMR "
-            f"(rule of three, 3/n > target): {', '.join(names)}. Their FMR is not evidence of a difference.",
-            "",
-        ]
+    lines += power_section(per_group)
     if fairness is not None and len(fairness):
-        lines += ["## Fairness summaries", "", _fairness_table(fairness), "",
-                  "Definitions and references: `fairness.csv` (column `definition`).", ""]
+        lines += [
+            "## Fairness summaries", "",
+            "A ratio over a zero rate is *unbounded* and one over no groups or 0/0 *undefined*: neither is "
+            "clamped or floored. Bootstrap intervals (subject resamples) are withheld when more than 5% of "
+            "replicates are undefined. A max/min ratio is at least 1 by construction, so its interval lies "
+            "above 1 even for equal groups: read every ratio next to the tests of group differences below.", "",
+            _fairness_table(fairness), "",
+            "Definitions and references: `fairness.csv` (column `definition`).", "",
+        ]
+    if measures.group_tests is not None and len(measures.group_tests):
+        lines += [
+            "## Tests of group differences", "",
+            "H0: every compared group has the same rate. Exact: Fisher (two groups) or Freeman-Halton over "
+            "comparisons; clustered: a permutation of subjects' group labels, which respects that pairs share "
+            "subjects. p-values Holm-corrected across this table (in brackets). Full table: `group_tests.csv`.", "",
+            _tests_table(measures.group_tests), "",
+        ]
     if figures:
         lines += ["## Plots", ""]
-        for kind, title in (("det", "DET curves"), ("scores", "Score distributions"), ("cross_group", "Cross-group FMR")):
+        for kind, title in (("rates", "Error rates by group"), ("det", "DET curves"), ("scores", "Score distributions"),
+                            ("cross_group", "Cross-group FMR")):
             for path in figures.get(kind, []):
                 lines += [f"![{title}: {path}]({path})", ""]
     attributes = list(dict.fromkeys([*config.groups, *[a for c in config.intersections for a in c]]))

@@ -31,18 +31,32 @@ def _save(fig: Figure, path: Path) -> None:
     atomic_write_bytes(path, buf.getvalue())
 
 
-def plot_det(det: pd.DataFrame, attribute: str, path: Path, thresholds: dict[str, float] | None = None) -> None:
-    """DET curves (FNMR against FMR, both log axes) of each group of one attribute.
+def plot_det(
+    det: pd.DataFrame, attribute: str, path: Path, sizes: dict[str, tuple[int, int]] | None = None,
+    min_pairs: int = 0,
+) -> list[str]:
+    """DET curves (FNMR against FMR, both log axes) of each group of one attribute; returns the legend.
 
     ``det`` has columns ``group, threshold, fmr, fnmr`` (see ``metrics.curves.det_points``).
-    Points with a zero rate cannot sit on a log axis and are left out of the line.
+    ``sizes`` maps a group to its (mated, non-mated) pair counts, shown in the legend; a group with
+    fewer than ``min_pairs`` of either is not drawn (a curve through a handful of points reads as
+    a finding) and is named in the legend as omitted. Points with a zero rate cannot sit on a log
+    axis and are left out of the line.
     """
+    sizes = sizes or {}
     fig, ax = _figure(figsize=(6, 5))
-    drawn = 0
+    drawn, omitted = 0, []
     for group, part in det.groupby("group", sort=True):
+        n_mated, n_nonmated = sizes.get(str(group), (None, None))
+        if n_mated is not None and min(n_mated, n_nonmated) < min_pairs:
+            omitted.append(f"{group} ({n_mated}/{n_nonmated})")
+            continue
         keep = (part["fmr"] > 0) & (part["fnmr"] > 0)
         drawn += int(keep.sum())
-        ax.plot(part.loc[keep, "fmr"], part.loc[keep, "fnmr"], label=str(group), lw=1.4)
+        label = str(group) if n_mated is None else f"{group} (n={n_mated:,} mated / {n_nonmated:,} non-mated)"
+        ax.plot(part.loc[keep, "fmr"], part.loc[keep, "fnmr"], label=label, lw=1.4)
+    if omitted:
+        ax.plot([], [], " ", label=f"not drawn, < {min_pairs} mated or non-mated pairs: " + ", ".join(omitted))
     if drawn:
         ax.set_xscale("log")
         ax.set_yscale("log")
@@ -53,12 +67,13 @@ def plot_det(det: pd.DataFrame, attribute: str, path: Path, thresholds: dict[str
     ax.set_ylabel("false non-match rate (FNMR)")
     ax.set_title(f"DET by {attribute}")
     ax.grid(True, which="both", alpha=0.3)
-    ax.legend(fontsize=8)
+    legend = ax.legend(fontsize=7)
     _save(fig, path)
+    return [text.get_text() for text in legend.get_texts()]
 
 
 def plot_score_distributions(hist: pd.DataFrame, attribute: str, path: Path, thresholds: dict[str, float]) -> None:
-    """Mated and non-mated score densities per group, with the run's thresholds as vertical lines."""
+    """Mated and non-mated score densities per group, with the run's thresholds as labelled vertical lines."""
     groups = sorted(hist["group"].unique())
     fig, axes = _figure(len(groups), 1, figsize=(6, 1.6 * len(groups) + 0.6), sharex=True, squeeze=False)
     for ax, group in zip(axes[:, 0], groups):
@@ -66,13 +81,44 @@ def plot_score_distributions(hist: pd.DataFrame, attribute: str, path: Path, thr
             part = hist[(hist["group"] == group) & (hist["mated"] == mated)]
             if len(part):
                 centres = (part["bin_low"] + part["bin_high"]) / 2
-                ax.plot(centres, part["density"], color=colour, lw=1.2, label="mated" if mated else "non-mated")
+                n = int(part["count"].sum())
+                ax.plot(centres, part["density"], color=colour, lw=1.2,
+                        label=f"{'mated' if mated else 'non-mated'} (n={n:,})")
         for name, value in thresholds.items():
             ax.axvline(value, color="grey", ls=":", lw=0.8)
-        ax.set_ylabel(str(group), fontsize=8)
-    axes[0, 0].legend(fontsize=7, loc="upper left")
-    axes[-1, 0].set_xlabel("similarity (dotted: thresholds)")
+        ax.set_ylabel(f"{group}\ndensity", fontsize=8)
+        ax.legend(fontsize=6, loc="upper left")
+    # thresholds often sit close together: name them in the axis label rather than on the lines
+    named = ", ".join(f"{name} {value:.4g}" for name, value in thresholds.items())
+    axes[-1, 0].set_xlabel(f"similarity; dotted lines: thresholds ({named})", fontsize=8)
     fig.suptitle(f"score distributions by {attribute}")
+    _save(fig, path)
+
+
+def plot_group_rates(rows: pd.DataFrame, attribute: str, threshold_name: str, path: Path) -> None:
+    """FNMR and FMR of each group of one attribute at one threshold, with Clopper-Pearson whiskers.
+
+    ``rows`` are per_group.csv rows (the ``all`` row and the attribute's groups) at that threshold.
+    Group labels carry their pair counts; a rate without comparisons is not drawn.
+    """
+    rows = rows.reset_index(drop=True)
+    labels = [
+        f"{'all' if r.attribute == 'all' else r.group} ({r.n_mated:,}/{r.n_nonmated:,})" for r in rows.itertuples()
+    ]
+    fig, axes = _figure(1, 2, figsize=(10, 0.35 * len(rows) + 1.6), sharey=True)
+    y = np.arange(len(rows))
+    for ax, kind in zip(axes, ("fnmr", "fmr")):
+        value = rows[kind].to_numpy(dtype=float)
+        low, high = rows[f"{kind}_ci_low"].to_numpy(dtype=float), rows[f"{kind}_ci_high"].to_numpy(dtype=float)
+        has = ~np.isnan(value)
+        ax.errorbar(value[has], y[has], xerr=[value[has] - low[has], high[has] - value[has]], fmt="o", ms=4,
+                    capsize=3, color="tab:blue")
+        ax.set_xlabel(f"{kind.upper()} with 95% Clopper-Pearson interval")
+        ax.grid(True, axis="x", alpha=0.3)
+    axes[0].set_yticks(y, labels, fontsize=8)
+    axes[0].set_ylabel(f"{attribute} (mated / non-mated pairs)")
+    axes[0].invert_yaxis()
+    fig.suptitle(f"error rates by {attribute} at {threshold_name}")
     _save(fig, path)
 
 

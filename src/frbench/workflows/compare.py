@@ -36,8 +36,8 @@ PER_GROUP_NEEDED = ("threshold_name", "threshold", "attribute", "group", "n_mate
 DESCRIPTORS = ("run", "run_dir", "model", "detector", "align", "distance_metric")
 # fairness.csv measures: lower is better (ratios are 1 and GARBE 0 for equal groups), except FDR (1 = equal)
 LOWER_IS_FAIRER = frozenset({
-    "fmr_max_min_ratio", "fmr_max_geomean_ratio", "fnmr_max_min_ratio", "fnmr_max_geomean_ratio",
-    "inequity_rate", "garbe", "ser",
+    *(f"{rate}_{ratio}" for rate in ("fmr", "fnmr", "gfar", "gfrr", "fte") for ratio in ("max_min_ratio", "max_geomean_ratio")),
+    "fte_range", "inequity_rate", "garbe", "balanced_error_ratio", "ser",
 })
 HIGHER_IS_FAIRER = frozenset({"fdr"})
 GROUP_RATE_SUFFIXES = (".fnmr_worst", ".fnmr_best", ".fmr_worst", ".fmr_best")

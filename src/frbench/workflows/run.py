@@ -27,7 +27,8 @@ from frbench.embed.duplicates import copies_caveat, identical_embeddings
 from frbench.embed.weights import ensure_weights
 from frbench.errors import ConfigError
 from frbench.groups import Groups
-from frbench.measure.protocols import protocol_for
+from frbench.measure.protocols import protocol_for, scores_table
+from frbench.metrics.fairness import fte_differentials
 from frbench.metrics.grouped import failure_to_enrol
 from frbench.report.figures import write_figures
 from frbench.report.files import write_csv, write_json, write_text
@@ -43,7 +44,7 @@ ANNOTATION_COLUMNS = ("skin_tone", "skin_tone_category")
 RUN_TABLES = (
     "per_group.csv", "thresholds.csv", "per_group_thresholds.csv", "fold_accuracy.csv", "failure_to_enrol.csv",
     "failures.csv", "fairness.csv", "scores.csv", "skin_tone_ita.csv", "cell_counts.csv", "det_points.csv",
-    "cross_group_fmr.csv", "score_distributions.csv", "report.md",
+    "cross_group_fmr.csv", "score_distributions.csv", "group_tests.csv", "report.md",
 )
 
 
@@ -158,6 +159,10 @@ def run_benchmark(
     evaluation = protocol.evaluate(config, images, pairs, embeddings, groups)
     measures, scores, status, detail = evaluation.measures, evaluation.scores, evaluation.status, evaluation.detail
     fte = failure_to_enrol(images, status, groups, level=config.stats.confidence_level)
+    if groups.names:
+        # enrolment fails before any threshold: its differentials sit beside the rate summaries
+        differentials = fte_differentials(fte, min_subjects=config.stats.min_group_subjects)
+        measures.fairness = pd.concat([measures.fairness, differentials], ignore_index=True)
     timings["measure_s"] = time.perf_counter() - t
 
     failures = pd.DataFrame(
@@ -185,7 +190,9 @@ def run_benchmark(
     write_csv(out_dir / "failure_to_enrol.csv", fte)
     write_csv(out_dir / "failures.csv", failures)
     write_csv(out_dir / "fairness.csv", measures.fairness)
-    write_csv(out_dir / "scores.csv", scores_table(scores, groups))
+    if measures.group_tests is not None:
+        write_csv(out_dir / "group_tests.csv", measures.group_tests)
+    write_csv(out_dir / "scores.csv", scores_table(scores, groups, measures.thresholds))
     if ita_table is not None:
         write_csv(out_dir / "skin_tone_ita.csv", ita_table)
     t = time.perf_counter()
@@ -216,12 +223,6 @@ def pipeline_from_config(config: Config) -> Pipeline:
         enforce_detection=m.enforce_detection,
         l2_normalize=m.l2_normalize,
     )
-
-
-def scores_table(scores: pd.DataFrame, groups: Groups) -> pd.DataFrame:
-    """The public ``scores.csv`` columns: sides, mated, fold, score, then side attributes."""
-    cols = ["image_a", "image_b", "mated"] + (["fold"] if "fold" in scores else []) + ["score"]
-    return scores[cols + groups.side_columns()]
 
 
 def _check_writable(out_dir: Path) -> None:
