@@ -33,6 +33,8 @@ class Measures:
     per_group_thresholds: pd.DataFrame | None = None
     fold_accuracy: pd.DataFrame | None = None
     notes: list[str] = field(default_factory=list)
+    # accuracy.csv (frbench.metrics.accuracy.accuracy_table); set by the run once the protocol's tables exist
+    accuracy: pd.DataFrame | None = None
 
 
 def threshold_name(target: float) -> str:

@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from frbench.metrics.curves import cross_group_fmr, det_points, score_histograms
-from frbench.metrics.grouped import attribute_names, group_labels
+from frbench.metrics.grouped import ALL, attribute_names, group_labels
 from frbench.report.files import write_csv
 from frbench.report.plots import plot_cross_group, plot_det, plot_score_distributions
 
@@ -36,7 +36,18 @@ def det_by_group(pairs: pd.DataFrame, attribute: str) -> pd.DataFrame:
 def pair_figure_tables(
     pairs: pd.DataFrame, names: Sequence[str], thresholds: dict[str, float], level: float = 0.95
 ) -> tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame]:
-    """DET points, score histograms and the cross-group FMR matrix of listed, scored pairs."""
+    """DET points, score histograms and the cross-group FMR matrix of listed, scored pairs.
+
+    Without groups (``names`` empty) the DET points and histograms are those of all pairs, and the
+    cross-group matrix is empty.
+    """
+    if not names:
+        # score_histograms' first unit and det_by_group's first curve are the all/all ones.
+        whole = pairs.assign(all_a=ALL, all_b=ALL)
+        det = det_by_group(whole, ALL).drop_duplicates(subset=["threshold"], ignore_index=True)
+        hist = score_histograms(whole, ALL).drop_duplicates(subset=["mated", "bin_low"], ignore_index=True)
+        columns = ["attribute", "threshold_name", "threshold", "g_a", "g_b", "n_nonmated", "n_fm", "fmr", "fmr_ci_low", "fmr_ci_high"]
+        return det, hist, pd.DataFrame(columns=columns)
     dets, hists, crosses = [], [], []
     for name in names:
         dets.append(det_by_group(pairs, name))
@@ -69,14 +80,15 @@ def write_figures(
     plots_dir = out_dir / "plots"
     written: dict[str, list[str]] = {"det": [], "scores": [], "cross_group": []}
     primary = primary_threshold(thresholds)
-    for name in names:
+    # Without groups, the plots of the whole population (there is no cross-group matrix).
+    for name in names or [ALL]:
         slug = name.replace("+", "_x_")
         plot_det(det[det["attribute"].isin([name, "all"])], name, plots_dir / f"det_{slug}.png")
         written["det"].append(f"plots/det_{slug}.png")
         if hist is not None:
             plot_score_distributions(hist[hist["attribute"] == name], name, plots_dir / f"scores_{slug}.png", thresholds)
             written["scores"].append(f"plots/scores_{slug}.png")
-        if primary is not None:
+        if primary is not None and names:
             part = cross[(cross["attribute"] == name) & (cross["threshold_name"] == primary)]
             plot_cross_group(part, name, primary, plots_dir / f"cross_group_fmr_{slug}.png")
             written["cross_group"].append(f"plots/cross_group_fmr_{slug}.png")

@@ -10,6 +10,7 @@ from tabulate import tabulate
 from frbench.config import Config
 from frbench.datasets import Dataset
 from frbench.measure import Measures
+from frbench.metrics.accuracy import BEST_ACCURACY
 
 TOOL_CAVEATS = [
     "Thresholds at a target FMR are set on the non-mated scores of this same run (one global threshold, "
@@ -161,8 +162,8 @@ def _fairness_table(fairness: pd.DataFrame) -> str:
 
 
 def composition(images: pd.DataFrame, attributes: list[str]) -> pd.DataFrame:
-    """Subjects and images per group: who is in the data, before any error rate."""
-    rows = []
+    """Subjects and images per group: who is in the data, before any error rate (``all`` first)."""
+    rows = [{"attribute": "all", "group": "all", "subjects": images["subject_id"].nunique(), "images": len(images)}]
     for attr in attributes:
         for group, part in images.groupby(attr, sort=True):
             rows.append(
@@ -224,19 +225,26 @@ def render_report(
         lines += imported_section(manifest.get("imported_scores", {}))
     lines += ["## Thresholds", ""]
     overall = per_group[per_group["attribute"] == "all"].drop_duplicates("threshold_name").set_index("threshold_name")
-    lines.append(
-        md_table(
-            pd.DataFrame(
-                {
-                    "threshold": list(thresholds),
-                    "similarity": [f"{v:.6g}" for v in thresholds.values()],
-                    "FNMR": [fmt_rate(overall.loc[n, "fnmr"]) for n in thresholds],
-                    "FMR": [fmt_rate(overall.loc[n, "fmr"]) for n in thresholds],
-                }
-            )
-        )
-    )
-    lines.append("")
+    columns = {
+        "threshold": list(thresholds),
+        "similarity": [f"{v:.6g}" for v in thresholds.values()],
+        "FNMR": [fmt_rate(overall.loc[n, "fnmr"]) for n in thresholds],
+        "FMR": [fmt_rate(overall.loc[n, "fmr"]) for n in thresholds],
+    }
+    accuracy = measures.accuracy.set_index("threshold_name") if measures.accuracy is not None else None
+    if accuracy is not None:
+        columns["TAR (1 - FNMR)"] = [fmt_rate(accuracy.loc[n, "tar"]) for n in thresholds]
+        columns["accuracy"] = [fmt_rate(accuracy.loc[n, "accuracy"]) for n in thresholds]
+    lines += [md_table(pd.DataFrame(columns)), ""]
+    if accuracy is not None and BEST_ACCURACY in accuracy.index:
+        best = accuracy.loc[BEST_ACCURACY]
+        lines += [
+            f"Best accuracy on these same pairs: **{best['accuracy']:.4f}** at similarity >= {best['threshold']:.6g} "
+            f"({int(best['n_correct'])} of {int(best['n_pairs'])} pairs). Optimistic: the threshold is chosen on the "
+            "pairs it is scored on (what deepface's benchmark reports); a threshold chosen on other data "
+            "(fold-calibrated, with two folds or more) gives the figure to compare across studies.",
+            "",
+        ]
     if measures.fold_accuracy is not None:
         acc = measures.fold_accuracy["accuracy"]
         lines += [
@@ -266,11 +274,18 @@ def render_report(
     underpowered = per_group[per_group["underpowered"].astype(bool)] if "underpowered" in per_group else per_group[:0]
     if len(underpowered):
         names = sorted({f"{r.attribute}={r.group}" for r in underpowered.itertuples() if r.attribute != "all"})
-        lines += [
-            f"**Underpowered:** {len(names)} group(s) have too few non-mated pairs to resolve the target FMR "
-            f"(rule of three, 3/n > target): {', '.join(names)}. Their FMR is not evidence of a difference.",
-            "",
-        ]
+        if names:
+            lines += [
+                f"**Underpowered:** {len(names)} group(s) have too few non-mated pairs to resolve the target FMR "
+                f"(rule of three, 3/n > target): {', '.join(names)}. Their FMR is not evidence of a difference.",
+                "",
+            ]
+        else:
+            lines += [
+                "**Underpowered:** all pairs together are too few non-mated pairs to resolve the target FMR "
+                "(rule of three, 3/n > target): an FMR of 0 here is not evidence that the target is met.",
+                "",
+            ]
     if fairness is not None and len(fairness):
         lines += ["## Fairness summaries", "", _fairness_table(fairness), "",
                   "Definitions and references: `fairness.csv` (column `definition`).", ""]
