@@ -33,7 +33,7 @@ import pandas as pd  # noqa: E402
 
 from frbench.errors import FrbenchError  # noqa: E402
 from frbench.grid import COMPLETED, GRID_FILE  # noqa: E402
-from frbench.report.files import atomic_write_bytes, write_csv, write_text  # noqa: E402
+from frbench.report.files import atomic_write_bytes, unescape_frame, write_csv, write_text  # noqa: E402
 from frbench.report.markdown import md_table  # noqa: E402
 from frbench.tables import INTERSECTION_SEP, UNKNOWN  # noqa: E402
 
@@ -70,7 +70,7 @@ class _Run:
 
 def _read_csv(path: Path, needed: Sequence[str] = ()) -> pd.DataFrame:
     try:
-        frame = pd.read_csv(path, keep_default_na=False, na_values=[""])
+        frame = unescape_frame(pd.read_csv(path, keep_default_na=False, na_values=[""]))
     except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise FrbenchError(f"{path}: cannot read ({exc})") from None
     missing = [c for c in needed if c not in frame.columns]
@@ -354,7 +354,7 @@ def plot_group_rates(table: pd.DataFrame, threshold_name: str, path: Path) -> No
     """
     per_run = {}
     for row in table.itertuples():
-        pg = pd.read_csv(Path(row.run_dir) / "per_group.csv", keep_default_na=False, na_values=[""])
+        pg = unescape_frame(pd.read_csv(Path(row.run_dir) / "per_group.csv", keep_default_na=False, na_values=[""]))
         pg = pg[(pg["threshold_name"] == threshold_name) & ~pg["group"].map(_has_unknown)]
         per_run[str(row.run)] = pg.set_index(["attribute", "group"])
     keys = list(dict.fromkeys(k for pg in per_run.values() for k in pg.index))
