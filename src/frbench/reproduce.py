@@ -22,7 +22,7 @@ from deepface.commons import backend_utils
 
 from frbench.config import Config, apply_override, validate_config
 from frbench.embed.weights import DETECTOR, RECOGNITION, default_weights_dir, requirements
-from frbench.errors import ConfigError
+from frbench.errors import ConfigError, OutputError
 from frbench.report.files import write_json
 
 if TYPE_CHECKING:
@@ -46,6 +46,7 @@ COMPARED_ENTRIES = (
 # Result tables compared byte for byte with the recorded run's, where the recorded directory has them.
 COMPARED_OUTPUTS = (
     "per_group.csv", "fairness.csv", "failure_to_enrol.csv", "thresholds.csv", "fold_accuracy.csv", "scores.csv",
+    "accuracy.csv",
 )
 
 
@@ -211,7 +212,7 @@ def reproduce_run(
     recorded_dir = (path if path.is_dir() else path.parent).resolve()
     out_dir = Path(out_dir) if out_dir is not None else Path("runs") / f"{config.name}-reproduced"
     if out_dir.resolve() == recorded_dir:
-        raise ConfigError(f"output directory {out_dir} is the recorded run's own: give another one (-o DIR)")
+        raise OutputError(f"output directory {out_dir} is the recorded run's own: give another one (-o DIR)")
     result = run_benchmark(config, out_dir=out_dir, data_root=data_root, progress=progress, workers=workers, log=log)
     mismatches = manifest_mismatches(recorded, result.manifest) + output_mismatches(recorded_dir, out_dir)
     result.manifest["reproduction"] = {

@@ -20,11 +20,11 @@ import numpy as np
 import pandas as pd
 
 import frbench
-from frbench.config import Config
+from frbench.config import Config, config_errors_named
 from frbench.datasets import Dataset, load_dataset
 from frbench.datasets.registry import default_data_root
 from frbench.embed import Embeddings, EmbedStats, embed_images
-from frbench.embed.backend import Pipeline
+from frbench.embed.backend import ALL_BEST, Pipeline
 from frbench.embed.weights import ensure_weights
 from frbench.annotate.apply import apply_annotations
 from frbench.duplicates import copies_caveat, identical_embeddings
@@ -32,6 +32,8 @@ from frbench.errors import ConfigError, DatasetError
 from frbench.imported_scores import import_scores
 from frbench.measure import measure
 from frbench.measure_exhaustive import measure_exhaustive
+from frbench.output_dir import check_output_dir
+from frbench.metrics.accuracy import accuracy_table
 from frbench.metrics.grouped import attribute_names, failure_to_enrol
 from frbench.pairs import generated_pairs
 from frbench.report.figures import pair_figure_tables, write_figures
@@ -39,6 +41,7 @@ from frbench.report.files import write_csv, write_json, write_text
 from frbench.report.plots import plot_ita_histogram
 from frbench.report.markdown import render_report
 from frbench.reproduce import deepface_engine, labels_hash, weight_hashes
+from frbench.multiple_faces import best_face_similarities
 from frbench.scoring import pair_similarities
 from frbench.tables import OK, validate_image_table, validate_pair_table
 
@@ -55,7 +58,7 @@ ANNOTATION_COLUMNS = ("skin_tone", "skin_tone_category")
 RUN_TABLES = (
     "per_group.csv", "thresholds.csv", "per_group_thresholds.csv", "fold_accuracy.csv", "failure_to_enrol.csv",
     "failures.csv", "fairness.csv", "scores.csv", "skin_tone_ita.csv", "cell_counts.csv", "det_points.csv",
-    "cross_group_fmr.csv", "score_distributions.csv", "report.md",
+    "cross_group_fmr.csv", "score_distributions.csv", "accuracy.csv", "report.md",
 )
 
 
@@ -71,6 +74,8 @@ class RunResult:
     fairness: pd.DataFrame
     embed_stats: EmbedStats
     manifest: dict[str, Any] = field(default_factory=dict)
+    accuracy: pd.DataFrame | None = None
+    fold_accuracy: pd.DataFrame | None = None
 
 
 def default_cache_dir() -> Path:
@@ -119,7 +124,10 @@ def scored_pairs(
     status = embeddings.status.loc[embeddings.image_ids].to_numpy()
     ok = (status[ia] == OK) & (status[ib] == OK)
     score = np.full(len(pairs), np.nan)
-    if ok.any():
+    if ok.any() and embeddings.faces is not None:
+        faces = embeddings.faces
+        score[ok] = best_face_similarities([faces[i] for i in ia[ok]], [faces[i] for i in ib[ok]], metric)
+    elif ok.any():
         score[ok] = pair_similarities(embeddings.matrix[ia[ok]], embeddings.matrix[ib[ok]], metric)
     out = pairs[["image_a", "image_b", "mated"] + (["fold"] if "fold" in pairs else [])].copy()
     out["ok"] = ok
@@ -146,7 +154,22 @@ def run_benchmark(
     workers: int | None = None,
     log: Callable[[str], None] = lambda msg: None,
 ) -> RunResult:
-    """Run one config end to end and write its tables to ``out_dir`` (default ``runs/<name>``)."""
+    """Run one config end to end and write its tables to ``out_dir`` (default ``runs/<name>``).
+
+    Every ConfigError it raises names the config's file (``config.source``) first.
+    """
+    with config_errors_named(config.source):
+        return _run_benchmark(config, out_dir, data_root, progress, workers, log)
+
+
+def _run_benchmark(
+    config: Config,
+    out_dir: Path | None,
+    data_root: Path | None,
+    progress: bool,
+    workers: int | None,
+    log: Callable[[str], None],
+) -> RunResult:
     started = time.time()
     timings: dict[str, float] = {}
     out_dir = Path(out_dir) if out_dir is not None else Path("runs") / config.name
@@ -228,6 +251,9 @@ def run_benchmark(
             measures = measure(config, scores)
             pair_counts = {"n_pairs": len(pairs), "n_mated": int(pairs["mated"].sum()),
                            "n_nonmated": int((~pairs["mated"]).sum())}
+    # Listed pairs keep every score, so the optimistic best-threshold accuracy can be found; the
+    # exhaustive protocol keeps non-mated counts only.
+    measures.accuracy = accuracy_table(measures.per_group, scores if pairs is not None else None)
     fte = failure_to_enrol(images, status, config.groups, config.intersections, level=config.stats.confidence_level)
     timings["measure_s"] = time.perf_counter() - t
 
@@ -252,6 +278,7 @@ def run_benchmark(
         write_csv(out_dir / "per_group_thresholds.csv", measures.per_group_thresholds)
     if measures.fold_accuracy is not None:
         write_csv(out_dir / "fold_accuracy.csv", measures.fold_accuracy)
+    write_csv(out_dir / "accuracy.csv", measures.accuracy)
     write_csv(out_dir / "failure_to_enrol.csv", fte)
     write_csv(out_dir / "failures.csv", failures)
     write_csv(out_dir / "fairness.csv", measures.fairness)
@@ -275,7 +302,10 @@ def run_benchmark(
     timings["total_s"] = time.time() - started
     # The manifest goes last: its presence marks a complete run directory.
     write_json(out_dir / "manifest.json", manifest)
-    return RunResult(out_dir, measures.per_group, scores, measures.thresholds, fte, measures.fairness, stats, manifest)
+    return RunResult(
+        out_dir, measures.per_group, scores, measures.thresholds, fte, measures.fairness, stats, manifest,
+        accuracy=measures.accuracy, fold_accuracy=measures.fold_accuracy,
+    )
 
 
 def pipeline_from_config(config: Config) -> Pipeline:
@@ -288,6 +318,7 @@ def pipeline_from_config(config: Config) -> Pipeline:
         expand_percentage=m.expand_percentage,
         enforce_detection=m.enforce_detection,
         l2_normalize=m.l2_normalize,
+        multiple_faces=m.multiple_faces,
     )
 
 
@@ -304,6 +335,11 @@ def select(config: Config, dataset: Dataset) -> tuple[pd.DataFrame, pd.DataFrame
         # Without a pair list in the dataset, the scores file itself lists the pairs.
         return dataset.images.reset_index(drop=True), dataset.pairs
     if protocol.protocol == "exhaustive":
+        if config.model.multiple_faces == ALL_BEST:
+            raise ConfigError(
+                "model.multiple_faces: all-best scores a pair as its closest two faces, which the exhaustive "
+                "protocol's blockwise scoring of one embedding per image does not do: use largest or fail"
+            )
         return dataset.images.reset_index(drop=True), None
     if protocol.protocol == "generated":
         missing = [a for a in protocol.match_on if a not in dataset.images.columns]
@@ -380,6 +416,7 @@ def build_manifest(
             "sha256": _dataset_hash(images, pairs),
             "labels_sha256": labels_hash(images, reported_attributes(config)),
             "label_sources": dataset.label_sources,
+            "labels_not_on_disk": dataset.labels_not_on_disk,
             "caveats": dataset.caveats,
         },
         **running,
@@ -414,10 +451,4 @@ def _versions() -> dict[str, str]:
 
 def _check_writable(out_dir: Path) -> None:
     """Fail before any work when the output directory cannot be created or written."""
-    probe = out_dir
-    while not probe.exists():
-        probe = probe.parent
-    if not probe.is_dir():
-        raise ConfigError(f"output directory {out_dir} cannot be created: {probe} is a file, not a directory")
-    if not os.access(probe, os.W_OK | os.X_OK):
-        raise ConfigError(f"output directory {out_dir} is not writable (checked {probe})")
+    check_output_dir(out_dir)
