@@ -36,6 +36,7 @@ def test_worst_group_prefers_groups_that_can_resolve_the_fmr() -> None:
         per_group_row("t", "gender", "female", n_fnm=2, n_fm=1),
         per_group_row("t", "gender", "male", n_fnm=1, n_fm=1, n_nonmated=4, underpowered=True),
         per_group_row("t", "race", "x", n_fnm=2, n_mated=20, n_fm=0),
+        per_group_row("t", "race+gender", "unknown+female", n_fnm=9, n_fm=9),  # not a demographic group
     ])
     [row] = threshold_rows(table)
     assert (row["fnmr"], row["fmr"]) == (0.1, 2 / 30)

@@ -35,7 +35,7 @@ from frbench.errors import FrbenchError  # noqa: E402
 from frbench.grid import COMPLETED, GRID_FILE  # noqa: E402
 from frbench.report.files import atomic_write_bytes, unescape_frame, write_csv, write_text  # noqa: E402
 from frbench.report.markdown import md_table  # noqa: E402
-from frbench.tables import INTERSECTION_SEP, UNKNOWN  # noqa: E402
+from frbench.tables import has_unknown  # noqa: E402
 
 ALL = "all"
 PER_GROUP_NEEDED = ("threshold_name", "threshold", "attribute", "group", "n_mated", "n_nonmated", "fnmr", "fmr")
@@ -162,7 +162,7 @@ def _check_datasets(runs: Sequence[_Run], allow_different: bool, notes: list[str
 
 
 def _has_unknown(group: str) -> bool:
-    return UNKNOWN in str(group).split(INTERSECTION_SEP)
+    return has_unknown(group)
 
 
 def _extremes(part: pd.DataFrame, rate: str, n: str) -> dict[str, Any]:

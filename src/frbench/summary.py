@@ -15,6 +15,7 @@ import pandas as pd
 from tabulate import tabulate
 
 from frbench.metrics.accuracy import BEST_ACCURACY
+from frbench.tables import has_unknown
 
 if TYPE_CHECKING:
     from frbench.run import RunResult
@@ -37,13 +38,14 @@ def _number(value: Any) -> float | int | None:
 def worst_group(rows: pd.DataFrame, rate: str) -> dict[str, Any] | None:
     """The group (not ``all``) with the highest ``rate`` (``fnmr`` or ``fmr``) among ``rows`` of one threshold.
 
-    Only groups with pairs for that rate count. For FMR, groups whose non-mated pairs can resolve
+    Only groups with pairs for that rate count, and not ``unknown`` ones (also inside an
+    intersection: not a demographic group, as in ``frbench compare``). For FMR, groups whose non-mated pairs can resolve
     the target (``underpowered`` False) are preferred, since an underpowered group's FMR is not
     evidence; when every group is underpowered the worst of them is returned, flagged. Ties go to
     the group with more pairs, then to the first in table order. None without any such group.
     """
     n_col, k_col = ("n_mated", "n_fnm") if rate == "fnmr" else ("n_nonmated", "n_fm")
-    groups = rows[(rows["attribute"] != ALL) & (rows[n_col] > 0)]
+    groups = rows[(rows["attribute"] != ALL) & (rows[n_col] > 0) & ~rows["group"].map(has_unknown)]
     if rate == "fmr" and "underpowered" in groups and (~groups["underpowered"].astype(bool)).any():
         groups = groups[~groups["underpowered"].astype(bool)]
     if groups.empty:
