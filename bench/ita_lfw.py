@@ -45,6 +45,7 @@ from frbench.annotate.ita import (
     subject_ita,
 )
 from frbench.annotate.skin_tone import ITA_CATEGORIES, binary_from_ita_category, ita_category
+from frbench.report.files import write_csv
 from frbench.tables import OK, UNKNOWN
 
 REPO = Path(__file__).resolve().parents[1]
@@ -207,15 +208,15 @@ def main() -> None:
     start = time.perf_counter()
     if args.compare:
         table = compare(images, options, args.workers, race)
-        table.to_csv(args.out / "compare.csv", index=False)
+        write_csv(args.out / "compare.csv", table)
         with pd.option_context("display.width", 250, "display.max_columns", 30, "display.precision", 3):
             print(table.sort_values("balanced", ascending=False).to_string(index=False))
     else:
         print(f"options: {options} (fingerprint {options.fingerprint()})")
         per_image = estimate_ita_images(images, options, cache_dir=args.cache_dir, workers=args.workers)
         per_subject = subject_ita(per_image)
-        per_image.to_csv(args.out / "per_image.csv", index=False)
-        per_subject.to_csv(args.out / "per_subject.csv", index=False)
+        write_csv(args.out / "per_image.csv", per_image)
+        write_csv(args.out / "per_subject.csv", per_subject)
         report(per_image, per_subject, race)
     elapsed = time.perf_counter() - start
     per_image_ms = elapsed / max(len(images), 1) * 1000

@@ -31,7 +31,7 @@ from frbench.cli.app import main
 from frbench.config import load_config, validate_config
 from frbench.datasets import load_dataset, load_lfw
 from frbench.embed.duplicates import copies_caveat, identical_embeddings
-from frbench.errors import ConfigError, DatasetError
+from frbench.errors import ConfigError, DatasetError, OutputError
 from frbench.embed.screening import MAX_PIXELS, check_image, jpeg_is_complete
 from frbench.workflows.run import run_benchmark
 from tests.corpus import (
@@ -506,7 +506,7 @@ def test_unwritable_output_directory_fails_before_any_work_even_for_root(tmp_pat
     root = make_csv_dataset(tmp_path / "data", n_subjects=2, per_subject=2)
     (tmp_path / "somefile.txt").write_text("x")
     config = validate_config(csv_config(root, tmp_path / "cache"))
-    with pytest.raises(ConfigError, match="somefile.txt is a file, not a directory"):
+    with pytest.raises(OutputError, match="somefile.txt is a file, not a directory"):
         run_benchmark(config, out_dir=tmp_path / "somefile.txt" / "run", progress=False)
     assert not (tmp_path / "cache").exists()
 

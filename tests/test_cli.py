@@ -35,7 +35,7 @@ def test_bad_config_is_one_line_and_nonzero(tmp_path: Path) -> None:
 
 @needs_dlib
 def test_models_shows_dlib_ready_and_arcface_needing_download() -> None:
-    result = CliRunner().invoke(main, ["models"])
+    result = CliRunner().invoke(main, ["models", "--wide"])
     assert result.exit_code == 0, result.output
     rows = {line.split()[1]: line for line in result.output.splitlines()[2:] if len(line.split()) > 2}
     assert "ready" in rows["Dlib"]

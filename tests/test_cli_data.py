@@ -72,3 +72,45 @@ def test_fetch_from_files_downloaded_by_hand(frbench, tmp_path, monkeypatch):
     assert result.stdout.splitlines()[-1] == f"lfw: complete ({tmp_path / 'data' / 'lfw'})"
     assert "unpacked from lfw-deepfunneled.tgz" in result.stderr
     assert frbench("check", "lfw", "--data-root", tmp_path / "data").exit_code == 0
+
+
+def test_check_without_frbench_data_gives_the_hint_run_gives(frbench, tmp_path, monkeypatch):
+    monkeypatch.delenv("FRBENCH_DATA", raising=False)
+    monkeypatch.chdir(tmp_path)
+    result = frbench("check", "lfw")
+    assert result.exit_code == 2
+    line = result.stdout.strip()
+    assert line.startswith("data/lfw: not found (FRBENCH_DATA is not set, so frbench looks in ./data;")
+    assert "set FRBENCH_DATA or --data-root; see data/README.md" in line
+
+
+def _deepface_folder(root):
+    from tests.test_datasets_deepface_pairs import make_deepface
+
+    return make_deepface(root)
+
+
+def test_check_knows_a_dataset_by_its_folder_name(frbench, tmp_path):
+    _deepface_folder(tmp_path / "deepface")
+    result = frbench("check", "deepface", "--data-root", tmp_path)
+    assert result.exit_code == 0, result.output
+    assert result.stdout.strip() == f"deepface-pairs: complete ({tmp_path / 'deepface'})"
+
+
+def test_check_a_config_file_or_a_folder_with_its_format(frbench, tmp_path, monkeypatch):
+    from tests.conftest import REPO
+
+    _deepface_folder(tmp_path / "deepface")
+    monkeypatch.setenv("FRBENCH_DATA", str(tmp_path))
+    by_config = frbench("check", REPO / "configs" / "example-deepface-pairs.yaml")
+    assert by_config.exit_code == 0, by_config.output
+    assert by_config.stdout.strip() == f"deepface: complete ({tmp_path / 'deepface'})"
+    _deepface_folder(tmp_path / "mine")
+    by_format = frbench("check", "mine", "--format", "deepface-pairs")
+    assert by_format.exit_code == 0 and by_format.stdout.strip() == f"mine: complete ({tmp_path / 'mine'})"
+    # problems are those the run would meet, with file and line
+    (tmp_path / "mine" / "master.csv").write_text("file_x,file_y,Decision\nimg1.jpg,img2.jpg,Maybe\n")
+    broken = frbench("check", "mine", "--format", "deepface-pairs")
+    assert broken.exit_code == 2 and "master.csv:2: Decision 'Maybe' is not Yes or No" in broken.stdout
+    needs_files = frbench("check", "mine", "--format", "csv")
+    assert needs_files.exit_code == 2 and "give a config file instead" in needs_files.output

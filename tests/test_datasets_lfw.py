@@ -173,10 +173,28 @@ def test_subject_majority_decides_gender(tmp_path):
     assert (chen["gender"], chen["gender_source"]) == ("unknown", "unknown")
 
 
-def test_label_list_naming_a_missing_image_names_file_and_line(tmp_path):
+def test_label_entries_for_images_not_on_disk_are_counted_and_reported(tmp_path):
+    # What a copy of part of LFW looks like: the label files still describe everyone.
     make_lfw(tmp_path)
-    _write_lines(tmp_path / "labels" / "female_names.txt", [*FEMALE, "Zed_Zulu_0001.jpg"])
-    with pytest.raises(DatasetError, match=r"female_names\.txt:4: 'Zed_Zulu_0001\.jpg'"):
+    labels = tmp_path / "labels"
+    _write_lines(labels / "female_names.txt", [*FEMALE, "Zed_Zulu_0001.jpg", "Zed_Zulu_0002.jpg"])
+    (labels / "lfw_race_dict.json").write_text(json.dumps({**RACE_JSON, "Zed_Zulu": "eastasian"}))
+    with open(labels / "kumar_attributes_binary.csv", "a") as kumar:
+        kumar.write("Zed_Zulu_0001.jpg,1,0,0,0,0\n")
+    full = load_lfw(make_lfw(tmp_path / "full"))
+    ds = load_lfw(tmp_path)
+    assert ds.labels_not_on_disk == {"female_names.txt": 2, "lfw_race_dict.json": 1, "kumar_attributes_binary.csv": 1}
+    caveat = ds.caveats[-1]
+    assert "2 in female_names.txt" in caveat and "1 in lfw_race_dict.json" in caveat and "ignored" in caveat
+    # the images on disk keep exactly the labels they have without the extra entries
+    assert ds.images.equals(full.images.assign(path=ds.images["path"]))
+    assert full.labels_not_on_disk == {} and len(full.caveats) == len(ds.caveats) - 1
+
+
+def test_a_label_for_a_present_subject_that_does_not_parse_is_still_an_error(tmp_path):
+    make_lfw(tmp_path)
+    (tmp_path / "labels" / "lfw_race_dict.json").write_text(json.dumps({**RACE_JSON, "Chen_Li": "martian"}))
+    with pytest.raises(DatasetError, match=r"lfw_race_dict\.json: key 'Chen_Li' has label\(s\) \['martian'\]"):
         load_lfw(tmp_path)
 
 
@@ -241,3 +259,48 @@ def test_real_lfw(lfw):
     }
     for name, (gender, race, source) in expected.items():
         assert tuple(subjects.loc[name, ["gender", "race", "race_source"]]) == (gender, race, source), name
+
+
+def test_pairs_of_folds_not_used_may_name_images_not_on_disk(tmp_path):
+    # A copy of fold 1's people keeps LFW's own pairs.txt: fold 2 names Dee_Kay, who was not copied.
+    import shutil
+
+    make_lfw(tmp_path)
+    shutil.rmtree(tmp_path / "images_deepfunneled" / "Dee_Kay")
+    ds = load_lfw(tmp_path, folds=[1])
+    assert ds.pairs.values.tolist() == [
+        ["Ann_Smith/Ann_Smith_0001.jpg", "Ann_Smith/Ann_Smith_0002.jpg", True, 1],
+        ["Ann_Smith/Ann_Smith_0001.jpg", "Bob_Jones/Bob_Jones_0003.jpg", False, 1],
+    ]
+    assert ds.labels_not_on_disk == {"male_names.txt": 1}
+    for folds in ([2], None):
+        with pytest.raises(DatasetError, match=r"pairs\.txt:5: image Dee_Kay/Dee_Kay_0001\.jpg is not in"):
+            load_lfw(tmp_path, folds=folds)
+
+
+def test_a_copy_of_one_fold_keeps_the_labels_of_the_full_lfw(lfw, tmp_path):
+    import os
+    import shutil
+
+    lines = (lfw / "pairs.txt").read_text().splitlines()[1:601]  # fold 1
+    people = {f[0] for f in map(str.split, lines)} | {f[2] for f in map(str.split, lines) if len(f) == 4}
+    copy = tmp_path / "lfw"
+    (copy / "images_deepfunneled").mkdir(parents=True)
+    for name in people:
+        os.symlink(lfw / "images_deepfunneled" / name, copy / "images_deepfunneled" / name)
+    shutil.copy(lfw / "pairs.txt", copy)
+    shutil.copytree(lfw / "labels", copy / "labels")
+    part, full = load_lfw(copy, folds=[1]), load_lfw(lfw, folds=[1])
+    assert part.pairs.equals(full.pairs)
+    cols = ["image_id", "subject_id", "gender", "gender_source", "race", "race_source"]
+    assert part.images[cols].equals(full.images[full.images["subject_id"].isin(people)][cols].reset_index(drop=True))
+    # every label entry of the four files is either used or counted
+    assert set(part.labels_not_on_disk) == {"male_names.txt", "female_names.txt", "lfw_race_dict.json",
+                                             "kumar_attributes_binary.csv"}
+    on_disk = {f.name for d in (copy / "images_deepfunneled").iterdir() for f in d.iterdir()}
+    for name in ("male_names.txt", "female_names.txt"):
+        listed = [n.strip() for n in (lfw / "labels" / name).read_text().splitlines() if n.strip()]
+        assert part.labels_not_on_disk[name] == sum(n not in on_disk for n in listed) > 0
+    race = json.loads((lfw / "labels" / "lfw_race_dict.json").read_text())
+    assert part.labels_not_on_disk["lfw_race_dict.json"] == sum(n not in people for n in race)
+    assert "were ignored" in part.caveats[-1]

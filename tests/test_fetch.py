@@ -378,7 +378,8 @@ def test_check_reports_each_problem(server, tmp_path):
     assert any("pairs.txt: SHA-256 is" in p for p in problems)
     assert any(p.endswith("Chen_Li_0001.jpg: empty file") for p in problems)
     assert any(p.endswith("Bob_Jones_0002.jpg: neither a JPEG nor a PNG") for p in problems)
-    assert check_dataset(info, tmp_path / "elsewhere") == [f"{tmp_path / 'elsewhere'}: not found"]
+    [missing] = check_dataset(info, tmp_path / "elsewhere")
+    assert missing.startswith(f"{tmp_path / 'elsewhere'}: not found (") and "set FRBENCH_DATA or --data-root" in missing
 
 
 def test_check_runs_the_loader(server, tmp_path):
@@ -387,11 +388,12 @@ def test_check_runs_the_loader(server, tmp_path):
     info = tiny_lfw_info(server.url, sources)
     folder = tmp_path / "lfw"
     fetch_dataset(info, folder, timeout=5)
-    (folder / "labels" / "female_names.txt").write_text("Zed_0001.jpg\n")
-    info = dataclasses.replace(info, files=tuple(f for f in info.files if f.target != "labels/female_names.txt"))
+    (folder / "labels" / "lfw_race_dict.json").write_text('{"Zed": "martian"}')
+    info = dataclasses.replace(info, files=tuple(f for f in info.files if f.target != "labels/lfw_race_dict.json"))
     assert check_dataset(info, folder) == [
-        f"loading it fails: {folder / 'labels' / 'female_names.txt'}:1: 'Zed_0001.jpg' is not an image in "
-        "images_deepfunneled/"
+        f"loading it fails: {folder / 'labels' / 'lfw_race_dict.json'}: key 'Zed' has label(s) ['martian'], "
+        "expected some of ['african', 'asianindian', 'caucasian', 'eastasian', 'latino', 'nativeamerican', 'other', "
+        "'pacificislander']"
     ]
 
 

@@ -36,12 +36,16 @@ FEW = settings(max_examples=60, deadline=None, suppress_health_check=[HealthChec
 
 
 def result_or_frbench_error(parse: Callable[..., T], *args: Any) -> T | FrbenchError:
-    """Run a parser: its result, or the FrbenchError it raised (checked to be one non-empty line)."""
+    """Run a parser: its result, or the FrbenchError it raised, checked to be one non-empty line per
+    problem (a config with several problems lists each on a line of its own, all naming the file)."""
     try:
         return parse(*args)
     except FrbenchError as err:
         message = str(err)
-        assert message.strip() and "\n" not in message and "\r" not in message, repr(message)
+        lines = message.split("\n")
+        assert all(line.strip() for line in lines) and "\r" not in message, repr(message)
+        source = lines[0].partition(": ")[0].partition(" (")[0]
+        assert all(line.startswith(source) for line in lines), repr(message)  # one source, named on each line
         return err
 
 

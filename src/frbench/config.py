@@ -10,17 +10,21 @@ import difflib
 import hashlib
 import json
 import reprlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from frbench.errors import ConfigError
 from frbench.embed.screening import MAX_PIXELS
 
+# Problems of one config listed before the rest are only counted: enough to fix a file in one go,
+# few enough that a config of the wrong kind does not flood the terminal.
+SHOWN_PROBLEMS = 20
 # model.name of a run that imports scores instead of running a model
 IMPORTED_SCORES = "scores"
 
@@ -121,6 +125,11 @@ class ModelConfig(_Strict):
         True, description="true: an image with no detected face is a counted failure to enrol"
     )
     l2_normalize: bool = False
+    multiple_faces: Literal["largest", "fail", "all-best"] = Field(
+        "largest",
+        description="where the detector finds several faces: embed the largest; count the image as a failure "
+        "(several_faces); or keep every face and score a pair as its closest two faces, as DeepFace.verify does",
+    )
 
     @field_validator("name")
     @classmethod
@@ -227,6 +236,8 @@ class Config(_Strict):
     cache: CacheConfig = CacheConfig()
     execution: ExecutionConfig = ExecutionConfig()
     offline: bool = Field(False, description="never download weights; fail at once when they are absent")
+    # not a setting: not dumped, hashed or compared
+    _source: str = PrivateAttr("<config>")
 
     @field_validator("intersections")
     @classmethod
@@ -237,8 +248,9 @@ class Config(_Strict):
         return v
 
     @model_validator(mode="after")
-    def _exhaustive_metric(self) -> Config:
+    def _exhaustive_pipeline(self) -> Config:
         # Checked at load so that a run does not embed a dataset only to be refused when scoring.
+        from frbench.embed.backend import ALL_BEST
         from frbench.scoring.exhaustive import METRICS
 
         if self.pairs.protocol == "exhaustive" and self.model.distance_metric not in METRICS:
@@ -246,7 +258,17 @@ class Config(_Strict):
                 f"pairs.protocol exhaustive supports model.distance_metric {' or '.join(METRICS)}, "
                 f"got {self.model.distance_metric!r}"
             )
+        if self.pairs.protocol == "exhaustive" and self.model.multiple_faces == ALL_BEST:
+            raise ValueError(
+                "model.multiple_faces: all-best scores a pair as its closest two faces, which the exhaustive "
+                "protocol's blockwise scoring of one embedding per image does not do: use largest or fail"
+            )
         return self
+
+    @property
+    def source(self) -> str:
+        """Where the config came from (its file, ``<config>`` for a mapping): the start of its error messages."""
+        return self._source
 
     def fingerprint(self) -> str:
         """sha256 of the resolved config, so manifests can tell two configs apart."""
@@ -366,33 +388,59 @@ def validate_config(raw: Mapping[str, Any], source: str = "<config>", overrides:
     reported as coming from it.
     """
     try:
-        return Config.model_validate(raw)
+        config = Config.model_validate(raw)
     except ValidationError as exc:
         raise ConfigError(_describe(exc, source, overrides)) from None
+    config._source = source
+    return config
+
+
+@contextmanager
+def config_errors_named(source: str) -> Iterator[None]:
+    """Start every line of a ConfigError raised inside with ``source`` (the config file), where it does not.
+
+    Checks made while running (a group the dataset lacks, an option of a stage) raise
+    ConfigError naming the field only; this makes each such message name the file too.
+    """
+    try:
+        yield
+    except ConfigError as exc:
+        lines = str(exc).splitlines() or [""]
+        if all(line.startswith(source) for line in lines):
+            raise
+        raise ConfigError("\n".join(line if line.startswith(source) else f"{source}: {line}" for line in lines)) from None
 
 
 def apply_override(raw: dict[str, Any], item: str, source: str = "<config>") -> None:
     """Apply one ``dotted.key=value`` override to a raw config mapping in place."""
     key, sep, value = item.partition("=")
     if not sep or not key.strip():
-        raise ConfigError(f"--set {item!r}: expected dotted.key=value")
+        raise ConfigError(f"{source}: --set {item!r}: expected dotted.key=value")
     parts = key.strip().split(".")
     node: dict[str, Any] = raw
     for part in parts[:-1]:
         child = node.setdefault(part, {})
         if not isinstance(child, dict):
-            raise ConfigError(f"--set {item!r}: {part!r} is not a section in {source}")
+            raise ConfigError(f"{source}: --set {item!r}: {part!r} is not a section")
         node = child
     try:
         node[parts[-1]] = parse_yaml(value) if value.strip() else None
     except RecursionError:
-        raise ConfigError(f"--set {item[:80]!r}: value nested too deeply") from None
+        raise ConfigError(f"{source}: --set {item[:80]!r}: value nested too deeply") from None
     except yaml.YAMLError:
         node[parts[-1]] = value
 
 
 def _describe(exc: ValidationError, source: str, overrides: Sequence[str] = ()) -> str:
-    err = exc.errors()[0]
+    """Every problem of a validation, one line each (at most ``SHOWN_PROBLEMS``), each naming the file."""
+    errors = exc.errors()
+    lines = [_describe_one(err, source, overrides) for err in errors[:SHOWN_PROBLEMS]]
+    if len(errors) > SHOWN_PROBLEMS:
+        lines.append(f"{source}: and {len(errors) - SHOWN_PROBLEMS} more problem(s)")
+    return "\n".join(lines)
+
+
+def _describe_one(err: Any, source: str, overrides: Sequence[str] = ()) -> str:
     loc = [str(p) for p in err["loc"]]
     field = ".".join(loc) or "<root>"
     for item in overrides:
@@ -402,17 +450,16 @@ def _describe(exc: ValidationError, source: str, overrides: Sequence[str] = ()) 
             source = f"{source} (--set {item!r})"
     # a YAML key may hold any character: quoted as Python would, the message stays one line
     quoted = f"'{field}'" if field.isprintable() else repr(field)
-    more = f" (and {exc.error_count() - 1} more problem(s))" if exc.error_count() > 1 else ""
     if err["type"] == "extra_forbidden":
         hint = _closest_key(loc)
-        return f"{source}: unknown key {quoted}{hint}{more}"
+        return f"{source}: unknown key {quoted}{hint}"
     if err["type"] == "missing":
-        return f"{source}: missing required key {quoted}{more}"
+        return f"{source}: missing required key {quoted}"
     msg = " ".join(err["msg"].removeprefix("Value error, ").split())
     if not loc:  # a rule across fields names them in its message
-        return f"{source}: {msg}{more}"
+        return f"{source}: {msg}"
     got = "" if "got" in msg else f" (got {_SHORT.repr(err.get('input'))})"
-    return f"{source}: {quoted}: {msg}{got}{more}"
+    return f"{source}: {quoted}: {msg}{got}"
 
 
 def _closest_key(loc: list[str]) -> str:

@@ -15,3 +15,7 @@ class DatasetError(FrbenchError):
 
 class WeightsMissingError(FrbenchError):
     """Model weights are absent and may not be downloaded; the message names file, URL and target."""
+
+
+class OutputError(FrbenchError):
+    """An output path (``-o``, a run or comparison directory) cannot be created or written."""

@@ -15,6 +15,11 @@ OK = "ok"
 INTERSECTION_SEP = "+"
 
 
+def has_unknown(group: object) -> bool:
+    """Whether a group label is, or (for an intersection) contains, ``unknown``: not a demographic group."""
+    return UNKNOWN in str(group).split(INTERSECTION_SEP)
+
+
 def validate_image_table(images: pd.DataFrame, attributes: Iterable[str] = ()) -> pd.DataFrame:
     """Check an ImageTable: required columns, unique ids, attributes with no missing values.
 

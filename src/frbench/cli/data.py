@@ -8,9 +8,16 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import click
+import typing
 
+import click
+from pydantic import ValidationError
+
+from frbench.config import DatasetConfig
 from frbench.errors import DatasetError
+
+# the values a config's dataset.format takes
+DATASET_FORMATS = typing.get_args(DatasetConfig.model_fields["format"].annotation)
 
 SHOWN_PROBLEMS = 20
 
@@ -29,6 +36,7 @@ def data() -> None:
     frbench data list               known datasets and whether each is complete here
     frbench data fetch lfw          download, verify and unpack LFW and its label files
     frbench data check NAME         verify a dataset on disk (files, counts, hashes, loading)
+    frbench data check CONFIG.yaml  verify the dataset a config names, as the run would load it
     """
 
 
@@ -87,14 +95,38 @@ def fetch(name: str, data_root: Path | None, local: Path | None, timeout: float)
 @data.command()
 @click.argument("name")
 @_data_root
-def check(name: str, data_root: Path | None) -> None:
-    """Verify dataset NAME on disk: required files, image counts, hashes, readable images, loading."""
-    from frbench.datasets.fetch import check_dataset
+@click.option("--format", "dataset_format", type=click.Choice(DATASET_FORMATS),
+              help="Check the folder NAME under the data root as this format (a dataset frbench does not know by name).")
+@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="With a CONFIG: override a config key (repeatable).")
+def check(name: str, data_root: Path | None, dataset_format: str | None, overrides: tuple[str, ...]) -> None:
+    """Verify a dataset on disk. NAME is a dataset frbench knows (required files, image counts,
+    hashes, readable images, loading), a folder under the data root with --format, or a config
+    file (CONFIG.yaml): its dataset is loaded as the run would load it and every image is checked.
+    """
+    from frbench.config import load_config
+    from frbench.datasets.fetch import check_configured_dataset, check_dataset
     from frbench.datasets.registry import resolve_data_root, get_dataset
 
-    info = get_dataset(name)
-    folder = resolve_data_root(data_root) / info.folder
-    _report(name, folder, check_dataset(info, folder))
+    root = resolve_data_root(data_root)
+    if Path(name).suffix in (".yaml", ".yml") or Path(name).is_file():
+        dataset = load_config(name, overrides).dataset
+        if dataset_format is not None and dataset_format != dataset.format:
+            raise click.UsageError(f"--format {dataset_format} contradicts the config's dataset.format {dataset.format}")
+    elif overrides:
+        raise click.UsageError("--set applies to a CONFIG file")
+    elif dataset_format is not None:
+        try:
+            dataset = DatasetConfig(name=name, format=dataset_format)
+        except ValidationError as exc:
+            problem = exc.errors()[0]["msg"].removeprefix("Value error, ")
+            raise click.UsageError(f"--format {dataset_format}: {problem}; give a config file instead") from None
+    else:
+        info = get_dataset(name)
+        folder = root / info.folder
+        _report(info.name, folder, check_dataset(info, folder))
+        return
+    folder, problems = check_configured_dataset(dataset, root)
+    _report(dataset.name, folder, problems)
 
 
 def _report(name: str, folder: Path, problems: list[str]) -> None:

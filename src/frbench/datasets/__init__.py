@@ -39,6 +39,9 @@ class Dataset:
         Sentences that every report built on this data must carry.
     label_sources : dict of str to str
         Attribute -> one line saying where its labels came from.
+    labels_not_on_disk : dict of str to int
+        Label file name -> entries naming an image or subject that is not on disk (a copy of part
+        of a dataset keeps the full label files); ignored, reported in a caveat and the manifest.
     """
 
     name: str
@@ -48,6 +51,7 @@ class Dataset:
     attributes: list[str] = field(default_factory=list)
     caveats: list[str] = field(default_factory=list)
     label_sources: dict[str, str] = field(default_factory=dict)
+    labels_not_on_disk: dict[str, int] = field(default_factory=dict)
 
 
 # The loaders import Dataset from this module, so they are imported after it is defined.
@@ -76,9 +80,9 @@ def load_dataset(cfg: "DatasetConfig", data_root: Path) -> Dataset:
     ``cfg.labels`` onto its images when given."""
     root = Path(cfg.root) if cfg.root is not None else Path(data_root) / cfg.name
     if not root.is_dir():
-        raise DatasetError(
-            f"dataset '{cfg.name}' not found at {root} (set FRBENCH_DATA or dataset.root; see data/README.md)"
-        )
+        from frbench.datasets.registry import not_found_hint
+
+        raise DatasetError(f"dataset '{cfg.name}' not found at {root} {not_found_hint('dataset.root')}")
     if cfg.format == "lfw":
         dataset = load_lfw(root, folds=cfg.folds)
     elif cfg.format == "rfw":

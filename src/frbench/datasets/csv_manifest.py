@@ -19,6 +19,7 @@ import pandas as pd
 from frbench.datasets import Dataset
 from frbench.datasets.paths import dataset_path
 from frbench.errors import DatasetError
+from frbench.report.files import unescape_cell, unescape_frame
 from frbench.tables import IMAGE_COLUMNS, UNKNOWN, validate_image_table, validate_pair_table
 
 TRUE_WORDS = frozenset({"true", "1", "yes"})
@@ -211,21 +212,59 @@ def read_csv_rows(path: Path) -> pd.DataFrame:
             expected, record, saw = (int(g) for g in found.groups())
             line = _record_start_line(path, record)
             raise DatasetError(f"{path}:{line}: {saw} fields, the header has {expected}") from exc
+        unclosed = re.search(r"EOF inside string starting at row (\d+)", str(exc))
+        if unclosed:
+            # pandas counts rows from 0 at the header: row r is the (r + 1)-th record
+            line = _record_start_line(path, int(unclosed.group(1)) + 1)
+            raise DatasetError(f"{path}:{line}: a quoted field opened on this line is never closed") from exc
         raise DatasetError(f"{path}: not a readable CSV ({exc})") from exc
     except UnicodeDecodeError as exc:
         raise DatasetError(f"{path}: not UTF-8 text ({exc})") from exc
     _check_header(path)
-    table.columns = [str(c).strip() for c in table.columns]
+    # A cell frbench (or a spreadsheet) wrote as '=... to keep it from running as a formula reads
+    # back as written (frbench.report.files.escape_cell), so tables frbench wrote round-trip.
+    table.columns = [unescape_cell(str(c).strip()) for c in table.columns]
     # A quoted cell may span lines; count them so that reported lines match the editor's.
     spans = sum((table[c].str.count("\n") for c in table.columns), pd.Series(0, index=table.index))
     before = np.concatenate([[0], np.cumsum(spans.to_numpy())])[: len(table)]
     table.index = 2 + np.arange(len(table)) + before
     table = table.apply(lambda col: col.str.strip())
+    blank = ~(table != "").any(axis=1)
+    _refuse_short_rows(path, table, blank)
+    table = unescape_frame(table)
     # skip_blank_lines=False keeps line numbering exact; blank rows are then dropped here.
-    table = table[(table != "").any(axis=1)]
+    table = table[~blank]
     if table.empty:
         raise DatasetError(f"{path}:2: no rows below the header")
     return table
+
+
+def _refuse_short_rows(path: Path, table: pd.DataFrame, blank: pd.Series) -> None:
+    """Refuse a row with fewer fields than the header (pandas fills it with empty cells).
+
+    Left unchecked, ``a.jpg,b.jpg`` under ``file_x,file_y,Decision`` would read as an empty
+    Decision. A short row always ends in an empty cell, so the file is re-read with the csv module
+    only when some row does.
+    """
+    if table.empty or not (table.iloc[:, -1] == "").to_numpy()[~blank.to_numpy()].any():
+        return
+    with path.open(newline="", encoding="utf-8-sig") as handle:
+        reader = csv.reader(handle)
+        next(reader, None)
+        try:
+            counts = np.array([len(record) for record in reader])
+        except csv.Error:
+            return  # pandas read it; nothing more to learn here
+    if counts.size != len(table):
+        return  # the two parsers split records differently: no reliable row to name
+    short = (counts < len(table.columns)) & ~blank.to_numpy()
+    if short.any():
+        row = int(np.argmax(short))
+        n = int(counts[row])
+        raise DatasetError(
+            f"{path}:{table.index[row]}: {n} field{'s' if n != 1 else ''}, the header has {len(table.columns)} "
+            f"({', '.join(map(str, table.columns))})"
+        )
 
 
 def _check_header(path: Path) -> None:

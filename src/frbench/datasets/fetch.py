@@ -34,7 +34,7 @@ from frbench import __version__
 from frbench.config import DatasetConfig
 from frbench.datasets import load_dataset
 from frbench.datasets.folder import IMAGE_SUFFIXES
-from frbench.datasets.registry import DatasetInfo, count_images, dataset_status
+from frbench.datasets.registry import DatasetInfo, count_images, dataset_status, not_found_hint
 from frbench.errors import DatasetError
 
 CHUNK = 1 << 20
@@ -288,7 +288,7 @@ def check_dataset(info: DatasetInfo, folder: Path) -> list[str]:
     folder = Path(folder)
     status = dataset_status(info, folder)
     if not status.present:
-        return [f"{folder}: not found"]
+        return [f"{folder}: not found {not_found_hint('--data-root')}"]
     problems = [f"{folder}/{m}" for m in status.missing]
     for remote in info.files:
         path = folder / remote.target
@@ -312,6 +312,25 @@ def check_dataset(info: DatasetInfo, folder: Path) -> list[str]:
             if not info.image_counts:
                 problems.extend(p for p in map(_image_problem, map(Path, dataset.images["path"])) if p)
     return problems
+
+
+def check_configured_dataset(cfg: DatasetConfig, data_root: Path) -> tuple[Path, list[str]]:
+    """The folder of the dataset ``cfg`` describes (a config's ``dataset:``), and its problems.
+
+    For a dataset given by format rather than by a registry name (``--format``, or a config): the
+    folder must exist, frbench's loader must read it as the config says (files, pair list, labels,
+    folds), and every image it names must be a non-empty JPEG or PNG. Published counts and hashes
+    are not checked: those belong to a registry dataset (:func:`check_dataset`).
+    """
+    folder = Path(cfg.root) if cfg.root is not None else Path(data_root) / cfg.name
+    if not folder.is_dir():
+        option = "dataset.root" if cfg.root is not None else "--data-root"
+        return folder, [f"{folder}: not found {not_found_hint(option)}"]
+    try:
+        dataset = load_dataset(cfg, data_root)
+    except DatasetError as exc:
+        return folder, [f"loading it fails: {exc}"]
+    return folder, [p for p in map(_image_problem, map(Path, dataset.images["path"])) if p]
 
 
 def _image_problem(path: Path) -> str | None:

@@ -25,6 +25,7 @@ import pandas as pd
 
 from frbench.datasets import Dataset
 from frbench.errors import DatasetError
+from frbench.report.files import unescape_frame
 from frbench.tables import UNKNOWN, validate_image_table, validate_pair_table
 
 IMAGES_DIR = "images_deepfunneled"
@@ -108,12 +109,14 @@ def load_lfw(root: Path, folds: Sequence[int] | None = None) -> Dataset:
 
     pairs = _read_pairs(root / PAIRS_FILE, set(images["image_id"].tolist()), folds)
 
-    gender = _subject_gender(root / MALE_FILE, root / FEMALE_FILE, images, subject_of_file)
+    # label entries naming an image or subject that is not on disk (a copy of part of LFW), per file
+    absent: dict[str, int] = {}
+    gender = _subject_gender(root / MALE_FILE, root / FEMALE_FILE, images, subject_of_file, absent)
     images["gender"] = images["subject_id"].map(gender).fillna(UNKNOWN)
     images["gender_source"] = np.where(images["gender"] == UNKNOWN, UNKNOWN, "human")
 
-    manual = _manual_race(root / RACE_JSON, set(images["subject_id"].tolist()))
-    classified = _classifier_race(root / KUMAR_CSV, subject_of_file)
+    manual = _manual_race(root / RACE_JSON, set(images["subject_id"].tolist()), absent)
+    classified = _classifier_race(root / KUMAR_CSV, subject_of_file, absent)
     subject = images["subject_id"]
     race = subject.map(manual)
     race_source = pd.Series(np.where(race.notna(), "human", None), index=images.index)
@@ -125,14 +128,25 @@ def load_lfw(root: Path, folds: Sequence[int] | None = None) -> Dataset:
 
     attributes = ["gender", "race"]
     images = validate_image_table(images.drop(columns="file"), attributes)
+    absent = {name: n for name, n in absent.items() if n}
     return Dataset(
         name="lfw",
         root=root,
         images=images,
         pairs=validate_pair_table(pairs, images["image_id"]),
         attributes=attributes,
-        caveats=list(CAVEATS),
+        caveats=list(CAVEATS) + ([absent_labels_caveat(absent, len(images))] if absent else []),
         label_sources=dict(LABEL_SOURCES),
+        labels_not_on_disk=absent,
+    )
+
+
+def absent_labels_caveat(absent: dict[str, int], n_images: int) -> str:
+    """The report's sentence on label entries that name images or subjects not on disk."""
+    counts = ", ".join(f"{n:,} in {name}" for name, n in absent.items())
+    return (
+        f"This copy of LFW holds {n_images:,} images; label entries for images or people not in it were "
+        f"ignored ({counts}). Labels of the images present are unaffected."
     )
 
 
@@ -200,10 +214,12 @@ def _read_pairs(path: Path, on_disk: set[str], folds: Sequence[int] | None) -> p
             f"non-mated = {2 * n_folds * per_fold} pair lines, the file has {len(lines) - 1}"
         )
     selected = check_folds(folds, n_folds, path)
+    wanted = set(selected)
 
-    def image_id(name: str, number: str, lineno: int) -> str:
+    def image_id(name: str, number: str, lineno: int, fold: int) -> str:
         image = f"{name}/{name}_{image_number(number, path, lineno):04d}.jpg"
-        if image not in on_disk:
+        # Only the folds used must be on disk: a copy of one fold's people keeps LFW's own pairs.txt.
+        if fold in wanted and image not in on_disk:
             raise DatasetError(f"{path}:{lineno}: image {image} is not in {IMAGES_DIR}/")
         return image
 
@@ -216,7 +232,7 @@ def _read_pairs(path: Path, on_disk: set[str], folds: Sequence[int] | None) -> p
             if len(fields) != 3:
                 raise DatasetError(f"{path}:{lineno}: expected a mated pair 'name n1 n2', got {line!r}")
             name, n1, n2 = fields
-            a, b = image_id(name, n1, lineno), image_id(name, n2, lineno)
+            a, b = image_id(name, n1, lineno, fold + 1), image_id(name, n2, lineno, fold + 1)
             if a == b:
                 raise DatasetError(f"{path}:{lineno}: mated pair of image {a} with itself")
             rows.append((a, b, True, fold + 1))
@@ -228,7 +244,7 @@ def _read_pairs(path: Path, on_disk: set[str], folds: Sequence[int] | None) -> p
             name1, n1, name2, n2 = fields
             if name1 == name2:
                 raise DatasetError(f"{path}:{lineno}: non-mated pair names one person, {name1}")
-            rows.append((image_id(name1, n1, lineno), image_id(name2, n2, lineno), False, fold + 1))
+            rows.append((image_id(name1, n1, lineno, fold + 1), image_id(name2, n2, lineno, fold + 1), False, fold + 1))
     pairs = pd.DataFrame(rows, columns=["image_a", "image_b", "mated", "fold"])
     return pairs[pairs["fold"].isin(selected)].reset_index(drop=True)
 
@@ -246,15 +262,18 @@ def check_folds(folds: Sequence[int] | None, n_folds: int, path: Path) -> list[i
     return chosen
 
 
-def _read_file_list(path: Path, subject_of_file: pd.Series) -> set[str]:
-    """Image file names listed one per line; every one must be an image on disk."""
+def _read_file_list(path: Path, subject_of_file: pd.Series, absent: dict[str, int]) -> set[str]:
+    """Image file names listed one per line that are images on disk; the others are counted in
+    ``absent[path.name]``."""
     names = set()
-    for lineno, line in enumerate(read_lines(path), start=1):
+    absent[path.name] = 0
+    for line in read_lines(path):
         name = line.strip()
         if not name:
             continue
         if name not in subject_of_file.index:
-            raise DatasetError(f"{path}:{lineno}: {name!r} is not an image in {IMAGES_DIR}/")
+            absent[path.name] += 1
+            continue
         names.add(name)
     return names
 
@@ -274,11 +293,11 @@ def _subject_majority(subjects: pd.Series, votes: pd.Series) -> pd.Series:
 
 
 def _subject_gender(
-    male_path: Path, female_path: Path, images: pd.DataFrame, subject_of_file: pd.Series
+    male_path: Path, female_path: Path, images: pd.DataFrame, subject_of_file: pd.Series, absent: dict[str, int]
 ) -> pd.Series:
     """Per-subject gender: identity-level fixes, else the majority of per-image list membership."""
-    male = images["file"].isin(_read_file_list(male_path, subject_of_file))
-    female = images["file"].isin(_read_file_list(female_path, subject_of_file))
+    male = images["file"].isin(_read_file_list(male_path, subject_of_file, absent))
+    female = images["file"].isin(_read_file_list(female_path, subject_of_file, absent))
     # An image in both lists or in neither carries no vote.
     votes = pd.Series(np.where(male & ~female, "male", np.where(female & ~male, "female", None)))
     gender = _subject_majority(images["subject_id"], votes)
@@ -287,8 +306,12 @@ def _subject_gender(
     return pd.concat([gender.drop(list(present), errors="ignore"), pd.Series(present, dtype=object)])
 
 
-def _manual_race(path: Path, subjects: set[str]) -> pd.Series:
-    """Subjects to which lfw_race_dict.json gives exactly one race label."""
+def _manual_race(path: Path, subjects: set[str], absent: dict[str, int]) -> pd.Series:
+    """Subjects on disk to which lfw_race_dict.json gives exactly one race label.
+
+    Every entry's labels must be of the vocabulary; entries for people not on disk are counted in
+    ``absent[path.name]``.
+    """
     if not path.is_file():
         raise DatasetError(f"{path}: file not found (see data/README.md)")
     try:
@@ -298,9 +321,8 @@ def _manual_race(path: Path, subjects: set[str]) -> pd.Series:
     if not isinstance(table, dict):
         raise DatasetError(f"{path}: expected a JSON object mapping names to race labels")
     single = {}
+    absent[path.name] = 0
     for name, value in table.items():
-        if name not in subjects:
-            raise DatasetError(f"{path}: key {name!r} is not a subject folder in {IMAGES_DIR}/")
         labels = {part.strip() for part in str(value).split(",") if part.strip()}
         unknown_labels = labels - RACE_VOCABULARY
         if unknown_labels or not labels:
@@ -308,13 +330,19 @@ def _manual_race(path: Path, subjects: set[str]) -> pd.Series:
                 f"{path}: key {name!r} has label(s) {sorted(unknown_labels) or value!r}, "
                 f"expected some of {sorted(RACE_VOCABULARY)}"
             )
+        if name not in subjects:
+            absent[path.name] += 1
+            continue
         if len(labels) == 1:
             single[name] = labels.pop()
     return pd.Series(single, dtype=object)
 
 
-def _classifier_race(path: Path, subject_of_file: pd.Series) -> pd.Series:
-    """Per-subject majority of the Kumar race attributes; an image with 0 or >1 races abstains."""
+def _classifier_race(path: Path, subject_of_file: pd.Series, absent: dict[str, int]) -> pd.Series:
+    """Per-subject majority of the Kumar race attributes; an image with 0 or >1 races abstains.
+
+    Rows for images not on disk are counted in ``absent[path.name]`` and do not vote.
+    """
     if not path.is_file():
         raise DatasetError(f"{path}: file not found (see data/README.md)")
     wanted = ["image", *KUMAR_RACE]
@@ -324,6 +352,8 @@ def _classifier_race(path: Path, subject_of_file: pd.Series) -> pd.Series:
         )
     except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
         raise DatasetError(f"{path}: not a readable CSV ({exc})") from exc
+    # written by frbench's write_csv (frbench data fetch): cells read back as they were
+    table = unescape_frame(table)
     missing = [c for c in wanted if c not in table.columns]
     if missing:
         raise DatasetError(f"{path}:1: missing column(s) {missing}")
@@ -333,15 +363,13 @@ def _classifier_race(path: Path, subject_of_file: pd.Series) -> pd.Series:
     if bad.any():
         line = lineno[bad.argmax()]
         raise DatasetError(f"{path}:{line}: race columns {list(KUMAR_RACE)} must be 0 or 1")
-    unknown = ~table["image"].isin(subject_of_file.index).to_numpy()
-    if unknown.any():
-        first = unknown.argmax()
-        image = table["image"].iloc[first]
-        raise DatasetError(f"{path}:{lineno[first]}: {image!r} is not an image in {IMAGES_DIR}/")
     repeated = table["image"].duplicated().to_numpy()
     if repeated.any():
         first = repeated.argmax()
         raise DatasetError(f"{path}:{lineno[first]}: image {table['image'].iloc[first]!r} appears twice")
+    on_disk = table["image"].isin(subject_of_file.index).to_numpy()
+    absent[path.name] = int((~on_disk).sum())
+    table = table[on_disk].reset_index(drop=True)
     flags = table[list(KUMAR_RACE)].to_numpy() == "1"
     labels = np.array(list(KUMAR_RACE.values()), dtype=object)
     votes = pd.Series(np.where(flags.sum(axis=1) == 1, labels[flags.argmax(axis=1)], None))

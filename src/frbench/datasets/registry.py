@@ -17,6 +17,7 @@ import pandas as pd
 
 from frbench.datasets.folder import IMAGE_SUFFIXES
 from frbench.errors import DatasetError
+from frbench.report.files import write_csv
 
 
 @dataclass(frozen=True)
@@ -115,7 +116,7 @@ def kumar_csv_from_npz(inputs: Sequence[Path], out: Path, rows: int = KUMAR_ROWS
         raise DatasetError(f"{npz_path}: attrname lacks {missing}")
     table = pd.DataFrame(data.astype(int), columns=columns)
     table.insert(0, "image", files)
-    table.to_csv(out, index=False)
+    write_csv(out, table)
 
 
 _LFW_SITE = "http://vis-www.cs.umass.edu/lfw/"
@@ -250,11 +251,29 @@ def resolve_data_root(given: str | Path | None = None) -> Path:
     return Path(given) if given is not None else Path(os.environ.get("FRBENCH_DATA", "data"))
 
 
+def not_found_hint(option: str) -> str:
+    """The end of every "dataset not found" message: where frbench looked and how to point it elsewhere.
+
+    ``option`` is the other way to name the folder where the message arises (``dataset.root`` in
+    a config, ``--data-root`` on the command line).
+    """
+    env = os.environ.get("FRBENCH_DATA")
+    looked = f"FRBENCH_DATA is {env}" if env else "FRBENCH_DATA is not set, so frbench looks in ./data"
+    return f"({looked}; set FRBENCH_DATA or {option}; see data/README.md)"
+
+
 def get_dataset(name: str) -> DatasetInfo:
-    """The registry entry for ``name``; DatasetError naming the known ones otherwise."""
-    if name not in DATASETS:
-        raise DatasetError(f"unknown dataset {name!r}; frbench knows {', '.join(DATASETS)}")
-    return DATASETS[name]
+    """The registry entry for ``name`` or for the folder ``name`` (``deepface``: deepface-pairs);
+    DatasetError naming the known ones otherwise."""
+    if name in DATASETS:
+        return DATASETS[name]
+    by_folder = [info for info in DATASETS.values() if info.folder == name]
+    if by_folder:
+        return by_folder[0]
+    raise DatasetError(
+        f"unknown dataset {name!r}; frbench knows {', '.join(DATASETS)} (for another folder give its format with "
+        "--format, or a config file naming it)"
+    )
 
 
 def count_images(folder: Path) -> int:

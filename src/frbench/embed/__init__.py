@@ -21,7 +21,7 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from frbench.embed import executors
-from frbench.embed.backend import MISSING, UNREADABLE, EmbedResult, Pipeline
+from frbench.embed.backend import ALL_BEST, MISSING, UNREADABLE, EmbedResult, Pipeline
 from frbench.embed.cache import EmbeddingCache, content_hash
 from frbench.embed.weights import ensure_weights
 from frbench.errors import ConfigError, DatasetError, FrbenchError
@@ -46,12 +46,15 @@ class Embeddings:
 
     ``matrix`` row i belongs to ``image_ids[i]``; rows of images whose status is not ``ok`` are NaN.
     When no image at all was embedded the matrix has 0 columns, the dimension being unknown.
+    ``faces`` (only with ``multiple_faces: all-best``): per image, a (faces, d) matrix of every face
+    found, largest first (its first row is the ``matrix`` row); (0, d) for a failed image.
     """
 
     image_ids: list[str]
     matrix: np.ndarray
     status: pd.Series
     detail: pd.Series
+    faces: list[np.ndarray] | None = None
 
 
 @dataclass
@@ -134,7 +137,8 @@ def _run(
 
 
 def _matrix(results: list[EmbedResult]) -> np.ndarray:
-    dims = {r.vector.size for r in results if r.status == OK and r.vector is not None}
+    """One row per result: its embedding (the largest face's, where there are several), NaN if it failed."""
+    dims = {r.vector.shape[-1] for r in results if r.status == OK and r.vector is not None}
     if len(dims) > 1:
         raise FrbenchError(
             f"embeddings of one pipeline have different sizes {sorted(dims)}: inconsistent cache"
@@ -142,8 +146,14 @@ def _matrix(results: list[EmbedResult]) -> np.ndarray:
     matrix = np.full((len(results), dims.pop() if dims else 0), np.nan, dtype=np.float32)
     for row, result in enumerate(results):
         if result.status == OK:
-            matrix[row] = result.vector
+            matrix[row] = result.vector if result.vector.ndim == 1 else result.vector[0]
     return matrix
+
+
+def _faces(results: list[EmbedResult], dim: int) -> list[np.ndarray]:
+    """Every face's embedding per result, (faces, dim), largest first; (0, dim) for a failure."""
+    empty = np.empty((0, dim), dtype=np.float32)
+    return [np.atleast_2d(r.vector) if r.status == OK else empty for r in results]
 
 
 def embed_images(
@@ -249,7 +259,9 @@ def embed_images(
     results = [by_path[p] for p in paths]
     status = pd.Series([r.status for r in results], index=image_ids, name="status", dtype="str")
     detail = pd.Series([r.detail for r in results], index=image_ids, name="detail", dtype="str")
-    embeddings = Embeddings(image_ids=image_ids, matrix=_matrix(results), status=status, detail=detail)
+    matrix = _matrix(results)
+    faces = _faces(results, matrix.shape[1]) if pipeline.multiple_faces == ALL_BEST else None
+    embeddings = Embeddings(image_ids=image_ids, matrix=matrix, status=status, detail=detail, faces=faces)
     stats = EmbedStats(
         n_images=len(image_ids),
         n_cached=sum(hash_of.get(p) in cached_hashes for p in paths),

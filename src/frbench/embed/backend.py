@@ -1,12 +1,21 @@
 """One image -> one embedding with deepface, every per-image failure classified instead of raised.
 
 The pipeline settings are those of ``deepface.DeepFace.represent``. When the detector finds several
-faces, the embedding is that of the **largest face** (``max_faces=1``: deepface keeps the detection
-with the largest ``w * h``). With ``detector="skip"`` the whole image is embedded.
+faces, ``multiple_faces`` decides (``MULTIPLE_FACES``):
+
+* ``largest`` (default): the embedding of the largest face (``max_faces=1``: deepface keeps the
+  detection with the largest ``w * h``);
+* ``fail``: the image is a failure to enrol, ``several_faces``;
+* ``all-best``: every face is embedded (largest first) and a pair scores as its closest two faces,
+  one per image, which is what ``DeepFace.verify`` does (deepface 0.0.103,
+  ``modules/verification.py``: the minimum distance over all face pairs).
+
+With ``detector="skip"`` the whole image is embedded, as one face.
 
 Failure statuses (see docs/ARCHITECTURE.md, Embeddings): ``missing`` (no such file), ``unreadable``
 (OpenCV cannot decode it), ``no_face`` (the detector found no usable face and ``enforce_detection``
-is on), ``error`` (anything else; ``detail`` holds the exception's message).
+is on), ``several_faces`` (``multiple_faces: fail`` and more than one face), ``error`` (anything
+else; ``detail`` holds the exception's message).
 """
 
 from __future__ import annotations
@@ -35,7 +44,13 @@ UNREADABLE = "unreadable"
 NO_FACE = "no_face"
 ERROR = "error"
 TOO_LARGE = "too_large"
-STATUSES = (OK, MISSING, UNREADABLE, NO_FACE, ERROR, TOO_LARGE)
+SEVERAL_FACES = "several_faces"
+STATUSES = (OK, MISSING, UNREADABLE, NO_FACE, ERROR, TOO_LARGE, SEVERAL_FACES)
+
+LARGEST, FAIL, ALL_BEST = "largest", "fail", "all-best"
+MULTIPLE_FACES = (LARGEST, FAIL, ALL_BEST)
+# DeepFace.represent's max_faces for each choice: fail needs to see a second face, all-best every face.
+_MAX_FACES = {LARGEST: 1, FAIL: 2, ALL_BEST: None}
 
 # the options of deepface.modules.preprocessing.normalize_input
 NORMALIZATIONS = ("base", "raw", "Facenet", "Facenet2018", "VGGFace", "VGGFace2", "ArcFace")
@@ -55,6 +70,7 @@ class Pipeline:
     expand_percentage: int = 0
     enforce_detection: bool = True
     l2_normalize: bool = False
+    multiple_faces: str = LARGEST
 
     def __post_init__(self) -> None:
         weights.requirements(weights.RECOGNITION, self.model)
@@ -67,6 +83,8 @@ class Pipeline:
             raise ConfigError(f"expand_percentage must be an integer, got {self.expand_percentage!r}")
         if self.expand_percentage < 0:
             raise ConfigError(f"expand_percentage must be >= 0, got {self.expand_percentage}")
+        if self.multiple_faces not in MULTIPLE_FACES:
+            raise ConfigError(f"multiple_faces must be one of {', '.join(MULTIPLE_FACES)}, got {self.multiple_faces!r}")
 
     def fingerprint(self) -> str:
         """sha256 of the fields, frbench's and deepface's versions and deepface's backend engine.
@@ -74,8 +92,12 @@ class Pipeline:
         Embeddings cached under one fingerprint are reused only by the identical pipeline; the engine
         is included because the same model name runs different graphs on tensorflow, pytorch and onnx.
         """
+        fields = asdict(self)
+        if fields["multiple_faces"] == LARGEST:
+            # the choice that existed before the option: its embeddings keep their cache key
+            del fields["multiple_faces"]
         payload = {
-            "pipeline": asdict(self),
+            "pipeline": fields,
             "frbench": frbench.__version__,
             "deepface": importlib.metadata.version("deepface"),
             "engine": backend_utils.get_backend_engine(),
@@ -86,6 +108,8 @@ class Pipeline:
 @dataclass(frozen=True, eq=False)
 class EmbedResult:
     """The outcome for one image: a float32 vector when ``status == "ok"``, else None and a reason.
+
+    With ``multiple_faces: all-best`` the vector is a (faces, d) matrix, largest face first.
 
     Apart from ``missing``, results depend only on the file's content and the pipeline, so ``detail``
     does not name the path (the same result is cached for every copy of the file).
@@ -131,7 +155,7 @@ class Embedder:
                 raise FrbenchError(f"cannot build deepface {task} model {name!r}: {err}") from err
 
     def embed(self, path: str) -> EmbedResult:
-        """Embed the largest face in the image at ``path``; failures come back as a status."""
+        """Embed the face(s) in the image at ``path`` as ``multiple_faces`` says; failures come back as a status."""
         if not os.path.isfile(path):
             return EmbedResult(None, MISSING, f"no file at {path}")
         # decoded here as deepface.commons.image_utils.load_image does (cv2.imread), so that an
@@ -150,7 +174,7 @@ class Embedder:
                 expand_percentage=p.expand_percentage,
                 normalization=p.normalization,
                 l2_normalize=p.l2_normalize,
-                max_faces=1,
+                max_faces=_MAX_FACES[p.multiple_faces],
             )
         except FaceNotDetected:
             return EmbedResult(None, NO_FACE, f"detector {p.detector} found no face")
@@ -159,7 +183,12 @@ class Embedder:
             return EmbedResult(None, NO_FACE, f"detector {p.detector} found only empty face regions")
         except Exception as err:
             return EmbedResult(None, ERROR, f"{type(err).__name__}: {err}")
-        vector = np.asarray(faces[0]["embedding"], dtype=np.float32)
-        if vector.ndim != 1 or not np.isfinite(vector).all():
+        if p.multiple_faces == FAIL and len(faces) > 1:
+            return EmbedResult(None, SEVERAL_FACES, f"detector {p.detector} found more than one face")
+        if p.multiple_faces == ALL_BEST:
+            # largest first (stable for equal areas), as max_faces=1 would choose
+            faces = sorted(faces, key=lambda f: f["facial_area"]["w"] * f["facial_area"]["h"], reverse=True)
+        vectors = [np.asarray(face["embedding"], dtype=np.float32) for face in faces]
+        if not vectors or any(v.ndim != 1 or v.shape != vectors[0].shape or not np.isfinite(v).all() for v in vectors):
             return EmbedResult(None, ERROR, f"{p.model} returned a non-finite or malformed embedding")
-        return EmbedResult(vector, OK)
+        return EmbedResult(np.stack(vectors) if p.multiple_faces == ALL_BEST else vectors[0], OK)

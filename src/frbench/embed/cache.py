@@ -1,7 +1,8 @@
 """SQLite cache of embeddings keyed by (pipeline fingerprint, sha256 of the image file's bytes).
 
 Keying by content rather than path means a moved or renamed image is not embedded again and an edited
-one is. Vectors are stored as little-endian float32 bytes and read back with ``np.frombuffer`` (never
+one is. Vectors are stored as little-endian float32 bytes (``dim`` per face; a row of several
+faces, for ``multiple_faces: all-best``, holds them one after another) and read back with ``np.frombuffer`` (never
 pickle, so a cache file from elsewhere cannot execute code). Failures are stored too: for a given
 pipeline and file they are deterministic. The database runs in WAL mode with a busy timeout so that
 several processes can read and write one file at once.
@@ -73,11 +74,15 @@ def _decode(status: str, detail: str, dim: int, blob: bytes | None, checksum: st
         return None
     if status != OK:
         return EmbedResult(None, status, detail)
-    if blob is None or dim <= 0 or len(blob) != dim * _DTYPE.itemsize:
+    row_bytes = dim * _DTYPE.itemsize
+    if blob is None or dim <= 0 or len(blob) == 0 or len(blob) % row_bytes:
         return None
     vector = np.frombuffer(blob, dtype=_DTYPE).astype(np.float32)
     if not np.isfinite(vector).all():
         return None
+    if len(blob) > row_bytes:
+        # several faces of one image (multiple_faces: all-best), one row each
+        vector = vector.reshape(-1, dim)
     return EmbedResult(vector, OK, detail)
 
 
@@ -88,9 +93,10 @@ def _encode(result: EmbedResult) -> tuple[str, str, int, bytes | None, str]:
         row: tuple[str, str, int, bytes | None] = (result.status, result.detail, 0, None)
     else:
         vector = result.vector
-        if vector is None or vector.ndim != 1 or vector.size == 0 or not np.isfinite(vector).all():
-            raise ValueError("an 'ok' result needs a non-empty, finite 1-d vector")
-        row = (OK, result.detail, int(vector.size), np.ascontiguousarray(vector, dtype=_DTYPE).tobytes())
+        if vector is None or vector.ndim not in (1, 2) or vector.size == 0 or not np.isfinite(vector).all():
+            raise ValueError("an 'ok' result needs a non-empty, finite 1-d vector (or 2-d: one row per face)")
+        # dim is the length of one embedding; a blob of several rows holds several faces
+        row = (OK, result.detail, int(vector.shape[-1]), np.ascontiguousarray(vector, dtype=_DTYPE).tobytes())
     return (*row, _checksum(*row))
 
 

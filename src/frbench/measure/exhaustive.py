@@ -21,6 +21,7 @@ from frbench.measure.thresholds import (
 )
 from frbench.metrics.counts import pair_counts
 from frbench.metrics.curves import cross_group_from_cells
+from frbench.metrics.accuracy import accuracy_table
 from frbench.metrics.fairness import fairness_summary
 from frbench.metrics.group_tests import exact_tests_from_counts
 from frbench.metrics.grouped import rates_from_counts
@@ -84,6 +85,7 @@ def measure_exhaustive(
         cells=cells,
         group_tests=exact_tests_from_counts(counts, min_subjects=config.stats.min_group_subjects, seed=config.stats.seed)
         if groups.names else None,
+        accuracy=accuracy_table(per_group),
         notes=notes,
     ), mated
 

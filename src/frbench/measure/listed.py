@@ -20,6 +20,7 @@ from frbench.measure.thresholds import (
 )
 from frbench.metrics.counts import cross_group_cells
 from frbench.metrics.curves import cross_group_from_cells, det_points, score_histograms
+from frbench.metrics.accuracy import accuracy_table
 from frbench.metrics.fairness import (
     BOOTSTRAP_SUMMARY_COLUMNS, fairness_bootstrap, fairness_summary, skewed_error_ratio_summary,
 )
@@ -84,6 +85,8 @@ def measure_listed(config: Config, pairs: pd.DataFrame, groups: Groups) -> Measu
         per_group_thresholds=per_group_thr,
         fold_accuracy=accuracy,
         group_tests=tests,
+        # listed pairs keep every score, so the optimistic best-threshold accuracy can be found too
+        accuracy=accuracy_table(per_group, pairs),
         notes=notes,
     )
 

@@ -25,6 +25,7 @@ from frbench.measure.listed import measure_listed
 from frbench.measure.result import Measures
 from frbench.pairs.protocols import generated_pairs
 from frbench.scoring.imported import import_scores
+from frbench.scoring.multiple_faces import best_face_similarities
 from frbench.scoring.similarity import pair_similarities
 from frbench.tables import OK
 
@@ -58,7 +59,11 @@ def score_listed_pairs(pairs: pd.DataFrame, images: pd.DataFrame, embeddings: Em
     status = embeddings.status.loc[embeddings.image_ids].to_numpy()
     ok = (status[ia] == OK) & (status[ib] == OK)
     score = np.full(len(pairs), np.nan)
-    if ok.any():
+    if ok.any() and embeddings.faces is not None:
+        # multiple_faces: all-best, as DeepFace.verify: a pair scores as its two closest faces
+        faces = embeddings.faces
+        score[ok] = best_face_similarities([faces[i] for i in ia[ok]], [faces[i] for i in ib[ok]], metric)
+    elif ok.any():
         score[ok] = pair_similarities(embeddings.matrix[ia[ok]], embeddings.matrix[ib[ok]], metric)
     out = pairs[["image_a", "image_b", "mated"] + (["fold"] if "fold" in pairs else [])].copy()
     out["ok"] = ok

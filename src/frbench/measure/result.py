@@ -13,7 +13,8 @@ class Measures:
 
     ``det``, ``cross_group`` and ``histograms`` are the curve tables behind the plots
     (``histograms`` only where scores are listed); ``cells`` the exhaustive protocol's per-cell
-    counts; ``group_tests`` the tests of equal rates across groups (group_tests.csv).
+    counts; ``group_tests`` the tests of equal rates across groups (group_tests.csv); ``accuracy``
+    verification accuracy and TAR at every threshold (accuracy.csv).
     """
 
     thresholds: dict[str, float]
@@ -27,4 +28,5 @@ class Measures:
     fold_accuracy: pd.DataFrame | None = None
     cells: pd.DataFrame | None = None
     group_tests: pd.DataFrame | None = None
+    accuracy: pd.DataFrame | None = None
     notes: list[str] = field(default_factory=list)

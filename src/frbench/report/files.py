@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -31,9 +33,74 @@ def write_text(path: Path, text: str) -> None:
     atomic_write_bytes(path, text.encode("utf-8"))
 
 
+# A text cell starting with one of these is run as a formula by Excel, LibreOffice and Google
+# Sheets (OWASP, "CSV Injection"; ASVS 5.0 V1.2.10 adds NUL).
+FORMULA_START = "=+-@\t\r\0"
+_NEEDS_QUOTE = re.compile("^'*[" + re.escape(FORMULA_START) + "]")
+_QUOTED = re.compile("^'+[" + re.escape(FORMULA_START) + "]")
+
+
+def escape_cell(value: str) -> str:
+    """``value`` made safe to open in a spreadsheet: a leading ``'`` where it would start a formula.
+
+    OWASP's advice: a cell beginning with ``=``, ``+``, ``-``, ``@``, tab, carriage return (or
+    NUL) gets a single quote in front, which spreadsheets take as "text" and do not show. A value
+    that already starts with quotes before such a character gets one more, so that
+    :func:`unescape_cell` gives back exactly the value written.
+    """
+    return "'" + value if _NEEDS_QUOTE.match(value) else value
+
+
+def unescape_cell(value: str) -> str:
+    """The value :func:`escape_cell` was given: one leading ``'`` removed where it precedes a formula start."""
+    return value[1:] if _QUOTED.match(value) else value
+
+
+def _is_text(dtype: object) -> bool:
+    return dtype == object or isinstance(dtype, pd.StringDtype)
+
+
+def escape_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """Every text cell and column name through :func:`escape_cell`; numbers (a negative score) stay numbers."""
+    out = frame.copy()
+    for column in out.columns:
+        values = out[column]
+        if _is_text(values.dtype) or isinstance(values.dtype, pd.CategoricalDtype):
+            values = values.astype(object)
+            hit = values.str.match(_NEEDS_QUOTE.pattern, na=False).to_numpy(dtype=bool)
+            if hit.any():
+                values = values.copy()
+                values[hit] = "'" + values[hit]
+            out[column] = values
+    out.columns = [escape_cell(c) if isinstance(c, str) else c for c in out.columns]
+    return out
+
+
+def unescape_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """A table read from a CSV frbench (or a spreadsheet) wrote, text cells and column names unescaped."""
+    out = frame.copy()
+    for column in out.columns:
+        values = out[column]
+        if _is_text(values.dtype):
+            hit = values.str.match(_QUOTED.pattern, na=False).to_numpy(dtype=bool)
+            if hit.any():
+                values = values.copy()
+                values[hit] = values[hit].str[1:]
+                out[column] = values
+    out.columns = [unescape_cell(c) if isinstance(c, str) else c for c in out.columns]
+    return out
+
+
 def write_csv(path: Path, frame: pd.DataFrame) -> None:
-    """CSV with floats at full (round-trip) precision: scores read back decide exactly as written."""
-    write_text(path, frame.to_csv(index=False, lineterminator="\n"))
+    """CSV with floats at full (round-trip) precision (scores read back decide exactly as written) and
+    text cells that no spreadsheet runs as a formula (:func:`escape_cell`)."""
+    safe = escape_frame(frame)
+    # The csv module quotes a cell holding "\n" but not one holding a bare "\r", which every
+    # reader takes as a line end: a table with one quotes all its text.
+    text_cells = [safe[c].astype(object) for c in safe.columns if _is_text(safe[c].dtype)]
+    has_cr = any(col.str.contains("\r", regex=False, na=False).any() for col in text_cells)
+    quoting = csv.QUOTE_NONNUMERIC if has_cr else csv.QUOTE_MINIMAL
+    write_text(path, safe.to_csv(index=False, lineterminator="\n", quoting=quoting))
 
 
 def write_json(path: Path, obj: Any) -> None:

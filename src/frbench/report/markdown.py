@@ -10,6 +10,7 @@ from tabulate import tabulate
 from frbench.config import IMPORTED_SCORES, Config
 from frbench.datasets import Dataset
 from frbench.measure.result import Measures
+from frbench.metrics.accuracy import BEST_ACCURACY
 
 TOOL_CAVEATS = [
     "Thresholds at a target FMR are set on the non-mated scores of this same run (one global threshold, "
@@ -250,8 +251,8 @@ def power_section(per_group: pd.DataFrame) -> list[str]:
 
 
 def composition(images: pd.DataFrame, attributes: list[str]) -> pd.DataFrame:
-    """Subjects and images per group: who is in the data, before any error rate."""
-    rows = []
+    """Subjects and images per group: who is in the data, before any error rate (``all`` first)."""
+    rows = [{"attribute": "all", "group": "all", "subjects": images["subject_id"].nunique(), "images": len(images)}]
     for attr in attributes:
         for group, part in images.groupby(attr, sort=True):
             rows.append(
@@ -314,26 +315,33 @@ def render_report(
     lines += ["## Thresholds", ""]
     overall = per_group[per_group["attribute"] == "all"].drop_duplicates("threshold_name").set_index("threshold_name")
     meaning = threshold_labels(measures.threshold_table)
-    lines.append(
-        md_table(
-            pd.DataFrame(
-                {
-                    "threshold": list(thresholds),
-                    "what it is": [meaning.get(n, n) for n in thresholds],
-                    "similarity": [f"{v:.6g}" for v in thresholds.values()],
-                    "FNMR": [fmt_rate(overall.loc[n, "fnmr"]) for n in thresholds],
-                    "FMR": [fmt_rate(overall.loc[n, "fmr"]) for n in thresholds],
-                }
-            )
-        )
-    )
-    lines.append("")
+    columns = {
+        "threshold": list(thresholds),
+        "what it is": [meaning.get(n, n) for n in thresholds],
+        "similarity": [f"{v:.6g}" for v in thresholds.values()],
+        "FNMR": [fmt_rate(overall.loc[n, "fnmr"]) for n in thresholds],
+        "FMR": [fmt_rate(overall.loc[n, "fmr"]) for n in thresholds],
+    }
+    accuracy = measures.accuracy.set_index("threshold_name") if measures.accuracy is not None else None
+    if accuracy is not None:
+        columns["TAR (1 - FNMR)"] = [fmt_rate(accuracy.loc[n, "tar"]) for n in thresholds]
+        columns["accuracy"] = [fmt_rate(accuracy.loc[n, "accuracy"]) for n in thresholds]
+    lines += [md_table(pd.DataFrame(columns)), ""]
     unresolved = [n for n in thresholds if meaning.get(n, "").startswith("above every impostor score")]
     if unresolved:
         lines += [
             f"**Unresolvable targets:** {', '.join(unresolved)}: with this run's impostors no false match is "
             "allowed at that target, so the threshold only sits above the largest impostor score. Its FNMR is "
             "not an FNMR at that FMR; read it as such a threshold's, nothing more.",
+            "",
+        ]
+    if accuracy is not None and BEST_ACCURACY in accuracy.index:
+        best = accuracy.loc[BEST_ACCURACY]
+        lines += [
+            f"Best accuracy on these same pairs: **{best['accuracy']:.4f}** at similarity >= {best['threshold']:.6g} "
+            f"({int(best['n_correct'])} of {int(best['n_pairs'])} pairs). Optimistic: the threshold is chosen on the "
+            "pairs it is scored on (what deepface's benchmark reports); a threshold chosen on other data "
+            "(fold-calibrated, with two folds or more) gives the figure to compare across studies.",
             "",
         ]
     if measures.fold_accuracy is not None:

@@ -25,11 +25,11 @@ import numpy as np
 import pandas as pd
 
 from frbench.errors import FrbenchError
-from frbench.workflows.grid import COMPLETED, GRID_FILE
-from frbench.report.files import write_csv, write_text
-from frbench.report.plots import plot_compared_rates
+from frbench.report.files import unescape_frame, write_csv, write_text
 from frbench.report.markdown import md_table
-from frbench.tables import INTERSECTION_SEP, UNKNOWN
+from frbench.report.plots import plot_compared_rates
+from frbench.tables import has_unknown
+from frbench.workflows.grid import COMPLETED, GRID_FILE
 
 ALL = "all"
 PER_GROUP_NEEDED = ("threshold_name", "threshold", "attribute", "group", "n_mated", "n_nonmated", "fnmr", "fmr")
@@ -64,7 +64,7 @@ class _Run:
 
 def _read_csv(path: Path, needed: Sequence[str] = ()) -> pd.DataFrame:
     try:
-        frame = pd.read_csv(path, keep_default_na=False, na_values=[""])
+        frame = unescape_frame(pd.read_csv(path, keep_default_na=False, na_values=[""]))
     except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
         raise FrbenchError(f"{path}: cannot read ({exc})") from None
     missing = [c for c in needed if c not in frame.columns]
@@ -155,10 +155,6 @@ def _check_datasets(runs: Sequence[_Run], allow_different: bool, notes: list[str
         notes.append("the runs' group labels differ (dataset.labels_sha256): a group may hold different people")
 
 
-def _has_unknown(group: str) -> bool:
-    return UNKNOWN in str(group).split(INTERSECTION_SEP)
-
-
 def _extremes(part: pd.DataFrame, rate: str, n: str) -> dict[str, Any]:
     """Worst (highest) and best (lowest) ``rate`` among groups with pairs, ties joined by ``;``."""
     usable = part[(part[n] > 0) & part[rate].notna()]
@@ -198,7 +194,7 @@ def _row(run: _Run, threshold_name: str) -> dict[str, Any]:
         row["fold_accuracy_mean"] = acc.mean()
         row["fold_accuracy_std"] = acc.std(ddof=1)
         row["fold_accuracy_folds"] = len(acc)
-    groups = rows[(rows["attribute"] != ALL) & ~rows["group"].map(_has_unknown)]
+    groups = rows[(rows["attribute"] != ALL) & ~rows["group"].map(has_unknown)]
     for attribute, part in groups.groupby("attribute", sort=False):
         for key, value in {**_extremes(part, "fnmr", "n_mated"), **_extremes(part, "fmr", "n_nonmated")}.items():
             row[f"{attribute}.{key}"] = value
@@ -336,8 +332,8 @@ def _per_run_rates(table: pd.DataFrame, threshold_name: str) -> dict[str, pd.Dat
     """Each compared run's per-group rows at ``threshold_name``, ``unknown`` groups left out."""
     per_run = {}
     for row in table.itertuples():
-        pg = pd.read_csv(Path(row.run_dir) / "per_group.csv", keep_default_na=False, na_values=[""])
-        pg = pg[(pg["threshold_name"] == threshold_name) & ~pg["group"].map(_has_unknown)]
+        pg = unescape_frame(pd.read_csv(Path(row.run_dir) / "per_group.csv", keep_default_na=False, na_values=[""]))
+        pg = pg[(pg["threshold_name"] == threshold_name) & ~pg["group"].map(has_unknown)]
         per_run[str(row.run)] = pg.set_index(["attribute", "group"])
     return per_run
 

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from frbench.config import Config, ModelConfig, apply_override, read_config_mapping, validate_config
 from frbench.errors import ConfigError, FrbenchError
+from frbench.report.output_dir import check_output_dir
 from frbench.report.files import write_json
 
 if TYPE_CHECKING:
@@ -33,7 +34,7 @@ if TYPE_CHECKING:
 GRID_FILE = "grid.json"
 SKIP_DETECTOR = "skip"
 # Settings deepface does not use when the detector is skip (the whole image is the face).
-IGNORED_WITHOUT_DETECTOR = ("align", "expand_percentage", "enforce_detection")
+IGNORED_WITHOUT_DETECTOR = ("align", "expand_percentage", "enforce_detection", "multiple_faces")
 # Always part of a cell's name, in this order; other grid keys are appended as ``key-value``.
 NAMED_KEYS = ("name", "detector", "align", "distance_metric")
 
@@ -219,6 +220,7 @@ def run_grid(
     from frbench.workflows.run import run_benchmark
 
     out_dir = Path(out_dir) if out_dir is not None else Path("runs") / grid.name
+    check_output_dir(out_dir)
     outcomes = [CellOutcome(cell, PENDING) for cell in grid.cells]
     record = out_dir / GRID_FILE
     write_json(record, grid_record(grid, outcomes))

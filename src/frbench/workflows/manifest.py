@@ -219,6 +219,7 @@ def build_manifest(
             "sha256": _dataset_hash(images, pairs),
             "labels_sha256": labels_hash(images, attributes),
             "label_sources": dataset.label_sources,
+            "labels_not_on_disk": dataset.labels_not_on_disk,
             "caveats": dataset.caveats,
         },
         **running,

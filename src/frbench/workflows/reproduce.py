@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 
-from frbench.errors import ConfigError
+from frbench.errors import OutputError
 from frbench.report.files import write_json
 from frbench.workflows.manifest import Mismatch, file_sha256, load_recorded_run, manifest_mismatches
 from frbench.workflows.run import RunResult, run_benchmark
@@ -20,6 +20,7 @@ from frbench.workflows.run import RunResult, run_benchmark
 # Result tables compared byte for byte with the recorded run's, where the recorded directory has them.
 COMPARED_OUTPUTS = (
     "per_group.csv", "fairness.csv", "failure_to_enrol.csv", "thresholds.csv", "fold_accuracy.csv", "scores.csv",
+    "accuracy.csv", "group_tests.csv",
 )
 
 
@@ -61,7 +62,7 @@ def reproduce_run(
     recorded_dir = (path if path.is_dir() else path.parent).resolve()
     out_dir = Path(out_dir) if out_dir is not None else Path("runs") / f"{config.name}-reproduced"
     if out_dir.resolve() == recorded_dir:
-        raise ConfigError(f"output directory {out_dir} is the recorded run's own: give another one (-o DIR)")
+        raise OutputError(f"output directory {out_dir} is the recorded run's own: give another one (-o DIR)")
     result = run_benchmark(config, out_dir=out_dir, data_root=data_root, progress=progress, workers=workers, log=log)
     mismatches = manifest_mismatches(recorded, result.manifest) + output_mismatches(recorded_dir, out_dir)
     result.manifest["reproduction"] = {

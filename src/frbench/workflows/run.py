@@ -7,7 +7,6 @@ this file only wires them together and records what was done in the manifest.
 from __future__ import annotations
 
 import dataclasses
-import os
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -17,7 +16,7 @@ from typing import Any
 import pandas as pd
 
 from frbench.annotate.apply import apply_annotations
-from frbench.config import Config
+from frbench.config import Config, config_errors_named
 from frbench.datasets import load_dataset
 from frbench.datasets.registry import resolve_data_root
 from frbench.embed import EmbedStats, embed_images
@@ -33,6 +32,7 @@ from frbench.metrics.grouped import failure_to_enrol
 from frbench.report.figures import write_figures
 from frbench.report.files import write_csv, write_json, write_text
 from frbench.report.markdown import render_report
+from frbench.report.output_dir import check_output_dir
 from frbench.report.plots import plot_ita_histogram
 from frbench.tables import OK, validate_image_table, validate_pair_table
 from frbench.workflows.manifest import build_manifest
@@ -44,7 +44,7 @@ ANNOTATION_COLUMNS = ("skin_tone", "skin_tone_category")
 RUN_TABLES = (
     "per_group.csv", "thresholds.csv", "per_group_thresholds.csv", "fold_accuracy.csv", "failure_to_enrol.csv",
     "failures.csv", "fairness.csv", "scores.csv", "skin_tone_ita.csv", "cell_counts.csv", "det_points.csv",
-    "cross_group_fmr.csv", "score_distributions.csv", "group_tests.csv", "report.md",
+    "cross_group_fmr.csv", "score_distributions.csv", "group_tests.csv", "accuracy.csv", "report.md",
 )
 
 
@@ -60,6 +60,8 @@ class RunResult:
     fairness: pd.DataFrame
     embed_stats: EmbedStats
     manifest: dict[str, Any] = field(default_factory=dict)
+    accuracy: pd.DataFrame | None = None
+    fold_accuracy: pd.DataFrame | None = None
 
 
 def groups_of(config: Config) -> Groups:
@@ -93,11 +95,26 @@ def run_benchmark(
     workers: int | None = None,
     log: Callable[[str], None] = lambda msg: None,
 ) -> RunResult:
-    """Run one config end to end and write its tables to ``out_dir`` (default ``runs/<name>``)."""
+    """Run one config end to end and write its tables to ``out_dir`` (default ``runs/<name>``).
+
+    Every ConfigError it raises names the config's file (``config.source``) first.
+    """
+    with config_errors_named(config.source):
+        return _run_benchmark(config, out_dir, data_root, progress, workers, log)
+
+
+def _run_benchmark(
+    config: Config,
+    out_dir: Path | None,
+    data_root: Path | None,
+    progress: bool,
+    workers: int | None,
+    log: Callable[[str], None],
+) -> RunResult:
     started = time.time()
     timings: dict[str, float] = {}
     out_dir = Path(out_dir) if out_dir is not None else Path("runs") / config.name
-    _check_writable(out_dir)
+    check_output_dir(out_dir)
     cache_dir = resolve_cache_dir(config.cache.dir)
     n_workers = workers if workers is not None else config.execution.workers
     protocol = protocol_for(config)
@@ -187,6 +204,7 @@ def run_benchmark(
         write_csv(out_dir / "per_group_thresholds.csv", measures.per_group_thresholds)
     if measures.fold_accuracy is not None:
         write_csv(out_dir / "fold_accuracy.csv", measures.fold_accuracy)
+    write_csv(out_dir / "accuracy.csv", measures.accuracy)
     write_csv(out_dir / "failure_to_enrol.csv", fte)
     write_csv(out_dir / "failures.csv", failures)
     write_csv(out_dir / "fairness.csv", measures.fairness)
@@ -209,7 +227,10 @@ def run_benchmark(
     timings["total_s"] = time.time() - started
     # The manifest goes last: its presence marks a complete run directory.
     write_json(out_dir / "manifest.json", manifest)
-    return RunResult(out_dir, measures.per_group, scores, measures.thresholds, fte, measures.fairness, stats, manifest)
+    return RunResult(
+        out_dir, measures.per_group, scores, measures.thresholds, fte, measures.fairness, stats, manifest,
+        accuracy=measures.accuracy, fold_accuracy=measures.fold_accuracy,
+    )
 
 
 def pipeline_from_config(config: Config) -> Pipeline:
@@ -222,15 +243,5 @@ def pipeline_from_config(config: Config) -> Pipeline:
         expand_percentage=m.expand_percentage,
         enforce_detection=m.enforce_detection,
         l2_normalize=m.l2_normalize,
+        multiple_faces=m.multiple_faces,
     )
-
-
-def _check_writable(out_dir: Path) -> None:
-    """Fail before any work when the output directory cannot be created or written."""
-    probe = out_dir
-    while not probe.exists():
-        probe = probe.parent
-    if not probe.is_dir():
-        raise ConfigError(f"output directory {out_dir} cannot be created: {probe} is a file, not a directory")
-    if not os.access(probe, os.W_OK | os.X_OK):
-        raise ConfigError(f"output directory {out_dir} is not writable (checked {probe})")
