@@ -52,7 +52,8 @@ def test_worst_group_prefers_groups_that_can_resolve_the_fmr() -> None:
 def config_file(tmp_path: Path) -> Path:
     root = make_csv_dataset(tmp_path / "data")
     path = tmp_path / "c.yaml"
-    path.write_text(yaml.safe_dump(csv_config(root, tmp_path / "cache")))
+    # four subjects: every group is compared only when the size floor is lowered
+    path.write_text(yaml.safe_dump(csv_config(root, tmp_path / "cache", stats={"min_group_subjects": 1})))
     return path
 
 
@@ -116,3 +117,15 @@ def test_the_readme_python_example_runs_as_written(lfw: Path, tmp_path: Path, mo
     assert (result.out_dir / "manifest.json").is_file() and result.out_dir.resolve().is_relative_to(tmp_path.resolve())
     printed = capsys.readouterr().out
     assert "fmr=1e-01" in printed and "deepface_default" in printed
+
+
+def test_worst_group_is_one_the_summaries_compare() -> None:
+    from frbench.report.summary import threshold_rows
+
+    table = pd.DataFrame([
+        per_group_row("t", "all", "all", n_fnm=3, n_mated=30),
+        per_group_row("t", "race", "big", n_fnm=2, n_mated=20),
+        per_group_row("t", "race", "tiny", n_fnm=1, n_mated=2),  # FNMR 0.5, but 2 subjects
+    ]).assign(in_summaries=[False, True, False], fnmr_resolves=[True, True, False])
+    [row] = threshold_rows(table)
+    assert row["worst_fnmr"]["group"] == "big" and row["worst_fnmr"]["underpowered"] is False

@@ -38,15 +38,21 @@ def _number(value: Any) -> float | int | None:
 def worst_group(rows: pd.DataFrame, rate: str) -> dict[str, Any] | None:
     """The group (not ``all``) with the highest ``rate`` (``fnmr`` or ``fmr``) among ``rows`` of one threshold.
 
-    Only groups with pairs for that rate count, and not ``unknown`` ones (also inside an
-    intersection: not a demographic group, as in ``frbench compare``). For FMR, groups whose non-mated pairs can resolve
-    the target (``underpowered`` False) are preferred, since an underpowered group's FMR is not
-    evidence; when every group is underpowered the worst of them is returned, flagged. Ties go to
-    the group with more pairs, then to the first in table order. None without any such group.
+    Only groups with pairs for that rate count, and only those the fairness summaries compare
+    (``in_summaries``: enough subjects, not ``unknown``; without that column, not ``unknown``, also
+    inside an intersection, as in ``frbench compare``). Groups whose comparisons resolve the rate
+    (``<rate>_resolves``) are preferred, since an unresolved rate is not evidence; when no group
+    resolves it the worst of them is returned, flagged ``underpowered``. Ties go to the group with
+    more pairs, then to the first in table order. None without any such group.
     """
     n_col, k_col = ("n_mated", "n_fnm") if rate == "fnmr" else ("n_nonmated", "n_fm")
     groups = rows[(rows["attribute"] != ALL) & (rows[n_col] > 0) & ~rows["group"].map(has_unknown)]
-    if rate == "fmr" and "underpowered" in groups and (~groups["underpowered"].astype(bool)).any():
+    if "in_summaries" in groups:
+        groups = groups[groups["in_summaries"].astype(bool)]
+    resolves = f"{rate}_resolves"
+    if resolves in groups and groups[resolves].astype(bool).any():
+        groups = groups[groups[resolves].astype(bool)]
+    elif resolves not in groups and rate == "fmr" and "underpowered" in groups and (~groups["underpowered"].astype(bool)).any():
         groups = groups[~groups["underpowered"].astype(bool)]
     if groups.empty:
         return None
@@ -61,8 +67,10 @@ def worst_group(rows: pd.DataFrame, rate: str) -> dict[str, Any] | None:
         "errors": int(top[k_col]),
         "pairs": int(top[n_col]),
     }
-    if rate == "fmr":
-        worst["underpowered"] = bool(top["underpowered"]) if "underpowered" in top else False
+    if resolves in top:
+        worst["underpowered"] = not bool(top[resolves])
+    elif rate == "fmr" and "underpowered" in top:
+        worst["underpowered"] = bool(top["underpowered"])
     return worst
 
 
