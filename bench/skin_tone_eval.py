@@ -39,6 +39,7 @@ import argparse
 import datetime
 import hashlib
 import json
+import math
 import os
 import subprocess
 import sys
@@ -272,7 +273,7 @@ def measures(dev: DevSet, score: np.ndarray, call: np.ndarray, monk: np.ndarray)
     pred = monk[dev.monk["s"].to_numpy()]
     have = np.isfinite(pred)
     w = dev.monk["weight"].to_numpy()[have]
-    mae = float(np.sum(w * np.abs(pred[have] - dev.monk["monk"].to_numpy()[have])) / w.sum())
+    mae = float(np.sum(w * np.abs(pred[have] - dev.monk["monk"].to_numpy()[have])) / w.sum()) if have.any() else math.nan
     return {
         "balanced_accuracy": s["balanced_accuracy"],
         "darker_precision": s["precision"],
@@ -332,8 +333,7 @@ def label_summary(dev: DevSet) -> list[str]:
     for f, t in zip(dev.label_files, dev.labels):
         lines.append(f"  {f.name}: " + ", ".join(f"{k} {v}" for k, v in t["skin_tone_binary"].value_counts().items()))
     if len(dev.labels) >= 2:
-        a, b = (t.set_index("subject_id") for t in dev.labels[:2])
-        both = a.join(b, lsuffix="_a", rsuffix="_b")
+        both = dev.labels[0].merge(dev.labels[1], on=["subject_id", "image_id"], suffixes=("_a", "_b"))
         dec = both[(both["skin_tone_binary_a"] != UNSURE) & (both["skin_tone_binary_b"] != UNSURE)]
         agree = (dec["skin_tone_binary_a"] == dec["skin_tone_binary_b"]).mean()
         pa, pb = (dec["skin_tone_binary_a"] == DARKER).mean(), (dec["skin_tone_binary_b"] == DARKER).mean()

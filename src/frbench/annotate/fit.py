@@ -65,7 +65,7 @@ def fit_logistic(X: ArrayLike, y: ArrayLike, l2: float = 1.0, sample_weight: Arr
         grad = np.concatenate([[r.sum()], X.T @ r + l2 * theta[1:]])
         return float(value), grad
 
-    res = minimize(loss, np.zeros(X.shape[1] + 1), jac=True, method="L-BFGS-B", options={"maxiter": 2000, "gtol": 1e-9})
+    res = minimize(loss, np.zeros(X.shape[1] + 1), jac=True, method="L-BFGS-B", options={"maxiter": 2000, "gtol": 1e-9, "ftol": 1e-14})
     return float(res.x[0]), res.x[1:]
 
 
@@ -131,7 +131,7 @@ def fit_ordinal(
     start_theta = np.log(cum / (1 - cum))
     start_theta = np.maximum.accumulate(start_theta + np.arange(K) * 1e-3)
     start = np.concatenate([[start_theta[0]], np.log(np.maximum(np.diff(start_theta), 1e-3)), np.zeros(p)])
-    res = minimize(nll, start, jac=True, method="L-BFGS-B", options={"maxiter": 5000, "gtol": 1e-8})
+    res = minimize(nll, start, jac=True, method="L-BFGS-B", options={"maxiter": 5000, "gtol": 1e-9, "ftol": 1e-14})
     return unpack(res.x)
 
 
