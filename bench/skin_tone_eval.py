@@ -49,12 +49,11 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from scipy.special import expit, logit
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from skin_tone_devset import default_lfw, draw_sample  # noqa: E402
 
-from frbench.annotate.estimator import WEIGHT_FLOOR, median_class, model_document  # noqa: E402
+from frbench.annotate.estimator import median_class, model_document, pool_subject  # noqa: E402
 from frbench.annotate.features import CORRECTIONS, features_table  # noqa: E402
 from frbench.annotate.fit import (  # noqa: E402
     Standardiser,
@@ -201,16 +200,6 @@ def tune(dev: DevSet, rows: np.ndarray, candidates: list[tuple[str, list[str]]],
     return {"variant": name, "cols": cols, "l2": l2, "band": (lo, hi)}
 
 
-def aggregate(p: np.ndarray, s: np.ndarray, n: int) -> np.ndarray:
-    """Confidence-weighted mean logit per subject (frbench.annotate.estimator.aggregate_subjects)."""
-    w = np.abs(2 * p - 1) + WEIGHT_FLOOR
-    z = logit(np.clip(p, 1e-9, 1 - 1e-9))
-    num = np.bincount(s, w * z, n)
-    den = np.bincount(s, w, n)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(den > 0, expit(num / den), np.nan)
-
-
 def cross_validate(dev: DevSet, name: str, cols: list[str] | None, rep: int, args) -> dict:
     """One repetition of the outer CV for a learnt variant (cols) or for ``selected`` (cols None)."""
     n = len(dev.subjects)
@@ -238,7 +227,6 @@ def cross_validate(dev: DevSet, name: str, cols: list[str] | None, rep: int, arg
         Xa = dev.images.loc[rows, t["cols"]].to_numpy(float)
         sa = dev.images.loc[rows, "s"].to_numpy()
         pa = predict_logistic(st.transform(Xa), b, beta)
-        p_sub[test] = aggregate(pa, sa, n)[test]
         # Monk: ordinal model on the same features, trained on every training subject's Monk labels
         # (also those whose binary consensus is unsure)
         mk = dev.monk[np.isin(dev.monk["s"], np.flatnonzero((folds != k) & ok_shown))]
@@ -247,11 +235,11 @@ def cross_validate(dev: DevSet, name: str, cols: list[str] | None, rep: int, arg
                                    len(classes), MONK_L2, mk["weight"].to_numpy())
         monk_img[sel] = median_class(predict_ordinal(st.transform(X[sel]), theta, mbeta), classes)
         dist = predict_ordinal(st.transform(Xa), theta, mbeta)
-        w = np.abs(2 * pa - 1) + WEIGHT_FLOOR
         for s in np.flatnonzero(test):
             m = sa == s
             if m.any():
-                monk_sub[s] = median_class((dist[m] * w[m, None]).sum(0, keepdims=True), classes)[0]
+                p_sub[s], pooled = pool_subject(pa[m], dist[m])
+                monk_sub[s] = median_class(pooled[None, :], classes)[0]
     return {"image": (p_img, bands, monk_img), "subject": (p_sub, bands, monk_sub), "chosen": chosen}
 
 

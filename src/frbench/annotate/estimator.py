@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -89,8 +89,7 @@ class SkinToneModel:
         """The same model with another abstention band (validated), or itself for None."""
         if band is None:
             return self
-        checked = _band(band, "annotate.uncertain_band")
-        return SkinToneModel(**{**self.__dict__, "band": checked})
+        return replace(self, band=_band(band, "annotate.uncertain_band"))
 
 
 def load_model(path: Path | str | None = None) -> SkinToneModel:
@@ -147,7 +146,7 @@ def predict_images(features: pd.DataFrame, model: SkinToneModel) -> pd.DataFrame
     p = np.full(len(out), np.nan)
     p[ok] = model.p_darker(X)
     out["p_darker"] = p
-    out["weight"] = np.abs(2 * p - 1) + WEIGHT_FLOOR
+    out["weight"] = image_weight(p)
     dist = np.full((len(out), len(model.monk_classes)), np.nan)
     if ok.any():
         dist[ok] = model.monk_distribution(X)
@@ -158,6 +157,26 @@ def predict_images(features: pd.DataFrame, model: SkinToneModel) -> pd.DataFrame
         est[ok] = median_class(dist[ok], model.monk_classes)
     out["monk_estimate"] = est
     return out
+
+
+def image_weight(p: ArrayLike) -> NDArray[np.float64]:
+    """An image's weight in its subject's decision: its confidence |2p - 1| plus ``WEIGHT_FLOOR``."""
+    return np.abs(2 * np.asarray(p, dtype=np.float64) - 1) + WEIGHT_FLOOR
+
+
+def pool_subject(p: ArrayLike, monk_distribution: ArrayLike | None = None) -> tuple[float, NDArray[np.float64] | None]:
+    """One subject's P(darker) from its images' P: expit of the mean logit weighted by
+    :func:`image_weight`; and the same weighted mean of their Monk distributions (rows), if given."""
+    p = np.asarray(p, dtype=np.float64)
+    if p.ndim != 1 or len(p) == 0 or not np.all(np.isfinite(p)):
+        raise ValueError("p must be a non-empty vector of probabilities")
+    w = image_weight(p)
+    z = logit(np.clip(p, 1e-9, 1 - 1e-9))
+    pooled = float(expit(np.sum(w * z) / w.sum()))
+    if monk_distribution is None:
+        return pooled, None
+    dist = np.asarray(monk_distribution, dtype=np.float64)
+    return pooled, (dist * w[:, None]).sum(axis=0) / w.sum()
 
 
 def aggregate_subjects(per_image: pd.DataFrame, model: SkinToneModel) -> pd.DataFrame:
@@ -171,11 +190,8 @@ def aggregate_subjects(per_image: pd.DataFrame, model: SkinToneModel) -> pd.Data
             unread = group["status"].isin(UNREAD).all()
             rows.append((subject, UNKNOWN if unread else UNCERTAIN, math.nan, math.nan, 0))
             continue
-        w = ok["weight"].to_numpy()
-        z = logit(np.clip(ok["p_darker"].to_numpy(), 1e-9, 1 - 1e-9))
-        p = float(expit(np.sum(w * z) / w.sum()))
-        dist = (ok[monk_cols].to_numpy() * w[:, None]).sum(axis=0, keepdims=True)
-        monk = float(median_class(dist, model.monk_classes)[0])
+        p, dist = pool_subject(ok["p_darker"].to_numpy(), ok[monk_cols].to_numpy())
+        monk = float(median_class(dist[None, :], model.monk_classes)[0])
         rows.append((subject, str(decide(np.array([p]), model.band)[0]), p, monk, len(ok)))
     out = pd.DataFrame(rows, columns=["subject_id", "skin_tone", "p_darker", "monk_estimate", "n_images"])
     out["skin_tone_source"] = np.where(out["skin_tone"] == UNKNOWN, UNKNOWN, SOURCE)
