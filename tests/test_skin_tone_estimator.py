@@ -38,6 +38,7 @@ from frbench.annotate.ita import _SRGB8_TO_LINEAR, face_landmarks, srgb_to_linea
 from frbench.annotate.labels import consensus, read_label_file
 from frbench.config import AnnotateConfig
 from frbench.errors import DatasetError
+from tests.test_run import csv_config, make_csv_dataset, needs_dlib
 
 sklearn = pytest.importorskip("sklearn")
 from sklearn.linear_model import LogisticRegression  # noqa: E402
@@ -370,3 +371,51 @@ def test_config_accepts_estimator_and_checks_band():
         AnnotateConfig(skin_tone="estimator", uncertain_band=(0.8, 0.2))
     with pytest.raises(ValueError, match="estimator only"):
         AnnotateConfig(skin_tone="ita", uncertain_band=(0.2, 0.8))
+
+
+def test_estimator_annotation_of_faceless_images_is_uncertain_not_dropped(tmp_path):
+    from frbench.annotate.apply import apply_annotations
+    from frbench.config import validate_config
+    from frbench.datasets import load_dataset
+
+    root = make_csv_dataset(tmp_path / "data", n_subjects=2, per_subject=2)
+    cfg = validate_config(csv_config(root, tmp_path / "cache", groups=["skin_tone", "gender"],
+                                     annotate={"skin_tone": "estimator"}))
+    images = load_dataset(cfg.dataset, tmp_path).images
+    annotated, _ = apply_annotations(cfg.annotate, images, tmp_path / "cache", progress=False)
+    assert len(annotated) == len(images)
+    # synthetic images have no face: read, but no usable photo -> uncertain, a group of its own
+    assert set(annotated["skin_tone"]) <= {"uncertain", "unknown"}
+    assert "uncertain" in set(annotated["skin_tone"])
+
+
+def test_report_states_the_estimator_and_its_coverage():
+    from frbench.report.markdown import skin_tone_section
+
+    images = pd.DataFrame({
+        "image_id": ["a", "b", "c", "d", "e"],
+        "subject_id": ["s1", "s1", "s2", "s3", "s4"],
+        "skin_tone": ["lighter", "lighter", "darker", "uncertain", "lighter"],
+        "skin_tone_category": ["monk_3", "monk_3", "monk_7", "monk_5", "monk_2"],
+        "skin_tone_source": ["estimator"] * 5,
+    })
+    text = "\n".join(skin_tone_section(images, {}))
+    assert "calibrated skin-tone estimator" in text
+    assert "Coverage (subjects not uncertain or unknown): 75.0% of 4" in text
+    # categories in Monk order
+    assert text.index("monk_2") < text.index("monk_3") < text.index("monk_5") < text.index("monk_7")
+
+
+@needs_dlib
+def test_run_reports_the_uncertain_group_and_coverage(tmp_path):
+    from frbench.config import validate_config
+    from frbench.run import run_benchmark
+
+    root = make_csv_dataset(tmp_path / "data", n_subjects=3, per_subject=2)
+    cfg = validate_config(csv_config(root, tmp_path / "cache", groups=["skin_tone", "gender"],
+                                     annotate={"skin_tone": "estimator"}))
+    run_benchmark(cfg, out_dir=tmp_path / "out", progress=False)
+    per_group = pd.read_csv(tmp_path / "out" / "per_group.csv")
+    assert "uncertain" in set(per_group.loc[per_group["attribute"] == "skin_tone", "group"])
+    report = (tmp_path / "out" / "report.md").read_text()
+    assert "Coverage (subjects not uncertain or unknown): 0.0% of 3" in report

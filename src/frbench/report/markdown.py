@@ -135,7 +135,8 @@ def skin_tone_section(images: pd.DataFrame, figures: dict[str, list[str]]) -> li
         .agg(subjects=("subject_id", "nunique"), images=("image_id", "size"))
         .reset_index()
     )
-    order = {c: i for i, (c, _, _) in enumerate(ITA_CATEGORY_BOUNDS)}
+    # ITA categories lightest first, then the estimator's Monk estimates 1-10
+    order = {c: i for i, c in enumerate([c for c, _, _ in ITA_CATEGORY_BOUNDS] + [f"monk_{m}" for m in range(1, 11)])}
     counts = counts.sort_values("skin_tone_category", key=lambda c: c.map(order).fillna(99).astype(int))
     lines = ["## Skin tone", ""]
     if kind == "ita":
