@@ -51,11 +51,11 @@ import numpy as np
 import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from skin_tone_devset import default_lfw, draw_sample  # noqa: E402
+from skin_tone_devset import default_lfw, draw_sample
 
-from frbench.annotate.estimator import median_class, model_document, pool_subject  # noqa: E402
-from frbench.annotate.features import CORRECTIONS, features_table  # noqa: E402
-from frbench.annotate.fit import (  # noqa: E402
+from frbench.annotate.estimator import median_class, model_document, pool_subject
+from frbench.annotate.features import CORRECTIONS, features_table
+from frbench.annotate.fit import (
     Standardiser,
     binary_scores,
     fit_logistic,
@@ -65,12 +65,12 @@ from frbench.annotate.fit import (  # noqa: E402
     roc_auc,
     stratified_folds,
 )
-from frbench.annotate.ita import ItaOptions, estimate_ita_images, subject_ita  # noqa: E402
-from frbench.annotate.labels import UNSURE, consensus, read_label_file  # noqa: E402
-from frbench.annotate.skin_tone import DARKER, binary_from_ita_category, ita_category  # noqa: E402
-from frbench.datasets.lfw import load_lfw  # noqa: E402
-from frbench.metrics.intervals import clopper_pearson  # noqa: E402
-from frbench.tables import OK  # noqa: E402
+from frbench.annotate.ita import ItaOptions, estimate_ita_images, subject_ita
+from frbench.annotate.labels import UNSURE, consensus, read_label_file
+from frbench.annotate.skin_tone import DARKER, binary_from_ita_category, ita_category
+from frbench.datasets.lfw import load_lfw
+from frbench.metrics.intervals import clopper_pearson
+from frbench.tables import OK
 
 REPO = Path(__file__).resolve().parents[1]
 L2_GRID = (0.1, 0.3, 1.0, 3.0, 10.0)
@@ -329,7 +329,7 @@ def label_summary(dev: DevSet) -> list[str]:
         m = both.dropna(subset=["monk_a", "monk_b"])
         lines.append(
             f"  agreement {dev.labels[0]['annotator'].iloc[0]} vs {dev.labels[1]['annotator'].iloc[0]}: "
-            f"{int(round(agree * len(dec)))}/{len(dec)} subjects both decided ({agree:.3f}, Cohen's kappa "
+            f"{round(agree * len(dec))}/{len(dec)} subjects both decided ({agree:.3f}, Cohen's kappa "
             f"{(agree - pe) / (1 - pe):.3f}); one or both unsure on {len(both) - len(dec)}; Monk exact "
             f"{(m['monk_a'] == m['monk_b']).mean():.3f}, mean |difference| {(m['monk_a'] - m['monk_b']).abs().mean():.3f} "
             f"over {len(m)}"
@@ -367,7 +367,7 @@ def write_model(dev: DevSet, args, cv_rows: dict) -> None:
     theta, mbeta = fit_ordinal(st.transform(X[mk["s"].to_numpy()]), mk["monk"].to_numpy(int) - classes[0],
                                len(classes), MONK_L2, mk["weight"].to_numpy())
     try:
-        commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip()
+        commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True, text=True, check=False).stdout.strip()
     except OSError:
         commit = ""
     provenance = {
@@ -379,9 +379,9 @@ def write_model(dev: DevSet, args, cv_rows: dict) -> None:
         "labels": [{"file": f.relative_to(REPO).as_posix() if f.is_relative_to(REPO) else str(f),
                     "sha256": hashlib.sha256(f.read_bytes()).hexdigest()} for f in dev.label_files],
         "target": "consensus of the label files (subjects all annotators labelled alike); Monk: every annotator's value",
-        "n_train_binary": int(len(train)),
+        "n_train_binary": len(train),
         "n_train_darker": int(dev.y[train].sum()),
-        "n_train_monk_labels": int(len(mk)),
+        "n_train_monk_labels": len(mk),
         "variant": t["variant"],
         "l2": t["l2"],
         "monk_l2": MONK_L2,

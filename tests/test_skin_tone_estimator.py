@@ -34,15 +34,20 @@ from frbench.annotate.fit import (
     roc_auc,
     stratified_folds,
 )
-from frbench.annotate.ita import _SRGB8_TO_LINEAR, face_landmarks, srgb_to_linear
+from frbench.annotate.ita import _SRGB8_TO_LINEAR, face_landmarks
 from frbench.annotate.labels import consensus, read_label_file
 from frbench.config import AnnotateConfig
 from frbench.errors import DatasetError
 from tests.test_run import csv_config, make_csv_dataset, needs_dlib
 
 sklearn = pytest.importorskip("sklearn")
-from sklearn.linear_model import LogisticRegression  # noqa: E402
-from sklearn.metrics import balanced_accuracy_score, precision_score, recall_score, roc_auc_score  # noqa: E402
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import (
+    balanced_accuracy_score,
+    precision_score,
+    recall_score,
+    roc_auc_score,
+)
 
 LFW_IMAGE = "images_deepfunneled/Colin_Powell/Colin_Powell_0001.jpg"
 
@@ -90,7 +95,7 @@ def test_two_class_ordinal_is_logistic_regression():
 
 
 def test_ordinal_weights_equal_repeated_rows():
-    X, y = _toy(2, 120)
+    X, _ = _toy(2, 120)
     y3 = np.digitize(X @ [1.0, -1.0, 0.5, 0.0], [-1.0, 1.0])
     w = np.where(np.arange(120) % 3 == 0, 2.0, 1.0)
     rep = np.repeat(np.arange(120), w.astype(int))
@@ -419,3 +424,24 @@ def test_run_reports_the_uncertain_group_and_coverage(tmp_path):
     assert "uncertain" in set(per_group.loc[per_group["attribute"] == "skin_tone", "group"])
     report = (tmp_path / "out" / "report.md").read_text()
     assert "Coverage (subjects not uncertain or unknown): 0.0% of 3" in report
+
+
+def test_annotate_cli_writes_estimator_tables(tmp_path):
+    import yaml
+    from click.testing import CliRunner
+
+    from frbench.cli import main
+
+    root = make_csv_dataset(tmp_path / "data", n_subjects=2, per_subject=2)
+    path = tmp_path / "c.yaml"
+    path.write_text(yaml.safe_dump(csv_config(root, tmp_path / "cache", annotate={"skin_tone": "estimator"})))
+    out = tmp_path / "tone.csv"
+    result = CliRunner().invoke(main, ["annotate", "skin-tone", str(path), "-o", str(out), "-q"])
+    assert result.exit_code == 0, result.output
+    per_image = pd.read_csv(out)
+    per_subject = pd.read_csv(tmp_path / "tone.subjects.csv")
+    assert len(per_image) == 5 and {"p_darker", "monk_estimate", "status"} <= set(per_image.columns)
+    assert set(per_subject["subject_id"]) == {"s0", "s1"}
+    assert set(per_subject["skin_tone"]) == {"uncertain"}  # read, but no face: never lighter or darker
+    assert set(per_subject["skin_tone_source"]) == {"estimator"}
+    assert "2 unknown or uncertain" in result.output

@@ -85,7 +85,7 @@ class SkinToneModel:
         """P(Monk tone = c) for each c in ``monk_classes``, one row per feature row."""
         return predict_ordinal(self.standardise(X), self.monk_thresholds, self.monk_coef)
 
-    def with_band(self, band: tuple[float, float] | list[float] | None) -> "SkinToneModel":
+    def with_band(self, band: tuple[float, float] | list[float] | None) -> SkinToneModel:
         """The same model with another abstention band (validated), or itself for None."""
         if band is None:
             return self

@@ -100,7 +100,7 @@ FEATURES_VERSION = 1
 
 CORRECTIONS = ("none", "grey_world", "shades_of_grey", "grey_edge", "sclera", "neutral")
 FACE_QUANTILES = (0.1, 0.25, 0.5, 0.75, 0.9)
-FACE_STATISTICS = tuple(f"face_L{int(round(q * 100)):02d}" for q in FACE_QUANTILES) + (
+FACE_STATISTICS = tuple(f"face_L{round(q * 100):02d}" for q in FACE_QUANTILES) + (
     "face_low_a",
     "face_low_b",
     "face_high_a",
@@ -144,7 +144,7 @@ TEETH_QUANTILE = 0.6
 # iris, lips or a lens.
 MAX_REFERENCE_CHROMA = 15.0
 
-JAW = list(range(0, 17))
+JAW = list(range(17))
 BROWS = list(range(17, 27))
 NOSTRILS = [31, 32, 33, 34, 35]
 OUTER_MOUTH = list(range(48, 60))
@@ -432,7 +432,7 @@ def features_table(
 def _face_statistics(face_lab: np.ndarray, prefix: str) -> dict[str, float]:
     """L* quantiles of the face pixels and the median a*, b* of its darker and lighter halves."""
     qs = np.quantile(face_lab[:, 0], FACE_QUANTILES)
-    out = {f"{prefix}L{int(round(q * 100)):02d}": float(v) for q, v in zip(FACE_QUANTILES, qs)}
+    out = {f"{prefix}L{round(q * 100):02d}": float(v) for q, v in zip(FACE_QUANTILES, qs)}
     low = face_lab[:, 0] <= qs[2]
     high = ~low if (~low).any() else low
     out[f"{prefix}low_a"], out[f"{prefix}low_b"] = (float(v) for v in np.median(face_lab[low][:, 1:], axis=0))

@@ -24,7 +24,7 @@ class Standardiser:
     scale: NDArray[np.float64]
 
     @classmethod
-    def fit(cls, X: ArrayLike) -> "Standardiser":
+    def fit(cls, X: ArrayLike) -> Standardiser:
         X = _matrix(X)
         mean = np.nanmean(X, axis=0)
         scale = np.nanstd(X, axis=0)
