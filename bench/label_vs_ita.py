@@ -1,6 +1,6 @@
 """Human skin-tone labels against today's ITA estimate, and the labelling time, on the labelled subjects.
 
-    python bench/label_vs_ita.py configs/lfw-dlib-skintone.yaml labels/lfw-skin-tone/annotator-page50.csv
+    python bench/label_vs_ita.py configs/lfw-dlib-skintone.yaml labels/lfw-skin-tone-page50/annotator-page50.csv
 
 For the subjects a label file answers, the ITA lighter/darker the config's ``annotate`` options
 give (``frbench annotate skin-tone``'s per-subject table, from the ITA cache where it has been

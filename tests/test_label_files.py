@@ -78,7 +78,8 @@ OK_ROW = "S,S/1.jpg,kim,lighter,4,2026-12-01T10:00:00Z,frbench-label 0.1.0"
         ("S,S/1.jpg,kim,darker,5.5,2026-12-01T10:00:00Z,t", "monk '5.5'"),
         ("S,S/1.jpg,kim,darker,,2026-12-01 10:00:00,t", "labelled_at '2026-12-01 10:00:00' is not an ISO-8601 UTC time"),
         ("S,S/1.jpg,kim,darker,,2026-12-01T10:00:00+01:00,t", "not an ISO-8601 UTC time"),
-        ("S,S/1.jpg,kim,darker,,2026-12-01,t", "not an ISO-8601 UTC time"),
+        ("S,S/1.jpg,kim,darker,,2026-13-01,t", "not an ISO-8601 UTC time"),  # no 13th month
+        ("S,S/1.jpg,kim,darker,,01-12-2026,t", "not an ISO-8601 UTC time"),
         ("S,S/1.jpg,kim,darker,,yesterday,t", "not an ISO-8601 UTC time"),
         (",S/1.jpg,kim,darker,,2026-12-01T10:00:00Z,t", "empty subject_id"),
         ("S,,kim,darker,,2026-12-01T10:00:00Z,t", "empty image_id"),
@@ -175,3 +176,13 @@ def test_cli_agreement_names_file_and_line_without_traceback(tmp_path):
     assert result.exit_code == 2
     assert "kim.csv:3: skin_tone_binary 'maybe'" in result.output
     assert "Traceback" not in result.output
+
+
+def test_a_bare_calendar_date_is_a_valid_time(tmp_path):
+    # Hand-made files often record only the day the labels were made; it reads as 00:00 UTC.
+    from frbench.label.files import parse_utc, read_label_file
+
+    path = tmp_path / "annotator-kim.csv"
+    path.write_text("subject_id,image_id,annotator,skin_tone_binary,monk,labelled_at,tool\nS,S/1.jpg,kim,darker,7,2026-12-01,montage\n")
+    assert read_label_file(path)["labelled_at"].tolist() == ["2026-12-01"]
+    assert parse_utc("2026-12-01").isoformat() == "2026-12-01T00:00:00+00:00"

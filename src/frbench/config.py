@@ -189,8 +189,13 @@ class StatsConfig(_Strict):
 class AnnotateConfig(_Strict):
     """Labels derived before grouping: ``skin_tone`` (lighter/darker) and ``skin_tone_category``."""
 
-    skin_tone: Literal["ita", "fitzpatrick", "monk"] | None = Field(
-        None, description="ita: estimate from skin pixels; fitzpatrick/monk: map the dataset's human labels"
+    skin_tone: Literal["ita", "estimator", "fitzpatrick", "monk"] | None = Field(
+        None,
+        description="ita: estimate from skin pixels; estimator: calibrated P(darker) and Monk estimate with "
+        "abstention (docs/skin_tone.md); fitzpatrick/monk: map the dataset's human labels",
+    )
+    uncertain_band: tuple[float, float] | None = Field(
+        None, description="estimator: P(darker) band [low, high] reported as uncertain (default: the model's)"
     )
     skin_tone_column: str | None = Field(None, description="fitzpatrick/monk: the image column holding the labels")
     grey_world: bool | None = Field(None, description="ita: colour-constancy correction (default: measured best)")
@@ -201,6 +206,12 @@ class AnnotateConfig(_Strict):
     def _human_scale_needs_column(self) -> AnnotateConfig:
         if self.skin_tone in ("fitzpatrick", "monk") and not self.skin_tone_column:
             raise ValueError(f"skin_tone {self.skin_tone!r} needs skin_tone_column, the column with the labels")
+        if self.uncertain_band is not None:
+            low, high = self.uncertain_band
+            if self.skin_tone != "estimator":
+                raise ValueError("uncertain_band applies to skin_tone: estimator only")
+            if not 0 <= low <= high <= 1:
+                raise ValueError(f"uncertain_band {list(self.uncertain_band)} must satisfy 0 <= low <= high <= 1")
         return self
 
 

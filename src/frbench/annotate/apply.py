@@ -40,6 +40,12 @@ def apply_annotations(
         return images, None
     if "skin_tone" in images.columns:
         raise ConfigError("annotate.skin_tone: the dataset already has a skin_tone column; remove one of the two")
+    if cfg.skin_tone == "estimator":
+        from frbench.annotate.estimator import annotate_with_estimator, estimate_skin_tone, load_model
+
+        model = load_model().with_band(cfg.uncertain_band)
+        _, per_subject = estimate_skin_tone(images, model, cache_dir=cache_dir, progress=progress, max_pixels=max_pixels)
+        return annotate_with_estimator(images, per_subject), None
     if cfg.skin_tone == "ita":
         per_image = estimate_ita_images(
             images, ita_options(cfg), cache_dir=cache_dir, workers=workers, progress=progress, max_pixels=max_pixels
@@ -62,10 +68,19 @@ def skin_tone_tables(
 
     Per image: the estimate, skin pixels used, status and failure reason, with its category.
     Per subject: the median ITA over its usable images, their count, the category and the binary.
+    With ``skin_tone: estimator``: the estimator's per-image P(darker), weight and Monk
+    distribution, and per subject ``skin_tone, p_darker, monk_estimate, n_images, skin_tone_source``.
     """
     from frbench.annotate.ita import estimate_ita_images, subject_ita
     from frbench.annotate.skin_tone import binary_from_ita_category, ita_category
 
+    if cfg.skin_tone == "estimator":
+        from frbench.annotate.estimator import estimate_skin_tone, load_model
+
+        model = load_model().with_band(cfg.uncertain_band)
+        per_image, per_subject = estimate_skin_tone(images, model, cache_dir=cache_dir, progress=progress, max_pixels=max_pixels)
+        everyone = pd.DataFrame({"subject_id": pd.unique(images["subject_id"])})
+        return per_image, everyone.merge(per_subject, on="subject_id", how="left")
     per_image = estimate_ita_images(
         images, ita_options(cfg), cache_dir=cache_dir, workers=workers, progress=progress, max_pixels=max_pixels
     )

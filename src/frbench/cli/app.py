@@ -158,9 +158,10 @@ def annotate() -> None:
 @click.option("--workers", type=click.IntRange(min=1), default=1, show_default=True, help="Worker processes.")
 @click.option("-q", "--quiet", is_flag=True, help="No progress bar.")
 def annotate_skin_tone(config: Path, out_file: Path, overrides: tuple[str, ...], workers: int, quiet: bool) -> None:
-    """Estimate skin tone (Individual Typology Angle) for every image of the dataset CONFIG names.
+    """Estimate skin tone for every image of the dataset CONFIG names.
 
-    Uses the config's dataset and annotate.* ITA options; estimates are cached by image content.
+    Uses the config's dataset and annotate.* options: the Individual Typology Angle (skin_tone:
+    ita) or the calibrated estimator (skin_tone: estimator); results are cached by image content.
     """
     from frbench.annotate.apply import skin_tone_of_dataset
     from frbench.config import config_errors_named, load_config
@@ -177,7 +178,8 @@ def annotate_skin_tone(config: Path, out_file: Path, overrides: tuple[str, ...],
     failed = per_image["status"] != "ok"
     click.echo(
         f"{len(per_image)} images ({int(failed.sum())} without an estimate), {len(per_subject)} subjects "
-        f"({int(per_subject['ita'].isna().sum())} unknown): {out_file}, {subjects_file}",
+        f"({int(per_subject['skin_tone'].isin(['unknown', 'uncertain']).sum())} unknown or uncertain): "
+        f"{out_file}, {subjects_file}",
         err=True,
     )
 

@@ -190,6 +190,19 @@ def consensus(answers: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out, columns=list(CONSENSUS_COLUMNS))
 
 
+def unanimous_binary(answers: pd.DataFrame) -> pd.Series:
+    """Per subject: ``lighter``/``darker`` where every annotator who answered gave that same
+    definite answer, else ``unsure`` (one was unsure, or they disagree).
+
+    The strict form of :func:`consensus` (n_agree = n_annotators), for a target an estimator is
+    fitted to: a subject the annotators split on teaches nothing about either class.
+    """
+    table = consensus(answers)
+    decided = (table["n_agree"] == table["n_annotators"]) & (table["skin_tone_binary"] != "unsure")
+    return pd.Series(np.where(decided, table["skin_tone_binary"], "unsure"), index=table["subject_id"].to_numpy(),
+                     name="skin_tone_binary")
+
+
 def answer_intervals(rows: pd.DataFrame, break_seconds: float = BREAK_SECONDS) -> NDArray[np.float64]:
     """Seconds between each answer and the same annotator's previous one, in file order.
 

@@ -67,7 +67,10 @@ def utc_timestamp(now: datetime | None = None) -> str:
 
 
 def parse_utc(text: str) -> datetime:
-    """Parse an ISO-8601 date-time in UTC; ValueError unless it has a time and a zero UTC offset."""
+    """Parse an ISO-8601 date-time in UTC, or a bare calendar date (``2026-12-01``, taken as 00:00 UTC:
+    hand-made label files often record only the day); ValueError for a time without a zero UTC offset."""
+    if len(text) == 10 and text[4] == "-" and text[7] == "-":
+        return datetime.fromisoformat(text).replace(tzinfo=timezone.utc)
     # Python 3.10's fromisoformat does not take the 'Z' suffix.
     value = datetime.fromisoformat(text[:-1] + "+00:00" if text.endswith(("Z", "z")) else text)
     if "T" not in text.upper() or value.tzinfo is None or value.utcoffset() != timedelta(0):
@@ -163,7 +166,7 @@ def read_label_file(path: Path, subjects: Iterable[str] | None = None) -> pd.Dat
             parse_utc(row["labelled_at"])
         except ValueError:
             raise DatasetError(
-                f"{where}: labelled_at {row['labelled_at']!r} is not an ISO-8601 UTC time (e.g. 2026-12-01T10:00:00Z)"
+                f"{where}: labelled_at {row['labelled_at']!r} is not an ISO-8601 UTC time or date (e.g. 2026-12-01T10:00:00Z)"
             ) from None
         if known is not None and row["subject_id"] not in known:
             raise DatasetError(f"{where}: subject {row['subject_id']!r} is not in the dataset")

@@ -84,6 +84,13 @@ ITA_CAVEAT = (
 )
 
 
+ESTIMATOR_CAVEAT = (
+    "Skin tone here is estimated, not labelled: a model fitted to perceived skin tone of one photo per subject "
+    "for 344 LFW subjects, labelled by non-expert (AI) annotators. Its cross-validated accuracy and the "
+    "share it abstains on are in docs/skin_tone.md; subjects it is unsure of form the `uncertain` group."
+)
+
+
 def gender_shades_table(
     per_group: pd.DataFrame, thresholds: dict[str, float], threshold_table: pd.DataFrame | None = None
 ) -> tuple[str, pd.DataFrame] | None:
@@ -144,7 +151,8 @@ def skin_tone_section(images: pd.DataFrame, figures: dict[str, list[str]]) -> li
         .agg(subjects=("subject_id", "nunique"), images=("image_id", "size"))
         .reset_index()
     )
-    order = {c: i for i, (c, _, _) in enumerate(ITA_CATEGORY_BOUNDS)}
+    # ITA categories lightest first, then the estimator's Monk estimates 1-10
+    order = {c: i for i, c in enumerate([c for c, _, _ in ITA_CATEGORY_BOUNDS] + [f"monk_{m}" for m in range(1, 11)])}
     counts = counts.sort_values("skin_tone_category", key=lambda c: c.map(order).fillna(99).astype(int))
     lines = ["## Skin tone", ""]
     if kind == "ita":
@@ -154,6 +162,15 @@ def skin_tone_section(images: pd.DataFrame, figures: dict[str, list[str]]) -> li
         )
         mapping = ", ".join(f"{k} -> {v}" for k, v in ITA_BINARY.items())
         lines += [f"Estimated by ITA (degrees): {bounds}. Binary (Gender Shades): {mapping}.", ""]
+    elif kind == "estimator":
+        subjects = images.drop_duplicates("subject_id")
+        covered = subjects["skin_tone"].isin(["lighter", "darker"]).mean()
+        lines += [
+            "Estimated by the calibrated skin-tone estimator (P(darker) with an abstention band, Monk "
+            "estimate as category; docs/skin_tone.md). `uncertain`: P(darker) inside the band or no "
+            f"usable photo. Coverage (subjects not uncertain or unknown): {covered:.1%} of {len(subjects)}.",
+            "",
+        ]
     else:
         lines += [
             "Human labels. Binary: Fitzpatrick "
@@ -409,5 +426,7 @@ def render_report(
     caveats = [*dataset.caveats, *TOOL_CAVEATS]
     if "skin_tone_source" in images.columns and (images["skin_tone_source"] == "ita").any():
         caveats.append(ITA_CAVEAT)
+    if "skin_tone_source" in images.columns and (images["skin_tone_source"] == "estimator").any():
+        caveats.append(ESTIMATOR_CAVEAT)
     lines += [f"- {c}" for c in caveats]
     return "\n".join(lines) + "\n"
