@@ -181,6 +181,9 @@ class StatsConfig(_Strict):
         10, ge=0, description="groups with fewer subjects are shown but left out of fairness summaries and group tests"
     )
     permutations: int = Field(1999, ge=0, description="subject-clustered permutation test: permutations (0: exact test only)")
+    label_draws: int = Field(
+        200, ge=0, description="estimated skin tone: label draws from each subject's P(darker) for label-noise intervals (0: off)"
+    )
     threshold_uncertainty: bool = Field(
         False, description="bootstrap intervals that re-set each target threshold on the replicate's own impostors"
     )
@@ -198,12 +201,20 @@ class AnnotateConfig(_Strict):
         None, description="estimator: P(darker) band [low, high] reported as uncertain (default: the model's)"
     )
     skin_tone_column: str | None = Field(None, description="fitzpatrick/monk: the image column holding the labels")
+    skin_tone_labels: list[Path] = Field(
+        default_factory=list,
+        description="human label files (frbench label's per-annotator CSVs, or a consensus): where they label a "
+        "subject, their consensus replaces the estimate (docs/labelling.md)",
+    )
     grey_world: bool | None = Field(None, description="ita: colour-constancy correction (default: measured best)")
     regions: str | None = Field(None, description="ita: skin regions (default: measured best)")
     statistic: str | None = Field(None, description="ita: robust statistic (default: measured best)")
 
     @model_validator(mode="after")
     def _human_scale_needs_column(self) -> AnnotateConfig:
+        if self.skin_tone_labels and self.skin_tone in ("fitzpatrick", "monk"):
+            raise ValueError("skin_tone_labels adds human labels to an estimate (ita, estimator); a dataset's own "
+                             "Fitzpatrick or Monk column already is human labels")
         if self.skin_tone in ("fitzpatrick", "monk") and not self.skin_tone_column:
             raise ValueError(f"skin_tone {self.skin_tone!r} needs skin_tone_column, the column with the labels")
         if self.uncertain_band is not None:

@@ -8,6 +8,7 @@ import pandas as pd
 
 from frbench.config import AnnotateConfig
 from frbench.errors import ConfigError
+from frbench.tables import UNKNOWN
 from frbench.embed.screening import MAX_PIXELS
 
 
@@ -29,17 +30,33 @@ def apply_annotations(
 ) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """Add ``skin_tone`` columns to ``images``; return it and the per-image ITA table (or None).
 
-    ITA is estimated on every image given and a subject's tone is the median over them, so
+    Where ``skin_tone_labels`` label a subject, the human consensus replaces the estimate
+    (:mod:`frbench.annotate.sources`, the one precedence policy). ITA is estimated on every image given and a subject's tone is the median over them, so
     callers pass all images of the subjects they measure, not only those in pairs. Images above
     ``max_pixels`` are ``too_large`` and not decoded (``frbench.embed.screening.check_image``).
     """
+
+    if cfg.skin_tone is None and not cfg.skin_tone_labels:
+        return images, None
+    if "skin_tone" in images.columns:
+        raise ConfigError("annotate.skin_tone: the dataset already has a skin_tone column; remove one of the two")
+    estimated, per_image = _estimated(cfg, images, cache_dir, workers, progress, max_pixels)
+    if cfg.skin_tone_labels:
+        from frbench.annotate.sources import apply_human_labels, human_skin_tone
+
+        estimated, _ = apply_human_labels(estimated, human_skin_tone(cfg.skin_tone_labels))
+    return estimated, per_image
+
+
+def _estimated(
+    cfg: AnnotateConfig, images: pd.DataFrame, cache_dir: Path, workers: int, progress: bool, max_pixels: int
+) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """The configured estimate of every image's subject (``unknown`` without one)."""
     from frbench.annotate.ita import estimate_ita_images, subject_ita
     from frbench.annotate.skin_tone import annotate_skin_tone
 
     if cfg.skin_tone is None:
-        return images, None
-    if "skin_tone" in images.columns:
-        raise ConfigError("annotate.skin_tone: the dataset already has a skin_tone column; remove one of the two")
+        return images.assign(skin_tone=UNKNOWN, skin_tone_category=UNKNOWN, skin_tone_source=UNKNOWN), None
     if cfg.skin_tone == "estimator":
         from frbench.annotate.estimator import annotate_with_estimator, estimate_skin_tone, load_model
 

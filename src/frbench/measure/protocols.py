@@ -46,6 +46,13 @@ class Evaluation:
     extra: dict[str, Any] = field(default_factory=dict)
 
 
+def label_posterior(images: pd.DataFrame) -> pd.DataFrame | None:
+    """Per subject ``subject_id, skin_tone, p_darker`` where skin tone carries a posterior, else None."""
+    if not {"skin_tone", "p_darker"} <= set(images.columns):
+        return None
+    return images[["subject_id", "skin_tone", "p_darker"]].drop_duplicates("subject_id").reset_index(drop=True)
+
+
 def _counts(pairs: pd.DataFrame) -> dict[str, int]:
     return {"n_pairs": len(pairs), "n_mated": int(pairs["mated"].sum()), "n_nonmated": int((~pairs["mated"]).sum())}
 
@@ -98,8 +105,8 @@ class ListedPairs:
     def evaluate(self, config: Config, images: pd.DataFrame, pairs: pd.DataFrame, embeddings: Embeddings,
                  groups: Groups) -> Evaluation:
         scores = score_listed_pairs(pairs, images, embeddings, config.model.distance_metric, groups)
-        return Evaluation(measure_listed(config, scores, groups), scores, embeddings.status, embeddings.detail,
-                          _counts(pairs))
+        return Evaluation(measure_listed(config, scores, groups, label_posterior(images)), scores, embeddings.status,
+                          embeddings.detail, _counts(pairs))
 
 
 class ExhaustivePairs:
@@ -140,7 +147,7 @@ class ImportedScores:
         # No image failed here: a pair is either scored by the other system or missing from its file.
         scores["status_a"] = scores["status_b"] = np.where(scores["ok"], OK, "unscored")
         return Evaluation(
-            measure_listed(config, scores, groups), scores, pd.Series(OK, index=images["image_id"]),
+            measure_listed(config, scores, groups, label_posterior(images)), scores, pd.Series(OK, index=images["image_id"]),
             pd.Series("", index=images["image_id"]), _counts(scores), {"imported_scores": imported.summary()},
         )
 

@@ -14,7 +14,8 @@ class Measures:
     ``det``, ``cross_group`` and ``histograms`` are the curve tables behind the plots
     (``histograms`` only where scores are listed); ``cells`` the exhaustive protocol's per-cell
     counts; ``group_tests`` the tests of equal rates across groups (group_tests.csv); ``accuracy``
-    verification accuracy and TAR at every threshold (accuracy.csv).
+    verification accuracy and TAR at every threshold (accuracy.csv); ``label_noise`` how far the
+    darker-lighter difference moves under the skin-tone estimate's own label noise (label_noise.csv).
     """
 
     thresholds: dict[str, float]
@@ -29,4 +30,5 @@ class Measures:
     cells: pd.DataFrame | None = None
     group_tests: pd.DataFrame | None = None
     accuracy: pd.DataFrame | None = None
+    label_noise: pd.DataFrame | None = None
     notes: list[str] = field(default_factory=list)

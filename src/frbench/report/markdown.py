@@ -103,20 +103,29 @@ def gender_shades_table(
         return None
     cells = rows.set_index("group")
     table = []
-    for tone in ("darker", "lighter"):
+    tones = ["darker", "lighter"] + [t for t in ("uncertain", "unknown") if any(g.startswith(t + "+") for g in cells.index)]
+    for tone in tones:
         row = {"skin tone": tone}
         for gender in ("female", "male"):
             key = f"{tone}+{gender}"
             if key in cells.index:
                 r = cells.loc[key]
-                row[f"{gender} FNMR"] = fmt_rate(r["fnmr"], r.get("fnmr_ci_low"), r.get("fnmr_ci_high"))
-                row[f"{gender} FMR"] = fmt_rate(r["fmr"], r.get("fmr_ci_low"), r.get("fmr_ci_high"))
+                row[f"{gender} FNMR"] = fmt_rate(r["fnmr"], r.get("fnmr_ci_low"), r.get("fnmr_ci_high")) + _label(r, "fnmr")
+                row[f"{gender} FMR"] = fmt_rate(r["fmr"], r.get("fmr_ci_low"), r.get("fmr_ci_high")) + _label(r, "fmr")
                 row[f"{gender} n (mated/non-mated)"] = f"{int(r['n_mated'])}/{int(r['n_nonmated'])}"
             else:
                 row[f"{gender} FNMR"] = row[f"{gender} FMR"] = "n/a"
                 row[f"{gender} n (mated/non-mated)"] = "0/0"
         table.append(row)
     return name, pd.DataFrame(table)
+
+
+def _label(row: pd.Series, kind: str) -> str:
+    """`` label [a, b]`` where the row has a label-noise interval (metrics.label_noise)."""
+    low, high = row.get(f"{kind}_label_low"), row.get(f"{kind}_label_high")
+    if low is None or pd.isna(low):
+        return ""
+    return f"; labels [{low:.4g}, {high:.4g}]"
 
 
 def imported_section(summary: dict[str, Any]) -> list[str]:
@@ -140,12 +149,17 @@ def imported_section(summary: dict[str, Any]) -> list[str]:
     return ["## Imported scores", "", head, "", md_table(pd.DataFrame(rows)), ""]
 
 
-def skin_tone_section(images: pd.DataFrame, figures: dict[str, list[str]]) -> list[str]:
-    """Distribution of subjects and images over skin-tone categories, with the mapping used."""
+def skin_tone_section(
+    images: pd.DataFrame, figures: dict[str, list[str]], label_files: list[Any] | None = None,
+    label_noise: pd.DataFrame | None = None,
+) -> list[str]:
+    """Where each subject's tone comes from, coverage, the categories, human-label agreement and
+    how far label noise moves the darker-lighter difference."""
     from frbench.annotate.skin_tone import FITZPATRICK_BINARY, ITA_BINARY, MONK_BINARY, ITA_CATEGORY_BOUNDS
+    from frbench.annotate.sources import HUMAN, coverage, source_counts
 
-    source = images["skin_tone_source"].replace("unknown", pd.NA).dropna()
-    kind = source.iloc[0] if len(source) else "unknown"
+    estimated = images["skin_tone_source"].replace({"unknown": pd.NA, HUMAN: pd.NA}).dropna()
+    kind = estimated.iloc[0] if len(estimated) else ("human" if (images["skin_tone_source"] == HUMAN).any() else "unknown")
     counts = (
         images.groupby(["skin_tone_category", "skin_tone"], sort=False)
         .agg(subjects=("subject_id", "nunique"), images=("image_id", "size"))
@@ -154,35 +168,67 @@ def skin_tone_section(images: pd.DataFrame, figures: dict[str, list[str]]) -> li
     # ITA categories lightest first, then the estimator's Monk estimates 1-10
     order = {c: i for i, c in enumerate([c for c, _, _ in ITA_CATEGORY_BOUNDS] + [f"monk_{m}" for m in range(1, 11)])}
     counts = counts.sort_values("skin_tone_category", key=lambda c: c.map(order).fillna(99).astype(int))
-    lines = ["## Skin tone", ""]
+    subjects = images["subject_id"].nunique()
+    lines = ["## Skin tone", "",
+             f"**Coverage:** {coverage(images):.1%} of {subjects:,} subjects are lighter or darker; the rest are "
+             "`uncertain` (the estimator abstains, or annotators could not tell) or `unknown`, groups of their own in "
+             "every table.", "",
+             "Where each subject's tone comes from (human labels first, then the estimate; `frbench.annotate.sources`):", "",
+             md_table(source_counts(images)), ""]
     if kind == "ita":
         bounds = ", ".join(
             f"{c} {'> ' + format(lo, 'g') if hi == float('inf') else ('<= ' + format(hi, 'g') if lo == float('-inf') else f'({lo:g}, {hi:g}]')}"
             for c, lo, hi in ITA_CATEGORY_BOUNDS
         )
         mapping = ", ".join(f"{k} -> {v}" for k, v in ITA_BINARY.items())
-        lines += [f"Estimated by ITA (degrees): {bounds}. Binary (Gender Shades): {mapping}.", ""]
+        lines += [f"Estimated by ITA (degrees): {bounds}. Binary (Gender Shades): {mapping}. ITA carries no "
+                  "probability, so no label-noise interval is computed for it.", ""]
     elif kind == "estimator":
-        subjects = images.drop_duplicates("subject_id")
-        covered = subjects["skin_tone"].isin(["lighter", "darker"]).mean()
         lines += [
             "Estimated by the calibrated skin-tone estimator (P(darker) with an abstention band, Monk "
             "estimate as category; docs/skin_tone.md). `uncertain`: P(darker) inside the band or no "
-            f"usable photo. Coverage (subjects not uncertain or unknown): {covered:.1%} of {len(subjects)}.",
+            "usable photo.",
             "",
         ]
-    else:
+    elif kind == "dataset":
         lines += [
-            "Human labels. Binary: Fitzpatrick "
+            "Human labels of the dataset. Binary: Fitzpatrick "
             + ", ".join(f"{k} -> {v}" for k, v in FITZPATRICK_BINARY.items())
             + "; Monk "
             + ", ".join(f"{k} -> {v}" for k, v in MONK_BINARY.items())
             + ".",
             "",
         ]
+    if label_files:
+        lines += human_labels_lines(label_files)
     lines += [md_table(counts), ""]
+    if label_noise is not None and len(label_noise):
+        lines += [
+            "### Label noise", "",
+            "Each estimated subject's label redrawn from its P(darker), other labels kept "
+            f"({int(label_noise['draws'].iloc[0])} draws; `metrics.label_noise`): the darker minus lighter "
+            "difference with the measured labels, the interval it moves in when labels are wrong at the "
+            "estimator's own rate, and the share of draws in which its sign reverses. Per-group label-noise "
+            "intervals are in per_group.csv (`*_label_low/high`).", "",
+            md_table(label_noise.round(6)), "",
+        ]
     lines += [f"![ITA histogram]({p})" for p in figures.get("skin_tone", [])]
     return lines + [""]
+
+
+def human_labels_lines(label_files: list[Any]) -> list[str]:
+    """Annotators, their agreement with intervals, and the share of subjects only one labelled."""
+    from frbench.label.agreement import label_summary
+
+    s = label_summary(label_files, replicates=200)
+    lines = [f"**Human labels:** {s['n_subjects']:,} subjects labelled by {s['n_annotators']} annotator(s) "
+             f"({', '.join(s['annotators'])}); {s['share_single_annotator']:.0%} of them by a single annotator."]
+    for key, what in (("kappa_binary", "Cohen's kappa, lighter/darker"), ("alpha_binary", "Krippendorff's alpha, lighter/darker"),
+                      ("alpha_monk", "Krippendorff's alpha, Monk (ordinal)")):
+        stat = s.get(key)
+        if stat and not pd.isna(stat["value"]):
+            lines.append(f"- {what}: {stat['value']:.3f} [{stat['ci_low']:.3f}, {stat['ci_high']:.3f}] over {stat['n_subjects']} subjects")
+    return lines + ["", "Perceived skin tone, by the annotators named, from the photos shown: not ground truth.", ""]
 
 
 def _summary_value(row: Any) -> str:
@@ -300,11 +346,21 @@ def render_report(
             "## Headline: skin tone x gender (Gender Shades subgroups)",
             "",
             f"FNMR and FMR at the global threshold {headline[0]} (similarity >= {thresholds[headline[0]]:.6g}); "
-            "rows darker/lighter skin, columns female/male.",
+            "rows skin tone, columns female/male. Brackets: 95% Clopper-Pearson interval; `labels [..]`: the "
+            "interval under the skin-tone estimate's own label noise, where it has one.",
             "",
             md_table(headline[1]),
             "",
         ]
+        if "skin_tone_source" in images.columns:
+            from frbench.annotate.sources import coverage, source_counts
+
+            by_source = source_counts(images).groupby("skin_tone_source")["subjects"].sum()
+            lines += [
+                f"Coverage {coverage(images):.1%} of subjects (lighter or darker); sources: "
+                + ", ".join(f"{k} {v:,}" for k, v in by_source.items()) + " subjects (Skin tone section).",
+                "",
+            ]
     if m.name == IMPORTED_SCORES:
         system = (
             f"- Imported scores from `{m.path}` ({manifest['score']['convention']}; match when similarity >= threshold); "
@@ -421,7 +477,7 @@ def render_report(
     else:
         lines += ["Every image was embedded.", ""]
     if "skin_tone" in images.columns:
-        lines += skin_tone_section(images, figures or {})
+        lines += skin_tone_section(images, figures or {}, list(config.annotate.skin_tone_labels), measures.label_noise)
     lines += ["## Caveats", ""]
     caveats = [*dataset.caveats, *TOOL_CAVEATS]
     if "skin_tone_source" in images.columns and (images["skin_tone_source"] == "ita").any():

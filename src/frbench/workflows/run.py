@@ -44,7 +44,7 @@ ANNOTATION_COLUMNS = ("skin_tone", "skin_tone_category")
 RUN_TABLES = (
     "per_group.csv", "thresholds.csv", "per_group_thresholds.csv", "fold_accuracy.csv", "failure_to_enrol.csv",
     "failures.csv", "fairness.csv", "scores.csv", "skin_tone_ita.csv", "cell_counts.csv", "det_points.csv",
-    "cross_group_fmr.csv", "score_distributions.csv", "group_tests.csv", "accuracy.csv", "report.md",
+    "cross_group_fmr.csv", "score_distributions.csv", "group_tests.csv", "accuracy.csv", "label_noise.csv", "report.md",
 )
 
 
@@ -127,7 +127,7 @@ def _run_benchmark(
     dataset = load_dataset(config.dataset, resolve_data_root(data_root))
     images, pairs = protocol.select(config, dataset)
     timings["load_dataset_s"] = time.perf_counter() - t
-    if config.annotate.skin_tone is not None:
+    if config.annotate.skin_tone is not None or config.annotate.skin_tone_labels:
         check_attributes(config, images, dataset.name, still_to_come=ANNOTATION_COLUMNS)
         t = time.perf_counter()
         # A subject's tone is the median over all its images in the dataset, not only those in pairs.
@@ -210,6 +210,8 @@ def _run_benchmark(
     write_csv(out_dir / "fairness.csv", measures.fairness)
     if measures.group_tests is not None:
         write_csv(out_dir / "group_tests.csv", measures.group_tests)
+    if measures.label_noise is not None:
+        write_csv(out_dir / "label_noise.csv", measures.label_noise)
     write_csv(out_dir / "scores.csv", scores_table(scores, groups, measures.thresholds))
     if ita_table is not None:
         write_csv(out_dir / "skin_tone_ita.csv", ita_table)
