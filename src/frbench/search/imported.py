@@ -118,7 +118,7 @@ def candidate_lists_from_frame(
     """:func:`read_candidate_lists` on rows already read: string cells, indexed by source line."""
     if candidate_ids not in ("image_id", "subject_id"):
         raise ValueError(f"candidate_ids must be 'image_id' or 'subject_id', got {candidate_ids!r}")
-    t = table[list(COLUMNS)].astype(str).apply(lambda c: c.str.strip())
+    t = table[list(COLUMNS)].astype(str).apply(lambda c: c.str.strip()).rename_axis(None)
     for col in ("probe", "candidate"):
         t[col] = t[col].str.replace("\\", "/", regex=False)
     empty_probe = t["probe"] == ""

@@ -207,8 +207,8 @@ def composition_sweep(
     min(n_in / s, n_out / (1 - s))), with round(s N0) subjects of ``group`` and the rest from the
     others, drawn from ``numpy.random.default_rng([seed, round(s * 1e6), repeat])``. The gallery's
     natural share is added to ``shares`` as the reference. Rows: those of
-    :func:`gallery_size_sweep` for ``attribute`` (and ``all``), with ``share`` (of ``group``
-    among the enrolled subjects), ``n_gallery`` and ``repeat`` in front.
+    :func:`gallery_size_sweep` for ``attribute`` (and ``all``), with ``share`` (asked for),
+    ``n_in_group`` (subjects of ``group`` enrolled), ``n_gallery`` and ``repeat`` in front.
     """
     if repeats < 1:
         raise ValueError(f"repeats must be >= 1, got {repeats}")
@@ -239,6 +239,7 @@ def composition_sweep(
             rows = _measure(search_subset(inputs, chosen), full_points, targets, [attribute], ())
             rows.insert(0, "repeat", rep)
             rows.insert(0, "n_gallery", size)
+            rows.insert(0, "n_in_group", n_in)
             rows.insert(0, "share", share)
             rows.insert(0, "natural_share", natural)
             rows.insert(0, "over_represented", f"{attribute}={group}")
