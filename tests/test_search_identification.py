@@ -64,7 +64,7 @@ def test_identification_table_rows_and_thresholds(result):
         r = rates[(rates["threshold_name"] == name) & (rates["attribute"] == "all")].iloc[0]
         assert r["fpir"] <= target and r["rank"] == 20
     # the two images without a face: failed searches if they are probes, failed templates if in the gallery
-    images, _, status = synthetic()
+    _images, _, status = synthetic()
     failed = set(status.index[status != "ok"])
     fails = rates[(rates["threshold_name"] == "rank=1") & (rates["attribute"] == "all")].iloc[0]["n_failed"]
     assert fails == len(failed & set(result.split.probes["image_id"]))
@@ -76,7 +76,7 @@ def test_kernels_give_identical_tables():
     if not faiss_available():
         pytest.skip("faiss-cpu absent")
     images, emb, status = synthetic(120)
-    kw = dict(candidates=10, ranks=(1, 10), gallery_size_steps=0)
+    kw = {"candidates": 10, "ranks": (1, 10), "gallery_size_steps": 0}
     a = measure_identification(images, emb, status, ["gender"], (), IdentificationParams(kernel="numpy", **kw))
     b = measure_identification(images, emb, status, ["gender"], (), IdentificationParams(kernel="faiss", **kw))
     pd.testing.assert_frame_equal(a.identification, b.identification)
@@ -160,3 +160,16 @@ def test_plots_need_no_pyplot_and_switch_no_backend(tmp_path):
     )
     subprocess.run([sys.executable, "-c", code], check=True)
     assert (tmp_path / "c.png").is_file()
+
+
+def test_written_split_lists_reproduce_the_measurement(result, tmp_path):
+    write_identification(result, tmp_path, plots=False)
+    images, emb, status = synthetic()
+    params = IdentificationParams(
+        candidates=20, ranks=(1, 5, 20), target_fpir=(0.1, 0.02), gallery_size_steps=0,
+        gallery_file=tmp_path / "gallery.csv", probes_file=tmp_path / "probes.csv",
+    )
+    again = measure_identification(images, emb, status, ["gender", "tone"], [["gender", "tone"]], params)
+    assert again.split.record["source"] == "files"
+    assert again.split.record["gallery_sha256"] == result.split.record["gallery_sha256"]
+    pd.testing.assert_frame_equal(again.identification, result.identification)

@@ -14,7 +14,12 @@ from frbench.imported_scores import import_scores
 from frbench.search.imported import candidate_lists_from_frame, read_candidate_lists
 from frbench.search.measures import OperatingPoint, search_counts
 from frbench.search.protocol import IdentificationSplit
-from frbench.search.rekognition import compare_faces_scores, external_image_id, search_faces_candidates, write_scores_csv
+from frbench.search.rekognition import (
+    compare_faces_scores,
+    external_image_id,
+    search_faces_candidates,
+    write_scores_csv,
+)
 
 GALLERY = pd.DataFrame(
     {"image_id": ["A/A_0001.jpg", "A/A_0002.jpg", "B/B_0001.jpg", "C/C_0001.jpg"], "subject_id": ["A", "A", "B", "C"],

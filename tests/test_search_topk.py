@@ -96,7 +96,7 @@ def test_subject_with_several_images_is_one_candidate():
     subjects = (np.arange(300) // 3).astype(str)  # 100 subjects x 3 images
     probes = rng.standard_normal((12, 8)).astype(np.float32)
     got = search(probes, gallery, subjects, 10, kernel="numpy", block_bytes=4000)
-    rows, scores = brute_force(probes, gallery, subjects, 10)
+    rows, _scores = brute_force(probes, gallery, subjects, 10)
     np.testing.assert_array_equal(got.rows, rows)
     for r in got.rows:
         assert len(set(subjects[r])) == 10

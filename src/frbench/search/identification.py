@@ -34,7 +34,11 @@ from frbench.search.measures import (
     rates_from_counts,
     search_counts,
 )
-from frbench.search.protocol import IdentificationSplit, split_from_files, split_identification
+from frbench.search.protocol import (
+    IdentificationSplit,
+    split_from_files,
+    split_identification,
+)
 from frbench.search.sweeps import (
     SearchInputs,
     composition_sweep,
@@ -43,7 +47,7 @@ from frbench.search.sweeps import (
     gallery_sizes,
     search_subset,
 )
-from frbench.search.topk import DEFAULT_BLOCK_BYTES, resolve_kernel
+from frbench.search.topk import resolve_kernel
 from frbench.tables import OK
 
 
@@ -212,7 +216,7 @@ def measure_identification(
         "candidates": params.candidates,
         "n_gallery_subjects": int(gallery.loc[gallery["ok"], "subject_id"].nunique()),
         "n_gallery_templates_failed": int((~gallery["ok"]).sum()),
-        "n_searches": int(len(table.searches)),
+        "n_searches": len(table.searches),
         "n_failed_searches": int((~probe_ok).sum()),
         "search_seconds": round(search_s, 3),
         "sweep_seconds": round(time.perf_counter() - t1, 3),
@@ -280,9 +284,9 @@ def report_section(result: IdentificationResult, target: str | None = None) -> s
     lines = [
         "## One-to-many search (identification)",
         "",
-        f"{result.info['n_searches']} searches ({result.split.record['n_mated_probes']} mated, "
+        (f"{result.info['n_searches']} searches ({result.split.record['n_mated_probes']} mated, "
         f"{result.split.record['n_nonmated_probes']} non-mated) against {result.info['n_gallery_subjects']} "
-        f"enrolled subjects; candidate lists of {result.info['candidates']}. A search counts in its probe's group.",
+        f"enrolled subjects; candidate lists of {result.info['candidates']}. A search counts in its probe's group."),
         "",
         "| attribute | group | searches (mated / non-mated) | FNIR rank 1 [95% CI] | "
         + (f"FPIR at {target} [95% CI] | FNIR at {target} [95% CI] |" if target else ""),

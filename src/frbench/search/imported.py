@@ -202,4 +202,4 @@ def candidate_lists_from_frame(
         }
     )
     st = search_table(probes, ok, cands, length)
-    return ImportedCandidates(table=st, source=source, n_rows=int(len(t)), problems={k: problems[k] for k in PROBLEMS})
+    return ImportedCandidates(table=st, source=source, n_rows=len(t), problems={k: problems[k] for k in PROBLEMS})

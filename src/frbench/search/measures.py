@@ -46,7 +46,11 @@ import pandas as pd
 import scipy.sparse as sp
 
 from frbench.metrics.grouped import ALL, RULE_OF_THREE, _labels, attribute_names
-from frbench.metrics.intervals import bootstrap_subjects, clopper_pearson, percentile_interval
+from frbench.metrics.intervals import (
+    bootstrap_subjects,
+    clopper_pearson,
+    percentile_interval,
+)
 from frbench.metrics.thresholds import threshold_at_fmr
 
 SEARCH_COLUMNS = (
@@ -240,7 +244,7 @@ def fpir_threshold(table: SearchTable, target: float) -> float:
     # Stand-in for "returned nothing": strictly below every real score, so ranks are unchanged.
     stand_in = floor - 1.0 - abs(floor)
     t = threshold_at_fmr(np.where(np.isfinite(top), top, stand_in), target)
-    return floor if t <= floor else t
+    return max(floor, t)
 
 
 def identification_points(table: SearchTable, targets: Sequence[float], rank: int | None = None) -> list[OperatingPoint]:

@@ -75,7 +75,7 @@ def _digest(ids: pd.Series) -> str:
 def _counts(gallery: pd.DataFrame, probes: pd.DataFrame) -> dict[str, Any]:
     mated = probes["mated"].to_numpy(dtype=bool)
     return {
-        "n_gallery_images": int(len(gallery)),
+        "n_gallery_images": len(gallery),
         "n_gallery_subjects": int(gallery["subject_id"].nunique()),
         "n_enrolled_subjects": int(gallery.loc[gallery["role"] == ENROLLED, "subject_id"].nunique()),
         "n_distractor_subjects": int(gallery.loc[gallery["role"] == DISTRACTOR, "subject_id"].nunique()),
@@ -133,7 +133,7 @@ def split_identification(
     searchable = subjects[sizes > k]
     few = subjects[sizes <= k]
     rng = np.random.default_rng(seed)
-    n_enrol = int(round(enrolled_fraction * searchable.size))
+    n_enrol = round(enrolled_fraction * searchable.size)
     enrolled = set(rng.permutation(searchable)[:n_enrol].tolist())
 
     gallery_rows: list[tuple[str, str, str]] = []

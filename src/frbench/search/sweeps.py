@@ -145,7 +145,7 @@ def gallery_size_sweep(
         raise ValueError(f"repeats must be >= 1, got {repeats}")
     subjects = np.array(sorted(set(inputs.gallery["subject_id"])))
     n_full = subjects.size
-    sizes = gallery_sizes(n_full) if sizes is None else sorted(set(int(s) for s in sizes))
+    sizes = gallery_sizes(n_full) if sizes is None else sorted({int(s) for s in sizes})
     bad = [s for s in sizes if not 1 <= s <= n_full]
     if bad:
         raise ValueError(f"gallery sizes must be in 1..{n_full}, got {bad}")
@@ -223,16 +223,16 @@ def composition_sweep(
     if inside.size == 0 or outside.size == 0:
         raise ValueError(f"composition sweep needs gallery subjects both in and outside {attribute}={group!r}")
     natural = inside.size / (inside.size + outside.size)
-    all_shares = sorted(set([round(natural, 6), *[float(s) for s in shares]]))
+    all_shares = sorted({round(natural, 6), *[float(s) for s in shares]})
     if size is None:
         size = int(min(min(inside.size / s, outside.size / (1 - s)) for s in all_shares))
     frames = []
     for share in all_shares:
-        n_in = int(round(share * size))
+        n_in = round(share * size)
         if n_in > inside.size or size - n_in > outside.size or size < 1:
             raise ValueError(f"a gallery of {size} with share {share} of {group!r} needs more subjects than enrolled")
         for rep in range(repeats):
-            rng = np.random.default_rng([seed, int(round(share * 1e6)), rep])
+            rng = np.random.default_rng([seed, round(share * 1e6), rep])
             chosen = set(rng.choice(inside, n_in, replace=False).tolist()) | set(
                 rng.choice(outside, size - n_in, replace=False).tolist()
             )

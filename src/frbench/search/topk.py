@@ -42,7 +42,6 @@ the float64 copy of one gallery block, and (n_probes x K) buffers; never n_probe
 from __future__ import annotations
 
 import importlib.util
-import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -162,7 +161,7 @@ def approximate_top(
     rows with NaN are left out. Rows are padded with (-inf, -1) when the gallery has fewer than
     ``k`` usable rows. Every image left out of a probe's k scores at most its k-th best. The kernel is ``numpy`` (sgemm + argpartition) or ``faiss`` (``faiss.knn``).
     """
-    n_p, d = probes_unit.shape
+    n_p = probes_unit.shape[0]
     n_g = gallery.shape[0]
     k_eff = min(k, n_g)
     best_v = np.full((n_p, 0), -np.inf, dtype=np.float32)
@@ -330,7 +329,7 @@ def search(
     scores_out = np.full((n_p, length), np.nan)
     if n_p == 0 or g.shape[0] == 0:
         return SearchResult(rows_out, scores_out, used, 0)
-    codes, uniques = _subject_codes(subjects)
+    codes = _subject_codes(subjects)
     k_max = int(np.bincount(codes).max())
     m = (length - 1) * k_max + 1
     eps = score_error_bound(p.shape[1])
@@ -370,6 +369,7 @@ def search(
     return SearchResult(rows_out, scores_out, used, n_rechecked)
 
 
-def _subject_codes(subjects: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    uniques, codes = np.unique(subjects.astype(str) if subjects.dtype == object else subjects, return_inverse=True)
-    return codes.astype(np.int64), uniques
+def _subject_codes(subjects: np.ndarray) -> np.ndarray:
+    """Integer code of each gallery row's subject (any hashable labels)."""
+    _, codes = np.unique(subjects.astype(str) if subjects.dtype == object else subjects, return_inverse=True)
+    return codes.astype(np.int64)
