@@ -160,7 +160,8 @@ def approximate_top(
 
     ``probes_unit``: float32 unit rows. ``gallery``: raw embeddings, normalised block by block;
     rows with NaN are left out. Rows are padded with (-inf, -1) when the gallery has fewer than
-    ``k`` usable rows. Every image left out of a probe's k scores at most its k-th best. The kernel is ``numpy`` (sgemm + argpartition) or ``faiss`` (``faiss.knn``).
+    ``k`` usable rows. Every image left out of a probe's k scores at most its k-th best. The
+    kernel is ``numpy`` (sgemm, then a selection per block) or ``faiss`` (``faiss.knn``).
     """
     n_p = probes_unit.shape[0]
     n_g = gallery.shape[0]
