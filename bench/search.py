@@ -58,18 +58,11 @@ def synthetic(n_gallery: int, n_probes: int, dim: int, seed: int) -> tuple[np.nd
     return gallery, probes, mates
 
 
-def _hwm_kib() -> int:
+def _status_kib(field: str) -> int:
+    """A memory figure of this process from /proc/self/status (``VmRSS``, ``VmHWM``), in KiB."""
     with open("/proc/self/status") as fh:
         for line in fh:
-            if line.startswith("VmHWM:"):
-                return int(line.split()[1])
-    return -1
-
-
-def _rss_kib() -> int:
-    with open("/proc/self/status") as fh:
-        for line in fh:
-            if line.startswith("VmRSS:"):
+            if line.startswith(f"{field}:"):
                 return int(line.split()[1])
     return -1
 
@@ -83,14 +76,14 @@ def measured(fn: Callable[[], T]) -> tuple[T, float, float, float, float]:
         hwm_ok = True
     except OSError:
         hwm_ok = False
-    rss0 = _rss_kib()
+    rss0 = _status_kib("VmRSS")
     tracemalloc.start()
     t0, c0 = time.perf_counter(), time.process_time()
     out = fn()
     seconds, cpu = time.perf_counter() - t0, time.process_time() - c0
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    hwm = (_hwm_kib() - rss0) / 1024 if hwm_ok else float("nan")
+    hwm = (_status_kib("VmHWM") - rss0) / 1024 if hwm_ok else float("nan")
     return out, seconds, cpu, peak / 2**20, hwm
 
 

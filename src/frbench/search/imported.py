@@ -28,10 +28,12 @@ import pandas as pd
 
 from frbench.datasets.csv_manifest import read_csv_rows
 from frbench.errors import DatasetError
+
+# The 1:1 importer's account of unusable rows: a count and the first few examples.
+from frbench.imported_scores import MAX_EXAMPLES, Mismatch
 from frbench.search.measures import SearchTable, search_table
 from frbench.search.protocol import IdentificationSplit
 
-MAX_EXAMPLES = 5
 COLUMNS = ("probe", "candidate", "score", "rank")
 PROBLEMS = (
     "unknown_probes",
@@ -44,14 +46,6 @@ PROBLEMS = (
 )
 
 
-@dataclass(frozen=True)
-class Count:
-    """How many rows or searches had one kind of problem, and the first few of them."""
-
-    count: int = 0
-    examples: tuple[str, ...] = ()
-
-
 @dataclass
 class ImportedCandidates:
     """Imported candidate lists as a SearchTable, with an account of every row not used as given."""
@@ -59,7 +53,7 @@ class ImportedCandidates:
     table: SearchTable
     source: str
     n_rows: int
-    problems: dict[str, Count] = field(default_factory=dict)
+    problems: dict[str, Mismatch] = field(default_factory=dict)
 
     def summary(self) -> dict[str, Any]:
         """JSON-ready account for the manifest and report."""
@@ -71,9 +65,9 @@ class ImportedCandidates:
         }
 
 
-def _count(lines: pd.Index | np.ndarray, what: str, source: str) -> Count:
+def _count(lines: pd.Index | np.ndarray, what: str, source: str) -> Mismatch:
     lines = list(lines)
-    return Count(len(lines), tuple(f"{source}:{line}: {what}" for line in lines[:MAX_EXAMPLES]))
+    return Mismatch(len(lines), tuple(f"{source}:{line}: {what}" for line in lines[:MAX_EXAMPLES]))
 
 
 def read_candidate_lists(
@@ -149,7 +143,7 @@ def candidate_lists_from_frame(
         extra = [c for c in probe_attributes.columns if c not in probes.columns]
         probes = probes.merge(probe_attributes[["image_id", *extra]], on="image_id", how="left", validate="one_to_one")
     known_probes = set(probes["image_id"])
-    problems: dict[str, Count] = {}
+    problems: dict[str, Mismatch] = {}
     unknown_p = ~rows["probe"].isin(known_probes)
     unknown_empty = ~t.loc[empty_list, "probe"].isin(known_probes)
     problems["unknown_probes"] = _count(
@@ -188,7 +182,7 @@ def candidate_lists_from_frame(
 
     searched = set(rows["probe"]) | set(t.loc[empty_list, "probe"])
     ok = probes["image_id"].isin(searched).to_numpy()
-    problems["missing_searches"] = Count(
+    problems["missing_searches"] = Mismatch(
         int((~ok).sum()), tuple(f"{source}: no row for probe {p!r}" for p in probes.loc[~ok, "image_id"].head(MAX_EXAMPLES))
     )
     candidate_id = rows["candidate"] if representative is None else rows["candidate"].map(representative)
