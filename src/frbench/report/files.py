@@ -10,6 +10,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 
@@ -56,6 +57,14 @@ def unescape_cell(value: str) -> str:
     return value[1:] if _QUOTED.match(value) else value
 
 
+_CARRIAGE_RETURN = re.compile(".*\r", re.S)
+
+
+def _text_matching(values: pd.Series, pattern: re.Pattern[str]) -> np.ndarray:
+    """Which cells are strings matching ``pattern`` (an object column may also hold booleans or numbers)."""
+    return np.fromiter((isinstance(v, str) and pattern.match(v) is not None for v in values), dtype=bool, count=len(values))
+
+
 def _is_text(dtype: object) -> bool:
     return dtype == object or isinstance(dtype, pd.StringDtype)
 
@@ -67,7 +76,7 @@ def escape_frame(frame: pd.DataFrame) -> pd.DataFrame:
         values = out[column]
         if _is_text(values.dtype) or isinstance(values.dtype, pd.CategoricalDtype):
             values = values.astype(object)
-            hit = values.str.match(_NEEDS_QUOTE.pattern, na=False).to_numpy(dtype=bool)
+            hit = _text_matching(values, _NEEDS_QUOTE)
             if hit.any():
                 values = values.copy()
                 values[hit] = "'" + values[hit]
@@ -82,7 +91,7 @@ def unescape_frame(frame: pd.DataFrame) -> pd.DataFrame:
     for column in out.columns:
         values = out[column]
         if _is_text(values.dtype):
-            hit = values.str.match(_QUOTED.pattern, na=False).to_numpy(dtype=bool)
+            hit = _text_matching(values, _QUOTED)
             if hit.any():
                 values = values.copy()
                 values[hit] = values[hit].str[1:]
@@ -98,7 +107,7 @@ def write_csv(path: Path, frame: pd.DataFrame) -> None:
     # The csv module quotes a cell holding "\n" but not one holding a bare "\r", which every
     # reader takes as a line end: a table with one quotes all its text.
     text_cells = [safe[c].astype(object) for c in safe.columns if _is_text(safe[c].dtype)]
-    has_cr = any(col.str.contains("\r", regex=False, na=False).any() for col in text_cells)
+    has_cr = any(_text_matching(col, _CARRIAGE_RETURN).any() for col in text_cells)
     quoting = csv.QUOTE_NONNUMERIC if has_cr else csv.QUOTE_MINIMAL
     write_text(path, safe.to_csv(index=False, lineterminator="\n", quoting=quoting))
 

@@ -24,7 +24,8 @@ def _figure(nrows: int = 1, ncols: int = 1, **kwargs: object) -> tuple[Figure, o
     return fig, fig.subplots(nrows, ncols, **kwargs)
 
 
-def _save(fig: Figure, path: Path) -> None:
+def save_png(fig: Figure, path: Path) -> None:
+    """Write ``fig`` as a PNG atomically, without creation metadata, so reruns give identical bytes."""
     buf = io.BytesIO()
     # A fixed creation date in the metadata keeps reruns byte-identical.
     fig.savefig(buf, format="png", dpi=110, bbox_inches="tight", metadata={"Software": None})
@@ -68,7 +69,7 @@ def plot_det(
     ax.set_title(f"DET by {attribute}")
     ax.grid(True, which="both", alpha=0.3)
     legend = ax.legend(fontsize=7)
-    _save(fig, path)
+    save_png(fig, path)
     return [text.get_text() for text in legend.get_texts()]
 
 
@@ -92,7 +93,7 @@ def plot_score_distributions(hist: pd.DataFrame, attribute: str, path: Path, thr
     named = ", ".join(f"{name} {value:.4g}" for name, value in thresholds.items())
     axes[-1, 0].set_xlabel(f"similarity; dotted lines: thresholds ({named})", fontsize=8)
     fig.suptitle(f"score distributions by {attribute}")
-    _save(fig, path)
+    save_png(fig, path)
 
 
 def plot_group_rates(rows: pd.DataFrame, attribute: str, threshold_name: str, path: Path) -> None:
@@ -119,7 +120,7 @@ def plot_group_rates(rows: pd.DataFrame, attribute: str, threshold_name: str, pa
     axes[0].set_ylabel(f"{attribute} (mated / non-mated pairs)")
     axes[0].invert_yaxis()
     fig.suptitle(f"error rates by {attribute} at {threshold_name}")
-    _save(fig, path)
+    save_png(fig, path)
 
 
 def plot_cross_group(matrix: pd.DataFrame, attribute: str, threshold_name: str, path: Path) -> None:
@@ -143,7 +144,7 @@ def plot_cross_group(matrix: pd.DataFrame, attribute: str, threshold_name: str, 
     ax.set_xticks(range(len(groups)), groups, rotation=45, ha="right", fontsize=8)
     ax.set_yticks(range(len(groups)), groups, fontsize=8)
     ax.set_title(f"cross-group FMR by {attribute} at {threshold_name}")
-    _save(fig, path)
+    save_png(fig, path)
 
 
 def plot_ita_histogram(images: pd.DataFrame, path: Path) -> str:
@@ -158,7 +159,7 @@ def plot_ita_histogram(images: pd.DataFrame, path: Path) -> str:
     ax.set_xlabel("ITA (degrees) per subject; dashed: category boundaries")
     ax.set_ylabel("subjects")
     ax.set_title(f"estimated skin tone (ITA), {len(per_subject)} subjects")
-    _save(fig, path)
+    save_png(fig, path)
     return f"plots/{path.name}"
 
 
@@ -208,4 +209,4 @@ def plot_compared_rates(per_run: dict[str, pd.DataFrame], threshold_name: str, p
         ax.grid(True, axis="x", which="both", alpha=0.3)
     ax_fmr.legend(*ax_fnmr.get_legend_handles_labels(), fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1))
     fig.suptitle(f"per-group error rates at {threshold_name}")
-    _save(fig, path)
+    save_png(fig, path)

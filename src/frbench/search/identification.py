@@ -1,0 +1,308 @@
+"""One identification (1:N) measurement end to end, for a run to call.
+
+:func:`measure_identification` takes what a run already has (the ImageTable, one embedding per
+image from the cache, each image's status, the grouping attributes) and returns every table of
+the 1:N protocol: the split, the searches and candidate lists, counts and rates per operating
+point x attribute x group, CMC, the candidate-group table and the two sweeps.
+:func:`write_identification` writes them (``identification.csv``, ``searches.csv``, ...).
+It does no embedding and reads no config: ``IdentificationParams`` carries the settings.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import pandas as pd
+
+from frbench.groups import Groups
+from frbench.report.files import write_csv, write_json
+from frbench.search.measures import (
+    DEFAULT_RANKS,
+    FPIR_PREFIX,
+    OperatingPoint,
+    SearchTable,
+    bootstrap_rates,
+    candidate_groups,
+    cmc,
+    identification_points,
+    investigative_points,
+    rates_from_counts,
+    search_counts,
+)
+from frbench.search.protocol import (
+    IdentificationSplit,
+    split_from_files,
+    split_identification,
+)
+from frbench.search.sweeps import (
+    SearchInputs,
+    composition_sweep,
+    gallery_size_summary,
+    gallery_size_sweep,
+    gallery_sizes,
+    search_subset,
+)
+from frbench.search.topk import resolve_kernel
+from frbench.tables import OK
+
+
+@dataclass(frozen=True)
+class CompositionParams:
+    """Over-represent ``group`` of ``attribute`` in the gallery at each of ``shares``."""
+
+    attribute: str
+    group: str
+    shares: tuple[float, ...] = (0.25, 0.5, 0.75, 0.9)
+    size: int | None = None
+    repeats: int = 5
+
+
+@dataclass(frozen=True)
+class IdentificationParams:
+    """Settings of the identification protocol (a config section maps onto these fields)."""
+
+    gallery_images_per_subject: int = 1
+    enrolled_fraction: float = 0.5
+    few_image_subjects: Literal["distractors", "nonmated", "unused"] = "distractors"
+    max_probes_per_subject: int | None = None
+    seed: int = 0
+    gallery_file: Path | None = None
+    probes_file: Path | None = None
+    candidates: int = 50
+    ranks: tuple[int, ...] = DEFAULT_RANKS
+    target_fpir: tuple[float, ...] = (1e-1, 1e-2, 3e-3)
+    kernel: Literal["auto", "numpy", "faiss"] = "auto"
+    block_mb: int = 64
+    level: float = 0.95
+    bootstrap: int = 0
+    gallery_size_steps: int = 6
+    gallery_size_smallest: int = 100
+    gallery_size_repeats: int = 5
+    composition: CompositionParams | None = None
+
+    def __post_init__(self) -> None:
+        if self.candidates < 1:
+            raise ValueError(f"candidates (L) must be >= 1, got {self.candidates}")
+        bad = [r for r in self.ranks if not 1 <= r <= self.candidates]
+        if bad:
+            raise ValueError(f"ranks must be in 1..candidates ({self.candidates}), got {bad}")
+        bad = [t for t in self.target_fpir if not 0.0 < t < 1.0]
+        if bad:
+            raise ValueError(f"target_fpir values must be in (0, 1), got {bad}")
+        if (self.gallery_file is None) != (self.probes_file is None):
+            raise ValueError("gallery_file and probes_file go together")
+        if self.block_mb < 1 or self.bootstrap < 0 or self.gallery_size_steps < 0 or self.gallery_size_repeats < 1:
+            raise ValueError("block_mb >= 1, bootstrap >= 0, gallery_size_steps >= 0 and gallery_size_repeats >= 1 are required")
+        resolve_kernel(self.kernel)
+
+
+@dataclass
+class IdentificationResult:
+    """The tables of one identification measurement (see :func:`write_identification`)."""
+
+    split: IdentificationSplit
+    table: SearchTable
+    points: list[OperatingPoint]
+    identification: pd.DataFrame
+    cmc: pd.DataFrame
+    candidate_groups: pd.DataFrame
+    gallery_size: pd.DataFrame | None
+    composition: pd.DataFrame | None
+    info: dict[str, Any] = field(default_factory=dict)
+
+    def record(self) -> dict[str, Any]:
+        """JSON-ready summary for the run manifest: the split, thresholds, search settings, timings."""
+        return {
+            "split": self.split.record,
+            "thresholds": [
+                {"name": p.name, "rank": p.rank, "threshold": p.threshold, "target_fpir": p.target_fpir}
+                for p in self.points
+            ],
+            **self.info,
+        }
+
+    def searches_csv(self) -> pd.DataFrame:
+        """``searches.csv``: one row per search (probe, subject, mated, attributes, mate, top candidate)."""
+        return self.table.searches
+
+
+def _attach(frame: pd.DataFrame, images: pd.DataFrame, columns: Sequence[str]) -> pd.DataFrame:
+    extra = images[["image_id", *[c for c in columns if c in images.columns and c not in frame.columns]]]
+    return frame.merge(extra, on="image_id", how="left", validate="one_to_one")
+
+
+def measure_identification(
+    images: pd.DataFrame,
+    embeddings: np.ndarray,
+    status: pd.Series,
+    attributes: Sequence[str],
+    intersections: Sequence[Sequence[str]] = (),
+    params: IdentificationParams = IdentificationParams(),
+) -> IdentificationResult:
+    """Split, search and measure one dataset's identification performance per group.
+
+    Parameters
+    ----------
+    images : ImageTable (``image_id``, ``subject_id`` and the attribute columns).
+    embeddings : array (n_images, d), row i the embedding of ``images`` row i (NaN for failures).
+    status : Series indexed by image_id, ``ok`` or a failure reason (rows not ``ok`` are failures
+        whatever the matrix holds).
+    attributes, intersections : grouping, as for the 1:1 tables.
+    params : IdentificationParams.
+    """
+    matrix = np.asarray(embeddings)
+    if matrix.ndim != 2 or matrix.shape[0] != len(images):
+        raise ValueError(f"embeddings must have one row per image ({len(images)}), got shape {matrix.shape}")
+    st = status.reindex(images["image_id"].to_numpy())
+    if st.isna().any():
+        raise ValueError(f"status has no entry for {int(st.isna().sum())} image(s), first {st.index[st.isna()][0]!r}")
+    names = Groups.of(attributes, intersections).names
+    columns = sorted({part for name in names for part in name.split("+")})
+    if params.gallery_file is not None:
+        split = split_from_files(images, params.gallery_file, params.probes_file)
+    else:
+        split = split_identification(
+            images, params.gallery_images_per_subject, params.enrolled_fraction, params.few_image_subjects,
+            params.max_probes_per_subject, params.seed,
+        )
+    pos = pd.Index(images["image_id"])
+    usable = (st.to_numpy() == OK)
+    gallery = _attach(split.gallery, images, columns)
+    probes = _attach(split.probes, images, columns)
+    g_pos, p_pos = pos.get_indexer(gallery["image_id"]), pos.get_indexer(probes["image_id"])
+    g_matrix = matrix[g_pos].astype(np.float32)
+    p_matrix = matrix[p_pos].astype(np.float32)
+    g_matrix[~usable[g_pos]] = np.nan
+    p_matrix[~usable[p_pos]] = np.nan
+    gallery["ok"] = usable[g_pos] & np.isfinite(g_matrix).all(axis=1)
+    probe_ok = usable[p_pos] & np.isfinite(p_matrix).all(axis=1)
+    inputs = SearchInputs(
+        probes=probes, probe_matrix=p_matrix, probe_ok=probe_ok, gallery=gallery, gallery_matrix=g_matrix,
+        length=params.candidates, kernel=params.kernel, block_bytes=params.block_mb << 20,
+    )
+
+    t0 = time.perf_counter()
+    table = search_subset(inputs, None)
+    search_s = time.perf_counter() - t0
+    id_points = identification_points(table, params.target_fpir)
+    points = investigative_points(params.ranks, params.candidates) + id_points
+    counts = search_counts(table, points, attributes, intersections)
+    rates = rates_from_counts(counts, params.level)
+    if params.bootstrap:
+        boot = bootstrap_rates(table, points, attributes, intersections, params.bootstrap, params.seed, params.level)
+        rates = pd.concat([rates, boot], axis=1)
+    curves = cmc(table, attributes, intersections, params.level)
+    groups = candidate_groups(table, gallery, attributes, intersections, id_points)
+
+    t1 = time.perf_counter()
+    size_sweep = None
+    if params.gallery_size_steps:
+        n_full = int(gallery["subject_id"].nunique())
+        sizes = gallery_sizes(n_full, params.gallery_size_smallest, params.gallery_size_steps)
+        size_sweep = gallery_size_sweep(
+            inputs, id_points, params.target_fpir, attributes, intersections, sizes, params.gallery_size_repeats, params.seed
+        )
+    comp = None
+    if params.composition is not None:
+        c = params.composition
+        comp = composition_sweep(inputs, id_points, params.target_fpir, c.attribute, c.group, c.shares, c.size, c.repeats, params.seed)
+    info = {
+        "kernel": resolve_kernel(params.kernel),
+        "candidates": params.candidates,
+        "n_gallery_subjects": int(gallery.loc[gallery["ok"], "subject_id"].nunique()),
+        "n_gallery_templates_failed": int((~gallery["ok"]).sum()),
+        "n_searches": len(table.searches),
+        "n_failed_searches": int((~probe_ok).sum()),
+        "search_seconds": round(search_s, 3),
+        "sweep_seconds": round(time.perf_counter() - t1, 3),
+        "params": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(params).items()},
+    }
+    return IdentificationResult(
+        split=split, table=table, points=points, identification=rates, cmc=curves, candidate_groups=groups,
+        gallery_size=size_sweep, composition=comp, info=info,
+    )
+
+
+def write_identification(result: IdentificationResult, out_dir: Path, plots: bool = True) -> list[Path]:
+    """Write the tables (and plots) of ``result`` into ``out_dir``; returns the paths written.
+
+    ``identification.csv`` (tidy rates), ``searches.csv``, ``candidates.csv`` (the candidate
+    lists, in the importable format of :mod:`frbench.search.imported`), ``cmc.csv``,
+    ``candidate_groups.csv``, ``gallery_size.csv``, ``composition.csv``, ``gallery.csv`` and
+    ``probes.csv`` (the split, reusable as ``gallery_file``/``probes_file``),
+    ``identification.json`` and ``plots/``.
+    """
+    out_dir = Path(out_dir)
+    written = []
+
+    def put(name: str, frame: pd.DataFrame | None) -> None:
+        if frame is not None:
+            write_csv(out_dir / name, frame)
+            written.append(out_dir / name)
+
+    put("identification.csv", result.identification)
+    put("searches.csv", result.searches_csv())
+    cands = result.table.candidates.rename(columns={"probe_id": "probe", "candidate_id": "candidate"})
+    put("candidates.csv", cands[["probe", "candidate", "score", "rank"]])
+    put("cmc.csv", result.cmc)
+    put("candidate_groups.csv", result.candidate_groups)
+    put("gallery_size.csv", result.gallery_size)
+    put("composition.csv", result.composition)
+    put("gallery.csv", result.split.gallery)
+    put("probes.csv", result.split.probes)
+    write_json(out_dir / "identification.json", result.record())
+    written.append(out_dir / "identification.json")
+    if plots:
+        from frbench.search import plots as p
+
+        attrs = [a for a in result.cmc["attribute"].unique() if a != "all"]
+        names = [pt.name for pt in result.points if pt.name.startswith(FPIR_PREFIX)]
+        for attr in attrs:
+            p.plot_cmc(result.cmc, attr, out_dir / "plots" / f"cmc_{attr}.png")
+            written.append(out_dir / "plots" / f"cmc_{attr}.png")
+            for sel in ["rank=1", *names[1:2]]:
+                path = out_dir / "plots" / f"candidate_groups_{attr}_{sel.replace('=', '_')}.png"
+                p.plot_candidate_groups(result.candidate_groups, attr, sel, path)
+                written.append(path)
+            if result.gallery_size is not None and names:
+                path = out_dir / "plots" / f"gallery_size_{attr}.png"
+                p.plot_gallery_size(gallery_size_summary(result.gallery_size), attr, names[min(1, len(names) - 1)], path)
+                written.append(path)
+    return written
+
+
+def report_section(result: IdentificationResult, target: str | None = None) -> str:
+    """Markdown for ``report.md``: FNIR at rank 1 and FPIR/FNIR at one target FPIR per group."""
+    rates = result.identification
+    names = [p.name for p in result.points if p.name.startswith(FPIR_PREFIX)]
+    target = target or (names[1] if len(names) > 1 else (names[0] if names else None))
+    lines = [
+        "## One-to-many search (identification)",
+        "",
+        (f"{result.info['n_searches']} searches ({result.split.record['n_mated_probes']} mated, "
+        f"{result.split.record['n_nonmated_probes']} non-mated) against {result.info['n_gallery_subjects']} "
+        f"enrolled subjects; candidate lists of {result.info['candidates']}. A search counts in its probe's group."),
+        "",
+        "| attribute | group | searches (mated / non-mated) | FNIR rank 1 [95% CI] | "
+        + (f"FPIR at {target} [95% CI] | FNIR at {target} [95% CI] |" if target else ""),
+        "|---|---|---|---|" + ("---|---|" if target else ""),
+    ]
+    r1 = rates[rates["threshold_name"] == "rank=1"].set_index(["attribute", "group"])
+    at = rates[rates["threshold_name"] == target].set_index(["attribute", "group"]) if target else None
+    for key, row in r1.iterrows():
+        cells = [
+            key[0], key[1], f"{int(row['n_mated'])} / {int(row['n_nonmated'])}",
+            f"{row['fnir']:.4f} [{row['fnir_ci_low']:.4f}, {row['fnir_ci_high']:.4f}]",
+        ]
+        if at is not None:
+            a = at.loc[key]
+            flag = " (underpowered)" if a["underpowered"] else ""
+            cells.append(f"{a['fpir']:.4f} [{a['fpir_ci_low']:.4f}, {a['fpir_ci_high']:.4f}]{flag}")
+            cells.append(f"{a['fnir']:.4f} [{a['fnir_ci_low']:.4f}, {a['fnir_ci_high']:.4f}]")
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
