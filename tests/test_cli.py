@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from frbench.cli.app import main
-from tests.test_run import csv_config, make_csv_dataset
+from tests.builders import csv_config, make_csv_dataset
 
 needs_dlib = pytest.mark.skipif(
     importlib.util.find_spec("dlib") is None or importlib.util.find_spec("face_recognition_models") is None,

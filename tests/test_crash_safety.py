@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.test_run import csv_config
+from tests.builders import csv_config
 import yaml
 
 from frbench.config import validate_config

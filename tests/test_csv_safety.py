@@ -18,7 +18,7 @@ from frbench.workflows.compare import compare_runs
 from frbench.config import validate_config
 from frbench.report.files import write_csv
 from frbench.workflows.run import run_benchmark
-from tests.test_run import needs_dlib
+from tests.builders import needs_dlib
 
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 # ids, subjects and labels a hostile (or unlucky) dataset may hold

@@ -15,7 +15,7 @@ from frbench.datasets import load_deepface_pairs
 from frbench.datasets.csv_manifest import read_csv_rows
 from frbench.errors import ConfigError, DatasetError
 from tests.test_datasets_deepface_pairs import make_deepface
-from tests.test_run import csv_config, make_csv_dataset
+from tests.builders import csv_config, make_csv_dataset
 
 
 def test_every_config_problem_is_listed_one_per_line(tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ from click.testing import CliRunner
 from frbench.cli import main
 from frbench.embed import EmbeddingInterrupted
 from tests.conftest import REPO
-from tests.test_run import csv_config, make_csv_dataset
+from tests.builders import csv_config, make_csv_dataset
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from frbench.workflows.compare import compare_runs
 from frbench.config import load_config
 from frbench.errors import ConfigError
 from frbench.workflows.grid import load_grid, run_grid
-from tests.test_run import csv_config, make_csv_dataset
+from tests.builders import csv_config, make_csv_dataset
 
 needs_dlib = pytest.mark.skipif(
     importlib.util.find_spec("dlib") is None or importlib.util.find_spec("face_recognition_models") is None,

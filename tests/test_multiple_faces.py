@@ -21,7 +21,7 @@ from frbench.errors import ConfigError
 from frbench.scoring.multiple_faces import best_face_similarities
 from frbench.workflows.run import run_benchmark
 from frbench.scoring.similarity import similarity_from_distance
-from tests.test_run import needs_dlib
+from tests.builders import needs_dlib
 
 
 @pytest.mark.parametrize("metric", ["cosine", "euclidean", "euclidean_l2", "angular"])
@@ -98,7 +98,7 @@ def test_the_cache_keeps_every_face(tmp_path: Path) -> None:
 
 
 def test_all_best_is_refused_for_the_exhaustive_protocol_before_any_work(tmp_path: Path) -> None:
-    from tests.test_run import csv_config, make_csv_dataset
+    from tests.builders import csv_config, make_csv_dataset
 
     root = make_csv_dataset(tmp_path / "data", n_subjects=2, per_subject=2)
     cfg = csv_config(root, tmp_path / "cache", pairs={"protocol": "exhaustive"})

@@ -19,7 +19,7 @@ from frbench.cli import main
 from frbench.config import validate_config
 from frbench.workflows.run import run_benchmark
 from tests.conftest import REPO
-from tests.test_run import csv_config, make_csv_dataset, needs_dlib
+from tests.builders import csv_config, make_csv_dataset, needs_dlib
 
 
 @needs_dlib

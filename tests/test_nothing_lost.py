@@ -22,7 +22,7 @@ from frbench.config import validate_config
 from frbench.errors import FrbenchError
 from frbench.report.files import atomic_write_bytes, write_csv
 from frbench.workflows.run import RUN_TABLES, run_benchmark
-from tests.test_run import csv_config, make_csv_dataset
+from tests.builders import csv_config, make_csv_dataset
 
 needs_dlib = pytest.mark.skipif(
     importlib.util.find_spec("dlib") is None or importlib.util.find_spec("face_recognition_models") is None,

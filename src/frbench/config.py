@@ -97,10 +97,11 @@ class PairsConfig(_Strict):
     ``file``: the dataset's own pair list. ``generated``: every mated pair (capped per subject)
     and ``n_nonmated`` sampled non-mated pairs, demographically matched on ``match_on``.
     ``exhaustive``: every mated and every non-mated pair among the enrolled images, scored in
-    blocks of ``block`` rows without materialising the full matrix.
+    blocks of ``block`` rows without materialising the full matrix. ``identification``: one-to-many
+    search (the ``identification`` section; FPIR and FNIR per probe group).
     """
 
-    protocol: Literal["file", "generated", "exhaustive"] = "file"
+    protocol: Literal["file", "generated", "exhaustive", "identification"] = "file"
     n_nonmated: int = Field(10000, ge=1, description="generated: non-mated pairs to sample")
     mated_per_subject: int | None = Field(None, ge=1, description="generated: cap on mated pairs per subject")
     match_on: list[str] = Field(default_factory=list, description="generated: attributes both sides share")
@@ -226,6 +227,55 @@ class AnnotateConfig(_Strict):
         return self
 
 
+class GallerySizeConfig(_Strict):
+    steps: int = Field(6, ge=0, description="gallery sizes from smallest to full (0: no sweep)")
+    smallest: int = Field(100, ge=1)
+    repeats: int = Field(5, ge=1, description="seeded subsamples per size")
+
+
+class CompositionConfig(_Strict):
+    attribute: str
+    group: str
+    shares: list[float] = Field(default_factory=lambda: [0.25, 0.5, 0.75, 0.9])
+    size: int | None = Field(None, ge=1)
+    repeats: int = Field(5, ge=1)
+
+
+class IdentificationConfig(_Strict):
+    """One-to-many search (pairs.protocol: identification), the way police search a mugshot database.
+
+    A seeded, identity-disjoint split: ``enrolled_fraction`` of the subjects with at least two
+    images are enrolled with ``gallery_images_per_subject`` images; their other images are mated
+    probes, the images of subjects not enrolled non-mated probes; subjects with fewer images are
+    ``few_image_subjects`` (gallery distractors by default). Or given lists (``gallery_file`` and
+    ``probes_file``, CSV of image ids). FNIR at ``ranks`` (investigative) and FPIR/FNIR at
+    thresholds set on non-mated searches at ``target_fpir`` (identification mode).
+    """
+
+    gallery_images_per_subject: int = Field(1, ge=1)
+    enrolled_fraction: float = Field(0.5, gt=0, lt=1)
+    few_image_subjects: Literal["distractors", "nonmated", "unused"] = "distractors"
+    max_probes_per_subject: int | None = Field(None, ge=1)
+    seed: int = 0
+    gallery_file: Path | None = None
+    probes_file: Path | None = None
+    candidates: int = Field(50, ge=1, description="L, the candidate-list length")
+    ranks: list[int] = Field(default_factory=lambda: [1, 5, 10, 20, 50])
+    target_fpir: list[float] = Field(default_factory=lambda: [1e-1, 1e-2, 3e-3])
+    kernel: Literal["auto", "numpy", "faiss"] = "auto"
+    block_mb: int = Field(64, ge=1)
+    gallery_size: GallerySizeConfig = GallerySizeConfig()
+    composition: CompositionConfig | None = None
+
+    @model_validator(mode="after")
+    def _lists_together(self) -> IdentificationConfig:
+        if (self.gallery_file is None) != (self.probes_file is None):
+            raise ValueError("gallery_file and probes_file are given together or not at all")
+        if any(r < 1 or r > self.candidates for r in self.ranks):
+            raise ValueError(f"ranks must lie in 1..candidates ({self.candidates}), got {self.ranks}")
+        return self
+
+
 class CacheConfig(_Strict):
     dir: Path | None = Field(None, description="embedding cache; default $FRBENCH_CACHE or the user cache dir")
 
@@ -249,6 +299,7 @@ class Config(_Strict):
     description: str = ""
     dataset: DatasetConfig
     pairs: PairsConfig = PairsConfig()
+    identification: IdentificationConfig = IdentificationConfig()
     model: ModelConfig = ModelConfig()
     thresholds: ThresholdsConfig = ThresholdsConfig()
     groups: list[str] = Field(default_factory=list)
@@ -275,6 +326,11 @@ class Config(_Strict):
         from frbench.embed.backend import ALL_BEST
         from frbench.scoring.exhaustive import METRICS
 
+        if self.pairs.protocol == "identification" and self.model.distance_metric != "cosine":
+            raise ValueError(
+                f"pairs.protocol identification ranks candidates by cosine similarity: set model.distance_metric "
+                f"cosine, got {self.model.distance_metric!r}"
+            )
         if self.pairs.protocol == "exhaustive" and self.model.distance_metric not in METRICS:
             raise ValueError(
                 f"pairs.protocol exhaustive supports model.distance_metric {' or '.join(METRICS)}, "

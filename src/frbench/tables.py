@@ -15,9 +15,15 @@ OK = "ok"
 INTERSECTION_SEP = "+"
 
 
+UNCERTAIN = "uncertain"
+# Labels that name no demographic group: no label, and an estimate that abstained. They are shown in
+# every table but never compared in fairness summaries or tests, nor named a worst group.
+NOT_A_GROUP = (UNKNOWN, UNCERTAIN)
+
+
 def has_unknown(group: object) -> bool:
-    """Whether a group label is, or (for an intersection) contains, ``unknown``: not a demographic group."""
-    return UNKNOWN in str(group).split(INTERSECTION_SEP)
+    """Whether a group label is, or (for an intersection) contains, one of ``NOT_A_GROUP``."""
+    return any(part in NOT_A_GROUP for part in str(group).split(INTERSECTION_SEP))
 
 
 def validate_image_table(images: pd.DataFrame, attributes: Iterable[str] = ()) -> pd.DataFrame:

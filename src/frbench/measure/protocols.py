@@ -152,7 +152,47 @@ class ImportedScores:
         )
 
 
-Protocol = ListedPairs | ExhaustivePairs | ImportedScores
+class IdentificationSearch:
+    """One-to-many search: every image takes part, as gallery template, probe or distractor.
+
+    ``evaluate`` returns the search package's :class:`~frbench.search.identification.IdentificationResult`
+    (FNIR/FPIR counts per probe group through the same engine), not 1:1 ``Measures``.
+    """
+
+    kind: ClassVar[str] = "identification"
+    embeds: ClassVar[bool] = True
+
+    def select(self, config: Config, dataset: Dataset) -> tuple[pd.DataFrame, None]:
+        return dataset.images.reset_index(drop=True), None
+
+    def evaluate(self, config: Config, images: pd.DataFrame, pairs: None, embeddings: Embeddings, groups: Groups):
+        from frbench.search.identification import measure_identification
+
+        row = pd.Series(np.arange(len(embeddings.image_ids)), index=embeddings.image_ids)
+        matrix = embeddings.matrix[row.loc[images["image_id"]].to_numpy()]
+        return measure_identification(
+            images, matrix, embeddings.status, groups.attributes, groups.intersections, identification_params(config)
+        )
+
+
+def identification_params(config: Config):
+    """The search package's parameters from a config's ``identification`` and ``stats`` sections."""
+    from frbench.search.identification import CompositionParams, IdentificationParams
+
+    c, stats = config.identification, config.stats
+    comp = c.composition
+    return IdentificationParams(
+        gallery_images_per_subject=c.gallery_images_per_subject, enrolled_fraction=c.enrolled_fraction,
+        few_image_subjects=c.few_image_subjects, max_probes_per_subject=c.max_probes_per_subject, seed=c.seed,
+        gallery_file=c.gallery_file, probes_file=c.probes_file, candidates=c.candidates, ranks=tuple(c.ranks),
+        target_fpir=tuple(c.target_fpir), kernel=c.kernel, block_mb=c.block_mb, level=stats.confidence_level,
+        bootstrap=stats.bootstrap, gallery_size_steps=c.gallery_size.steps, gallery_size_smallest=c.gallery_size.smallest,
+        gallery_size_repeats=c.gallery_size.repeats,
+        composition=None if comp is None else CompositionParams(comp.attribute, comp.group, tuple(comp.shares), comp.size, comp.repeats),
+    )
+
+
+Protocol = ListedPairs | ExhaustivePairs | ImportedScores | IdentificationSearch
 
 DECISION_PREFIX = "match_"
 
@@ -177,4 +217,6 @@ def protocol_for(config: Config) -> Protocol:
     """The protocol object a config names (imported scores whenever ``model.name`` is ``scores``)."""
     if config.model.name == IMPORTED_SCORES:
         return ImportedScores()
+    if config.pairs.protocol == "identification":
+        return IdentificationSearch()
     return ExhaustivePairs() if config.pairs.protocol == "exhaustive" else ListedPairs()

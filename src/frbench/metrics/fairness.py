@@ -54,7 +54,7 @@ from frbench.groups import ALL, Groups
 from frbench.metrics.counts import pair_arrays
 from frbench.metrics.intervals import bootstrap_interval
 from frbench.metrics.power import MIN_GROUP_SUBJECTS, summary_eligibility
-from frbench.tables import UNKNOWN
+from frbench.tables import NOT_A_GROUP
 
 DEFINED, UNBOUNDED, UNDEFINED = "defined", "unbounded", "undefined"
 SUMMARY_COLUMNS = (
@@ -430,7 +430,7 @@ def fairness_summary(
     alpha_ir: float = 0.5,
     alpha_garbe: float = 0.25,
     min_subjects: int = MIN_GROUP_SUBJECTS,
-    exclude_groups: Sequence[str] = (UNKNOWN,),
+    exclude_groups: Sequence[str] = NOT_A_GROUP,
 ) -> pd.DataFrame:
     """All measures, per threshold and attribute, as a tidy table (fairness.csv).
 
@@ -466,7 +466,7 @@ def fairness_bootstrap(
     alpha_ir: float = 0.5,
     alpha_garbe: float = 0.25,
     min_subjects: int = MIN_GROUP_SUBJECTS,
-    exclude_groups: Sequence[str] = (UNKNOWN,),
+    exclude_groups: Sequence[str] = NOT_A_GROUP,
     max_undefined_share: float | None = None,
     other_replicates: Mapping[str, np.ndarray] | None = None,
 ) -> pd.DataFrame:
@@ -519,7 +519,7 @@ def fairness_bootstrap(
 
 
 def fte_differentials(
-    fte: pd.DataFrame, min_subjects: int = MIN_GROUP_SUBJECTS, exclude_groups: Sequence[str] = (UNKNOWN,)
+    fte: pd.DataFrame, min_subjects: int = MIN_GROUP_SUBJECTS, exclude_groups: Sequence[str] = NOT_A_GROUP
 ) -> pd.DataFrame:
     """Failure-to-enrol differentials per attribute, in the columns of :func:`fairness_summary`.
 
@@ -569,7 +569,7 @@ def skewed_error_ratio_summary(
     pairs: pd.DataFrame,
     groups: Groups,
     min_subjects: int = MIN_GROUP_SUBJECTS,
-    exclude_groups: Sequence[str] = (UNKNOWN,),
+    exclude_groups: Sequence[str] = NOT_A_GROUP,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Wang & Deng's SER per attribute: each group verified at its own threshold.
 

@@ -73,7 +73,7 @@ from scipy.special import gammaln
 from frbench.groups import Groups
 from frbench.metrics.counts import pair_arrays, threshold_arrays
 from frbench.metrics.power import MIN_GROUP_SUBJECTS, summary_eligibility
-from frbench.tables import UNKNOWN
+from frbench.tables import NOT_A_GROUP
 
 MAX_EXACT_TABLES = 200_000
 MONTE_CARLO_TABLES = 100_000
@@ -435,7 +435,7 @@ def group_tests(
     groups: Groups,
     thresholds: Mapping[str, float],
     min_subjects: int = MIN_GROUP_SUBJECTS,
-    exclude_groups: Sequence[str] = (UNKNOWN,),
+    exclude_groups: Sequence[str] = NOT_A_GROUP,
     n_permutations: int = N_PERMUTATIONS,
     seed: int = 0,
 ) -> pd.DataFrame:
@@ -519,7 +519,7 @@ def group_tests(
 def exact_tests_from_counts(
     counts: pd.DataFrame,
     min_subjects: int = MIN_GROUP_SUBJECTS,
-    exclude_groups: Sequence[str] = (UNKNOWN,),
+    exclude_groups: Sequence[str] = NOT_A_GROUP,
     seed: int = 0,
 ) -> pd.DataFrame:
     """The exact test alone, from a counts table, for protocols without listed pairs (exhaustive).

@@ -49,7 +49,7 @@ from numpy.typing import ArrayLike, NDArray
 from frbench.groups import ALL
 from frbench.metrics.rates import rate
 from frbench.metrics.thresholds import _allowed_false_matches
-from frbench.tables import INTERSECTION_SEP, UNKNOWN
+from frbench.tables import INTERSECTION_SEP, NOT_A_GROUP
 
 RULE_OF_THREE = 3.0
 RULE_OF_THIRTY = 30
@@ -185,7 +185,7 @@ def summary_eligibility(
     groups: ArrayLike,
     n_subjects: ArrayLike,
     min_subjects: int = MIN_GROUP_SUBJECTS,
-    exclude_groups: Sequence[str] = (UNKNOWN,),
+    exclude_groups: Sequence[str] = NOT_A_GROUP,
 ) -> tuple[NDArray[np.bool_], NDArray[np.object_]]:
     """Which groups enter fairness summaries and group tests, and why each other one does not.
 
@@ -236,7 +236,7 @@ def group_power(
     counts: pd.DataFrame,
     targets: Mapping[str, float] | None = None,
     min_subjects: int = MIN_GROUP_SUBJECTS,
-    exclude_groups: Sequence[str] = (UNKNOWN,),
+    exclude_groups: Sequence[str] = NOT_A_GROUP,
 ) -> pd.DataFrame:
     """Power flags of every row of a counts table (per_group.csv), the ``all`` row included.
 

@@ -110,6 +110,12 @@ def run_summary(result: RunResult) -> dict[str, Any]:
     """
     manifest = result.manifest
     dataset = manifest.get("dataset", {})
+    per_group, kind = result.per_group, "verification"
+    if "fnir" in per_group.columns:
+        # a search run: FNIR and FPIR take the places of FNMR and FMR (errors per search)
+        kind = "identification"
+        per_group = per_group.rename(columns={"fnir": "fnmr", "fpir": "fmr", "fnir_resolves": "fnmr_resolves",
+                                              "fpir_resolves": "fmr_resolves"})
     best = None
     if result.accuracy is not None:
         rows = result.accuracy[result.accuracy["threshold_name"] == BEST_ACCURACY]
@@ -127,7 +133,8 @@ def run_summary(result: RunResult) -> dict[str, Any]:
         "out_dir": str(result.out_dir),
         "dataset": {k: dataset.get(k) for k in ("name", "n_images", "n_subjects", "n_pairs", "n_mated", "n_nonmated")},
         "failed_images": int(stats.n_failed),
-        "thresholds": threshold_rows(result.per_group, result.accuracy),
+        "kind": kind,
+        "thresholds": threshold_rows(per_group, result.accuracy),
         "best_accuracy": best,
         "fold_accuracy": folds,
         "embedding": {"n_images": stats.n_images, "n_computed": stats.n_computed, "n_cached": stats.n_cached,
@@ -153,17 +160,22 @@ def headline(summary: dict[str, Any], width: int | None = None) -> str:
     than 16 characters each).
     """
     d = summary["dataset"]
-    pairs = f"{d['n_pairs']:,} pairs ({d['n_mated']:,} mated)" if d.get("n_pairs") is not None else "pairs"
+    search = summary.get("kind") == "identification"
+    miss, false, unit = ("FNIR", "FPIR", "searches") if search else ("FNMR", "FMR", "pairs")
+    if search:
+        pairs = f"{d['n_mated'] + d['n_nonmated']:,} searches ({d['n_mated']:,} mated)"
+    else:
+        pairs = f"{d['n_pairs']:,} pairs ({d['n_mated']:,} mated)" if d.get("n_pairs") is not None else "pairs"
     lines = [f"{summary['name']}: {d.get('n_images')} images, {pairs}, {summary['failed_images']} image(s) failed to enrol"]
     table = pd.DataFrame(
         [
             {
                 "threshold": r["threshold_name"],
-                "FNMR": _rate(r["fnmr"]),
-                "FMR": _rate(r["fmr"]),
-                "accuracy": _rate(r["accuracy"]),
-                "worst FNMR (errors/pairs)": _worst(r["worst_fnmr"]),
-                "worst FMR (errors/pairs)": _worst(r["worst_fmr"]),
+                miss: _rate(r["fnmr"]),
+                false: _rate(r["fmr"]),
+                "accuracy": _rate(r.get("accuracy")),
+                f"worst {miss} (errors/{unit})": _worst(r["worst_fnmr"]),
+                f"worst {false} (errors/{unit})": _worst(r["worst_fmr"]),
             }
             for r in summary["thresholds"]
         ]

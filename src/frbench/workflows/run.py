@@ -26,7 +26,7 @@ from frbench.embed.duplicates import copies_caveat, identical_embeddings
 from frbench.embed.weights import ensure_weights
 from frbench.errors import ConfigError
 from frbench.groups import Groups
-from frbench.measure.protocols import protocol_for, scores_table
+from frbench.measure.protocols import IdentificationSearch, protocol_for, scores_table
 from frbench.metrics.fairness import fte_differentials
 from frbench.metrics.grouped import failure_to_enrol
 from frbench.report.figures import write_figures
@@ -35,6 +35,7 @@ from frbench.report.markdown import render_report
 from frbench.report.output_dir import check_output_dir
 from frbench.report.plots import plot_ita_histogram
 from frbench.tables import OK, validate_image_table, validate_pair_table
+from frbench.workflows.identify import write_identification_run
 from frbench.workflows.manifest import build_manifest
 
 # Columns annotate: {skin_tone: ...} adds (frbench.annotate.skin_tone.annotate_skin_tone).
@@ -174,6 +175,10 @@ def _run_benchmark(
         stats = EmbedStats(n_images=len(images), n_cached=0, n_computed=0, n_failed=0, seconds=0.0,
                            executor="none (imported scores)", workers=0)
     evaluation = protocol.evaluate(config, images, pairs, embeddings, groups)
+    if protocol.kind == IdentificationSearch.kind:
+        # one-to-many search: its own tables (the same per-group engine), not the 1:1 ones
+        return _finish_identification(config, dataset, images, embeddings, evaluation, groups, pipeline, stats,
+                                      timings, cache_dir, out_dir, started)
     measures, scores, status, detail = evaluation.measures, evaluation.scores, evaluation.status, evaluation.detail
     fte = failure_to_enrol(images, status, groups, level=config.stats.confidence_level)
     if groups.names:
@@ -182,11 +187,7 @@ def _run_benchmark(
         measures.fairness = pd.concat([measures.fairness, differentials], ignore_index=True)
     timings["measure_s"] = time.perf_counter() - t
 
-    failures = pd.DataFrame(
-        {"image_id": images["image_id"], "status": status.loc[images["image_id"]].to_numpy(),
-         "detail": detail.loc[images["image_id"]].to_numpy()}
-    )
-    failures = failures[failures["status"] != OK].reset_index(drop=True)
+    failures = _failures(images, status, detail)
     manifest = build_manifest(
         config, dataset, images, pairs, evaluation.pair_counts, pipeline, measures.thresholds, stats, timings,
         cache_dir, groups.columns,
@@ -233,6 +234,30 @@ def _run_benchmark(
         out_dir, measures.per_group, scores, measures.thresholds, fte, measures.fairness, stats, manifest,
         accuracy=measures.accuracy, fold_accuracy=measures.fold_accuracy,
     )
+
+
+def _failures(images: pd.DataFrame, status: pd.Series, detail: pd.Series) -> pd.DataFrame:
+    """failures.csv: every image that did not enrol, with its reason."""
+    out = pd.DataFrame(
+        {"image_id": images["image_id"], "status": status.loc[images["image_id"]].to_numpy(),
+         "detail": detail.loc[images["image_id"]].to_numpy()}
+    )
+    return out[out["status"] != OK].reset_index(drop=True)
+
+
+def _finish_identification(config, dataset, images, embeddings, result, groups, pipeline, stats, timings, cache_dir,
+                           out_dir, started) -> RunResult:
+    fte = failure_to_enrol(images, embeddings.status, groups, level=config.stats.confidence_level)
+    failures = _failures(images, embeddings.status, embeddings.detail)
+    thresholds = {p.name: float(p.threshold) for p in result.points if p.name.startswith("fpir=")}
+    counts = {"n_pairs": 0, "n_mated": int(result.split.record.get("n_mated_probes", 0)),
+              "n_nonmated": int(result.split.record.get("n_nonmated_probes", 0))}
+    manifest = build_manifest(config, dataset, images, None, counts, pipeline, thresholds, stats, timings, cache_dir,
+                              groups.columns)
+    timings["total_s"] = time.time() - started
+    write_identification_run(config, dataset, images, result, fte, failures, manifest, out_dir)
+    return RunResult(out_dir, result.identification, result.table.searches, thresholds, fte, pd.DataFrame(), stats,
+                     manifest)
 
 
 def pipeline_from_config(config: Config) -> Pipeline:
