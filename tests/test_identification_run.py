@@ -9,6 +9,7 @@ import pandas as pd
 import pytest
 
 from frbench.config import validate_config
+from frbench.errors import ConfigError
 from frbench.workflows.run import run_benchmark
 from tests.builders import csv_config, make_csv_dataset, needs_dlib
 
