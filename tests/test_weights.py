@@ -17,6 +17,7 @@ from frbench.embed.weights import WeightFile
 from frbench.errors import ConfigError, FrbenchError, WeightsMissingError
 
 PACKAGED = ("dlib_face_recognition_resnet_model_v1.dat", "shape_predictor_5_face_landmarks.dat")
+FRM_VERSION = "0.3.0"
 
 
 @pytest.fixture
@@ -177,7 +178,7 @@ def test_provisioning_replaces_a_dangling_link(home: Path, tmp_path: Path) -> No
 def test_statuses_before_and_after_provisioning(home: Path) -> None:
     packaged_source()
     table = weights.weight_statuses().set_index("name")
-    assert list(table.columns) == ["kind", "status", "files", "urls", "target"]
+    assert list(table.columns) == ["kind", "status", "files", "sha256", "source", "urls", "target"]
     assert table.loc["Dlib", "status"] == "provided by face_recognition_models"
     assert table.loc["dlib", "status"] == "provided by face_recognition_models"
     assert table.loc["ArcFace", "status"] == "needs download"
@@ -195,8 +196,11 @@ def test_statuses_before_and_after_provisioning(home: Path) -> None:
     table = weights.weight_statuses().set_index("name")
     assert table.loc["Dlib", "status"] == "ready"
     assert table.loc["dlib", "status"] == "ready"
+    assert table.loc["Dlib", "source"] == f"package face_recognition_models {FRM_VERSION} (installed; linked)"
+    assert table.loc["Dlib", "sha256"] == "55533b28a95800a551ba546ba62fe69625c7e95a7061c338adffead08719da30"
+    # ArcFace's file has no pinned sha256: present is not the same as ready
     (home / "arcface_weights.onnx").write_bytes(b"stand-in")
-    assert weights.weight_statuses().set_index("name").loc["ArcFace", "status"] == "ready"
+    assert weights.weight_statuses().set_index("name").loc["ArcFace", "status"] == "present, not verified"
 
 
 def test_offline_arcface_fails_fast_naming_file_url_and_target(home: Path, no_network: None) -> None:

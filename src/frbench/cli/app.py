@@ -210,24 +210,28 @@ def compare(run_dirs: tuple[Path, ...], out_dir: Path | None, allow_different_da
         click.echo(str(out_dir))
 
 
-@main.command()
+@main.group(invoke_without_command=True)
 @click.option("--wide", is_flag=True, help="Every column, one line per row, however wide the terminal.")
 @click.option("--json", "as_json", is_flag=True, help="Every field of every row as JSON on stdout.")
-def models(wide: bool, as_json: bool) -> None:
-    """List every deepface recognition model and detector with the status of its weights.
+@click.pass_context
+def models(ctx: click.Context, wide: bool, as_json: bool) -> None:
+    """List every deepface recognition model and detector with the status and source of its weights.
 
     The table fits the terminal ($COLUMNS): columns that do not fit are left out and named below
     it; --wide shows them all, --json gives every field. Weight files shipped by an installed
     package (Dlib's, from face_recognition_models) are first linked into
-    $DEEPFACE_HOME/.deepface/weights, so they show as ready.
+    $DEEPFACE_HOME/.deepface/weights, so they show as ready. A file is ready only when its sha256
+    is the pinned one; `frbench models fetch NAME...` fetches pinned files now.
     """
+    if ctx.invoked_subcommand is not None:
+        return
     from frbench.cli.output import fit_table, full_table, table_json, terminal_width
     from frbench.embed.weights import provision_packaged_weights, weight_statuses
 
     provision_packaged_weights()
     table = weight_statuses()
-    # kind, name and status first, files before the long paths and URLs; any other column after them
-    first = [c for c in ("kind", "name", "status", "files", "target", "urls") if c in table]
+    # kind, name, status and source first, files before the long paths and URLs; any other column after them
+    first = [c for c in ("kind", "name", "status", "source", "files", "sha256", "target", "urls") if c in table]
     table = table[first + [c for c in table.columns if c not in first]]
     if as_json:
         click.echo(table_json(table))
@@ -243,8 +247,10 @@ def models(wide: bool, as_json: bool) -> None:
 
 
 from frbench.cli.data import data  # noqa: E402  (a command group of its own module)
+from frbench.cli.models import fetch  # noqa: E402
 
 main.add_command(data)
+models.add_command(fetch)
 
 from frbench.label.commands import label  # noqa: E402
 

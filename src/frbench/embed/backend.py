@@ -36,6 +36,7 @@ from deepface.modules.exceptions import FaceNotDetected, ImgNotFound
 
 import frbench
 from frbench.embed import weights
+from frbench.embed.onnx_threads import onnx_threads as limit_onnx_threads
 from frbench.errors import ConfigError, FrbenchError
 from frbench.tables import OK
 
@@ -134,10 +135,12 @@ class Embedder:
     """Builds the pipeline's deepface model (and detector) once, then embeds images one by one.
 
     Construction raises FrbenchError when the model cannot be built (e.g. a failed download);
-    :meth:`embed` never raises for a problem with one image.
+    :meth:`embed` never raises for a problem with one image. ``onnx_threads`` sets the threads of
+    the onnxruntime sessions the models build (``None``: onnxruntime's default, one per core);
+    worker processes use 1 (frbench.embed.onnx_threads).
     """
 
-    def __init__(self, pipeline: Pipeline) -> None:
+    def __init__(self, pipeline: Pipeline, onnx_threads: int | None = None) -> None:
         quiet_deepface()
         # imported here: importing deepface.DeepFace creates $DEEPFACE_HOME/.deepface and sets the
         # tensorflow environment variables deepface's models rely on
@@ -150,7 +153,9 @@ class Embedder:
             builds.append(("face_detector", pipeline.detector))
         for task, name in builds:
             try:
-                modeling.build_model(task=task, model_name=name)
+                # deepface caches the model per process: the threads are those of the first build
+                with limit_onnx_threads(onnx_threads):
+                    modeling.build_model(task=task, model_name=name)
             except Exception as err:
                 raise FrbenchError(f"cannot build deepface {task} model {name!r}: {err}") from err
 

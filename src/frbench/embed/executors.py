@@ -28,6 +28,8 @@ from frbench.errors import FrbenchError
 # Thread pools of the native libraries a worker loads. One worker per core with one thread each:
 # more threads per worker would only compete for the same cores.
 THREAD_ENV = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+# onnxruntime reads none of THREAD_ENV; its sessions are built with this many threads instead
+WORKER_THREADS = 1
 # The most images per task. A task costs about a millisecond in a process pool and a few on Dask,
 # an image hundreds: small chunks cost little and keep the workers' finishing times within one
 # chunk of each other (the last chunk leaves the other workers idle), Ctrl-C prompt, and results
@@ -59,7 +61,8 @@ def embed_chunk(pipeline: Pipeline, paths: list[str]) -> list[EmbedResult]:
     with _model_lock:
         embedder = _embedders.get(pipeline)
         if embedder is None:
-            embedder = _embedders[pipeline] = Embedder(pipeline)
+            # one onnxruntime thread, as for the other native libraries (THREAD_ENV)
+            embedder = _embedders[pipeline] = Embedder(pipeline, onnx_threads=WORKER_THREADS)
         return [embedder.embed(path) for path in paths]
 
 

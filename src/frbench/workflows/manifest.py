@@ -25,6 +25,7 @@ from frbench.config import IMPORTED_SCORES, Config, apply_override, validate_con
 from frbench.datasets import Dataset
 from frbench.embed import EmbedStats
 from frbench.embed.backend import Pipeline
+from frbench.embed.weight_sources import file_sha256
 from frbench.embed.weights import DETECTOR, RECOGNITION, default_weights_dir, requirements
 from frbench.errors import ConfigError
 
@@ -64,14 +65,6 @@ class Mismatch:
         if self.current == NOT_RECORDED:
             return f"{self.item}: recorded {self.recorded}, not recorded now"
         return f"{self.item}: recorded {self.recorded}, now {self.current}"
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
 
 
 def weight_hashes(model: str, detector: str, weights_dir: Path | None = None) -> dict[str, str]:

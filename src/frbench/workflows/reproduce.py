@@ -14,7 +14,8 @@ from pathlib import Path
 
 from frbench.errors import OutputError
 from frbench.report.files import write_json
-from frbench.workflows.manifest import Mismatch, file_sha256, load_recorded_run, manifest_mismatches
+from frbench.embed.weight_sources import file_sha256
+from frbench.workflows.manifest import Mismatch, load_recorded_run, manifest_mismatches
 from frbench.workflows.run import RunResult, run_benchmark
 
 # Result tables compared byte for byte with the recorded run's, where the recorded directory has them.

@@ -122,7 +122,7 @@ def _run_benchmark(
     pipeline = pipeline_from_config(config) if protocol.embeds else None
     if pipeline is not None:
         # before the dataset is read: absent weights (offline) or packages stop the run at once
-        ensure_weights(pipeline.model, pipeline.detector, config.offline)
+        ensure_weights(pipeline.model, pipeline.detector, config.offline, log=log)
 
     t = time.perf_counter()
     dataset = load_dataset(config.dataset, resolve_data_root(data_root))
