@@ -30,12 +30,13 @@ def test_models_fits_the_terminal_and_names_what_it_left_out(columns: int) -> No
 def test_models_wide_and_json_give_every_field() -> None:
     wide = CliRunner().invoke(main, ["models", "--wide"], env={"COLUMNS": "80"})
     assert wide.exit_code == 0
-    assert wide.output.splitlines()[0].split() == ["kind", "name", "status", "files", "target", "urls"]
+    # the source and pinned sha256 of each file (issue 16) sit beside its status
+    assert wide.output.splitlines()[0].split() == ["kind", "name", "status", "source", "files", "sha256", "target", "urls"]
     arcface = next(line for line in wide.output.splitlines() if " ArcFace " in line)
     assert "arcface_weights.onnx" in arcface and "https://" in arcface  # one line per row, nothing wrapped
     records = json.loads(CliRunner().invoke(main, ["models", "--json"]).output)
     by_name = {(r["kind"], r["name"]): r for r in records}
-    assert set(records[0]) >= {"kind", "name", "status", "files", "target", "urls"}
+    assert set(records[0]) >= {"kind", "name", "status", "source", "files", "sha256", "target", "urls"}
     assert by_name[("recognition", "ArcFace")]["files"] == "arcface_weights.onnx"
 
 

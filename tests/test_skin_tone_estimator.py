@@ -390,7 +390,7 @@ def test_report_states_the_estimator_and_its_coverage():
     })
     text = "\n".join(skin_tone_section(images, {}))
     assert "calibrated skin-tone estimator" in text
-    assert "Coverage (subjects not uncertain or unknown): 75.0% of 4" in text
+    assert "**Coverage:** 75.0% of 4 subjects are lighter or darker" in text
     # categories in Monk order
     assert text.index("monk_2") < text.index("monk_3") < text.index("monk_5") < text.index("monk_7")
 
@@ -407,7 +407,7 @@ def test_run_reports_the_uncertain_group_and_coverage(tmp_path):
     per_group = pd.read_csv(tmp_path / "out" / "per_group.csv")
     assert "uncertain" in set(per_group.loc[per_group["attribute"] == "skin_tone", "group"])
     report = (tmp_path / "out" / "report.md").read_text()
-    assert "Coverage (subjects not uncertain or unknown): 0.0% of 3" in report
+    assert "**Coverage:** 0.0% of 3 subjects are lighter or darker" in report
 
 
 def test_annotate_cli_writes_estimator_tables(tmp_path):
