@@ -19,7 +19,7 @@ from click.testing import CliRunner
 
 from frbench.cli import main
 from frbench.errors import DatasetError, FrbenchError
-from frbench.label import commands
+from frbench.cli import label as commands
 from frbench.label.crops import CENTRE_SHARE, crop_box, face_crop_jpeg
 from frbench.label.files import label_row, read_label_file, write_label_file
 from frbench.label.order import (

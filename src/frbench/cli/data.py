@@ -11,6 +11,8 @@ from pathlib import Path
 import typing
 
 import click
+
+from frbench.cli.options import overrides_option
 from pydantic import ValidationError
 
 from frbench.config import DatasetConfig
@@ -97,7 +99,7 @@ def fetch(name: str, data_root: Path | None, local: Path | None, timeout: float)
 @_data_root
 @click.option("--format", "dataset_format", type=click.Choice(DATASET_FORMATS),
               help="Check the folder NAME under the data root as this format (a dataset frbench does not know by name).")
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="With a CONFIG: override a config key (repeatable).")
+@overrides_option()
 def check(name: str, data_root: Path | None, dataset_format: str | None, overrides: tuple[str, ...]) -> None:
     """Verify a dataset on disk. NAME is a dataset frbench knows (required files, image counts,
     hashes, readable images, loading), a folder under the data root with --format, or a config

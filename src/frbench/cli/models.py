@@ -1,18 +1,57 @@
-"""``frbench models fetch``: make pinned weight files ready now (click command only)."""
+"""``frbench models`` and ``frbench models fetch``: which weights can run here; make pinned ones ready now."""
 
 from __future__ import annotations
 
+import textwrap
 from pathlib import Path
 
 import click
 
+from frbench.cli.options import json_option, quiet_option
 
-@click.command()
+
+@click.group(invoke_without_command=True)
+@click.option("--wide", is_flag=True, help="Every column, one line per row, however wide the terminal.")
+@json_option("Every field of every row as JSON on stdout.")
+@click.pass_context
+def models(ctx: click.Context, wide: bool, as_json: bool) -> None:
+    """List every deepface recognition model and detector with the status and source of its weights.
+
+    The table fits the terminal ($COLUMNS): columns that do not fit are left out and named below
+    it; --wide shows them all, --json gives every field. Weight files shipped by an installed
+    package (Dlib's, from face_recognition_models) are first linked into
+    $DEEPFACE_HOME/.deepface/weights, so they show as ready. A file is ready only when its sha256
+    is the pinned one; `frbench models fetch NAME...` fetches pinned files now.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
+    from frbench.cli.output import fit_table, full_table, table_json, terminal_width
+    from frbench.embed.weights import provision_packaged_weights, weight_statuses
+
+    provision_packaged_weights()
+    table = weight_statuses()
+    # kind, name, status and source first, files before the long paths and URLs; any other column after them
+    first = [c for c in ("kind", "name", "status", "source", "files", "sha256", "target", "urls") if c in table]
+    table = table[first + [c for c in table.columns if c not in first]]
+    if as_json:
+        click.echo(table_json(table))
+    elif wide:
+        click.echo(full_table(table))
+    else:
+        width = terminal_width()
+        text, left_out = fit_table(table, width, keep=("kind", "name", "status"))
+        click.echo(text)
+        if left_out:
+            note = f"(left out to fit {width} columns: {', '.join(left_out)}; --wide shows them, --json gives every field)"
+            click.echo("\n".join(textwrap.wrap(note, width)))
+
+
+@models.command()
 @click.argument("names", nargs=-1)
 @click.option("--wheel", "wheels", multiple=True, type=click.Path(path_type=Path, exists=True),
               help="A wheel file (or a folder of wheels) to take files from instead of the package index (repeatable).")
 @click.option("--offline", is_flag=True, help="No network: only installed packages and --wheel files.")
-@click.option("-q", "--quiet", is_flag=True, help="Errors only.")
+@quiet_option("Errors only.")
 def fetch(names: tuple[str, ...], wheels: tuple[Path, ...], offline: bool, quiet: bool) -> None:
     """Fetch and verify the weight files of the deepface models and detectors NAMES (e.g. SFace yunet ssd).
 

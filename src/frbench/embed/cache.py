@@ -14,6 +14,7 @@ import os
 
 import hashlib
 import sqlite3
+import time
 from collections.abc import Iterable
 from pathlib import Path
 from types import TracebackType
@@ -113,8 +114,7 @@ class EmbeddingCache:
         self._conn = sqlite3.connect(self.path, timeout=_BUSY_TIMEOUT_S, isolation_level=None)
         try:
             self._conn.execute(f"PRAGMA busy_timeout = {int(_BUSY_TIMEOUT_S * 1000)}")
-            self._conn.execute("PRAGMA journal_mode = WAL")
-            self._conn.execute(_SCHEMA)
+            self._setup_with_retry()
             columns = {row[1] for row in self._conn.execute("PRAGMA table_info(embeddings)")}
             if "checksum" not in columns:
                 # a cache from before checksums: its rows read as untrusted and are recomputed
@@ -122,6 +122,21 @@ class EmbeddingCache:
         except sqlite3.DatabaseError as err:
             self._conn.close()
             raise self._unusable(err) from err
+
+    def _setup_with_retry(self) -> None:
+        """WAL mode and the schema. Two processes opening a new cache at once can get "database is
+        locked" from the journal-mode switch without SQLite's busy handler being called: wait and
+        retry, as the busy timeout would, before calling the cache unusable."""
+        deadline = time.monotonic() + _BUSY_TIMEOUT_S
+        while True:
+            try:
+                self._conn.execute("PRAGMA journal_mode = WAL")
+                self._conn.execute(_SCHEMA)
+                return
+            except sqlite3.OperationalError as err:
+                if "locked" not in str(err) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.05)
 
     def get_many(self, fingerprint: str, hashes: Iterable[str]) -> dict[str, EmbedResult]:
         """Cached results of ``fingerprint`` for these content hashes; absent or corrupt rows are left out."""

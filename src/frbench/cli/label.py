@@ -1,4 +1,4 @@
-"""``frbench label``: click commands only; the work is in :mod:`frbench.label`'s other modules."""
+"""``frbench label``: click commands only; the work is in :mod:`frbench.label`."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import getpass
 from pathlib import Path
 
 import click
+
+from frbench.cli.options import config_argument, overrides_option
 
 # frbench.label.order.ORDERS (a test keeps them equal); importing it here would load numpy and
 # pandas for every frbench command.
@@ -18,7 +20,7 @@ def label() -> None:
 
 
 @label.command("skin-tone")
-@click.argument("config", type=click.Path(path_type=Path))
+@config_argument()
 @click.option("--annotator", help="Your name (letters, digits, . _ -) [your login name].")
 @click.option("--port", type=click.IntRange(0, 65535), default=8765, show_default=True,
               help="Port on 127.0.0.1 (0: any free port).")
@@ -30,7 +32,7 @@ def label() -> None:
 @click.option("-o", "--output", "out_file", type=click.Path(path_type=Path),
               help="Your label file [labels/<dataset>-skin-tone/annotator-<NAME>.csv].")
 @click.option("--photos", type=click.IntRange(min=1), default=4, show_default=True, help="Photos shown per subject, at most.")
-@click.option("--set", "overrides", multiple=True, metavar="KEY=VALUE", help="Override a config key (repeatable).")
+@overrides_option()
 def skin_tone(
     config: Path, annotator: str | None, port: int, order: str, seed: int, probabilities: Path | None,
     out_file: Path | None, photos: int, overrides: tuple[str, ...],

@@ -1,0 +1,47 @@
+"""``frbench annotate``: labels a dataset lacks, estimated (the work is in :mod:`frbench.annotate`)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from frbench.cli.options import config_argument, output_option, overrides_option, quiet_option, workers_option
+
+
+@click.group()
+def annotate() -> None:
+    """Derive labels a dataset lacks, e.g. skin tone from skin pixels."""
+
+
+@annotate.command("skin-tone")
+@config_argument()
+@output_option("out_file", "Per-image CSV; the per-subject table goes beside it as <name>.subjects.csv.", required=True)
+@overrides_option()
+@workers_option(default=1)
+@quiet_option("No progress bar.")
+def annotate_skin_tone(config: Path, out_file: Path, overrides: tuple[str, ...], workers: int, quiet: bool) -> None:
+    """Estimate skin tone for every image of the dataset CONFIG names.
+
+    Uses the config's dataset and annotate.* options: the Individual Typology Angle (skin_tone:
+    ita) or the calibrated estimator (skin_tone: estimator); results are cached by image content.
+    """
+    from frbench.annotate.apply import skin_tone_of_dataset
+    from frbench.config import config_errors_named, load_config
+    from frbench.report.output_dir import check_output_file
+    from frbench.report.files import write_csv
+
+    cfg = load_config(config, overrides)
+    check_output_file(out_file)
+    with config_errors_named(cfg.source):
+        per_image, per_subject = skin_tone_of_dataset(cfg, workers=workers, progress=not quiet)
+    subjects_file = out_file.with_name(out_file.stem + ".subjects.csv")
+    write_csv(out_file, per_image)
+    write_csv(subjects_file, per_subject)
+    failed = per_image["status"] != "ok"
+    click.echo(
+        f"{len(per_image)} images ({int(failed.sum())} without an estimate), {len(per_subject)} subjects "
+        f"({int(per_subject['skin_tone'].isin(['unknown', 'uncertain']).sum())} unknown or uncertain): "
+        f"{out_file}, {subjects_file}",
+        err=True,
+    )
