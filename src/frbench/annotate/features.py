@@ -72,7 +72,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import sqlite3
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -92,6 +91,7 @@ from frbench.annotate.ita import (
     linear_rgb_to_lab,
     skin_polygons,
 )
+from frbench.annotate.store import ImageStore
 from frbench.embed.screening import MAX_PIXELS, check_image
 from frbench.tables import OK, validate_image_table
 
@@ -485,24 +485,18 @@ def _fingerprint() -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()[:16]
 
 
-class _Cache:
-    """SQLite store of ImageFeatures keyed by (fingerprint, file SHA-256); values as JSON."""
+class _Cache(ImageStore):
+    """ImageFeatures keyed by (fingerprint, file SHA-256); values as JSON."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.fingerprint = _fingerprint()
-        self.db = sqlite3.connect(path, timeout=60)
-        self.db.execute(
+        super().__init__(
+            path, _fingerprint(),
             "CREATE TABLE IF NOT EXISTS features (fingerprint TEXT, sha256 TEXT, status TEXT, detail TEXT,"
-            " value_json TEXT, PRIMARY KEY (fingerprint, sha256))"
+            " value_json TEXT, PRIMARY KEY (fingerprint, sha256))",
         )
-        self.pending = 0
 
     def get(self, sha: str) -> ImageFeatures | None:
-        row = self.db.execute(
-            "SELECT status, detail, value_json FROM features WHERE fingerprint = ? AND sha256 = ?",
-            (self.fingerprint, sha),
-        ).fetchone()
+        row = self._row("SELECT status, detail, value_json FROM features WHERE fingerprint = ? AND sha256 = ?", sha)
         if row is None:
             return None
         values = {k: (float("nan") if v is None else float(v)) for k, v in json.loads(row[2]).items()}
@@ -511,15 +505,5 @@ class _Cache:
     def put(self, sha: str, result: ImageFeatures) -> None:
         # JSON has no NaN; None stands for it.
         values = {k: (None if isinstance(v, float) and math.isnan(v) else v) for k, v in result.values.items()}
-        self.db.execute(
-            "INSERT OR REPLACE INTO features VALUES (?, ?, ?, ?, ?)",
-            (self.fingerprint, sha, result.status, result.detail, json.dumps(values)),
-        )
-        self.pending += 1
-        if self.pending >= 500:
-            self.db.commit()
-            self.pending = 0
-
-    def close(self) -> None:
-        self.db.commit()
-        self.db.close()
+        self._write("INSERT OR REPLACE INTO features VALUES (?, ?, ?, ?, ?)",
+                    (sha, result.status, result.detail, json.dumps(values)))

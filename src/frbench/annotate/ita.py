@@ -46,7 +46,6 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
-import sqlite3
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass
@@ -63,6 +62,7 @@ from tqdm import tqdm
 from frbench.errors import ConfigError, FrbenchError, WeightsMissingError
 from frbench.embed.screening import MAX_PIXELS, check_image
 from frbench.tables import OK, validate_image_table
+from frbench.annotate.store import ImageStore
 
 # Bump when a change to this module changes estimates, so cached values are not reused.
 ALGORITHM_VERSION = 2
@@ -426,26 +426,20 @@ def _run(todo: list[tuple[int, str]], options: ItaOptions, workers: int):
         yield from pool.map(_estimate_file, paths, [options] * len(paths), chunksize=16)
 
 
-class _Cache:
-    """SQLite store of ItaResults for one options fingerprint."""
+class _Cache(ImageStore):
+    """ItaResults for one options fingerprint."""
 
     def __init__(self, path: Path, fingerprint: str) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self.fingerprint = fingerprint
-        self.db = sqlite3.connect(path, timeout=60)
-        self.db.execute(
+        super().__init__(
+            path, fingerprint,
             "CREATE TABLE IF NOT EXISTS ita (fingerprint TEXT, sha256 TEXT, ita REAL, n_pixels INTEGER,"
-            " status TEXT, detail TEXT, L REAL, b REAL, PRIMARY KEY (fingerprint, sha256))"
+            " status TEXT, detail TEXT, L REAL, b REAL, PRIMARY KEY (fingerprint, sha256))",
         )
-        self.pending = 0
 
     def get(self, sha: str | None) -> ItaResult | None:
         if sha is None:
             return None
-        row = self.db.execute(
-            "SELECT ita, n_pixels, status, detail, L, b FROM ita WHERE fingerprint = ? AND sha256 = ?",
-            (self.fingerprint, sha),
-        ).fetchone()
+        row = self._row("SELECT ita, n_pixels, status, detail, L, b FROM ita WHERE fingerprint = ? AND sha256 = ?", sha)
         if row is None:
             return None
         ita, n_pixels, status, detail, L, b = row
@@ -457,18 +451,8 @@ class _Cache:
             return
         L = None if np.isnan(result.L) else float(result.L)
         b = None if np.isnan(result.b) else float(result.b)
-        self.db.execute(
-            "INSERT OR REPLACE INTO ita VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (self.fingerprint, sha, result.ita, result.n_pixels, result.status, result.detail, L, b),
-        )
-        self.pending += 1
-        if self.pending >= 500:
-            self.db.commit()
-            self.pending = 0
-
-    def close(self) -> None:
-        self.db.commit()
-        self.db.close()
+        self._write("INSERT OR REPLACE INTO ita VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (sha, result.ita, result.n_pixels, result.status, result.detail, L, b))
 
 
 def _dlib():

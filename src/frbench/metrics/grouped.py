@@ -29,15 +29,7 @@ from frbench.metrics.thresholds import threshold_at_fmr
 from frbench.tables import OK
 
 PER_GROUP_COLUMNS = (
-    "threshold_name",
-    "threshold",
-    "attribute",
-    "group",
-    "n_subjects",
-    "n_mated",
-    "n_nonmated",
-    "n_fnm",
-    "n_fm",
+    *COUNT_COLUMNS[:9],  # threshold_name, threshold, attribute, group, n_subjects, n_mated, n_nonmated, n_fnm, n_fm
     "fnmr",
     "fmr",
     "fnmr_ci_low",
