@@ -130,3 +130,23 @@ def test_underpowered_is_judged_against_each_rows_own_target() -> None:
     assert out["fmr_reference"].tolist() == [1e-3, 1e-3, 1e-5, 1e-5, 1e-5, 1e-5, 1e-2, 1e-2]
     assert out["fmr_resolves"].tolist() == [True, True, True, False, True, True, True, False]
     assert out["underpowered"].tolist() == [not r for r in out["fmr_resolves"]]  # FNMR resolves everywhere
+
+
+def test_threshold_uncertainty_widens_the_target_rows_intervals() -> None:
+    rng = np.random.default_rng(4)
+    n = 400
+    mated = rng.random(n) < 0.5
+    genders = np.where(rng.random(n) < 0.5, "female", "male")
+    scores = np.where(mated, rng.normal(1, 0.6, n), rng.normal(0, 0.6, n))
+    pairs = pairs_frame(list(scores), list(mated), [1] * n, list(genders))
+    pairs["subject_a"] = [f"s{i % 60}" for i in range(n)]
+    pairs["subject_b"] = [f"s{i % 60}" if m else f"s{(i + 7) % 60}" for i, m in enumerate(mated)]
+    cfg = validate_config({"name": "t", "dataset": {"name": "x"}, "groups": ["gender"],
+                           "thresholds": {"deepface_default": False, "target_fmr": [0.05], "fixed": [0.5]},
+                           "stats": {"bootstrap": 300, "seed": 2, "threshold_uncertainty": True}})
+    table = measure_listed(cfg, pairs, GENDER).per_group.set_index(["threshold_name", "group"])
+    fixed, target = table.loc[("fixed=0.5", "all")], table.loc[("fmr=5e-02", "all")]
+    # a fixed threshold is not re-set: its intervals are the plain bootstrap's
+    assert (fixed["fnmr_tboot_low"], fixed["fnmr_tboot_high"]) == (fixed["fnmr_boot_low"], fixed["fnmr_boot_high"])
+    # re-setting the target threshold per replicate adds the calibration's noise to FNMR
+    assert target["fnmr_tboot_high"] - target["fnmr_tboot_low"] > target["fnmr_boot_high"] - target["fnmr_boot_low"]
