@@ -44,3 +44,28 @@ def lfw() -> Path:
     if not (root / "pairs.txt").is_file() or not (root / "images_deepfunneled").is_dir():
         pytest.skip(f"LFW not found at {root} (set FRBENCH_DATA or provide ../shared/datasets/lfw)")
     return root
+
+
+@pytest.fixture
+def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A fresh, empty DEEPFACE_HOME; returns its weights directory (not created)."""
+    monkeypatch.setenv("DEEPFACE_HOME", str(tmp_path / "home"))
+    return tmp_path / "home" / ".deepface" / "weights"
+
+
+@pytest.fixture
+def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Any connection, any download through deepface and any pip download of a wheel fails the test."""
+    import socket
+
+    from deepface.commons import weight_utils
+
+    from frbench.embed import provision
+
+    def forbidden(*args: object, **kwargs: object) -> None:
+        raise AssertionError("network access attempted")
+
+    monkeypatch.setattr(socket.socket, "connect", forbidden)
+    monkeypatch.setattr(socket, "create_connection", forbidden)
+    monkeypatch.setattr(weight_utils, "download_weights_if_necessary", forbidden)
+    monkeypatch.setattr(provision, "download_wheel", forbidden)

@@ -10,7 +10,6 @@ import hashlib
 import importlib.util
 import json
 import os
-import socket
 import subprocess
 import sys
 import zipfile
@@ -46,26 +45,6 @@ def build_wheel(directory: Path, name: str, version: str, members: dict[str, byt
             archive.writestr(member, data)
         archive.writestr(f"{name.replace('-', '_')}-{version}.dist-info/METADATA", f"Name: {name}\nVersion: {version}\n")
     return path
-
-
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A fresh, empty DEEPFACE_HOME; returns its weights directory (not created)."""
-    monkeypatch.setenv("DEEPFACE_HOME", str(tmp_path / "home"))
-    return tmp_path / "home" / ".deepface" / "weights"
-
-
-@pytest.fixture
-def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Any connection, any download through deepface and any pip download fails the test."""
-
-    def forbidden(*args: object, **kwargs: object) -> None:
-        raise AssertionError("network access attempted")
-
-    monkeypatch.setattr(socket.socket, "connect", forbidden)
-    monkeypatch.setattr(socket, "create_connection", forbidden)
-    monkeypatch.setattr(weight_utils, "download_weights_if_necessary", forbidden)
-    monkeypatch.setattr(provision, "download_wheel", forbidden)
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib.util
 import inspect
 import os
-import socket
 from pathlib import Path
 
 import pytest
@@ -18,25 +17,6 @@ from frbench.errors import ConfigError, FrbenchError, WeightsMissingError
 
 PACKAGED = ("dlib_face_recognition_resnet_model_v1.dat", "shape_predictor_5_face_landmarks.dat")
 FRM_VERSION = "0.3.0"
-
-
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A fresh, empty DEEPFACE_HOME; returns its weights directory (not created)."""
-    monkeypatch.setenv("DEEPFACE_HOME", str(tmp_path / "home"))
-    return tmp_path / "home" / ".deepface" / "weights"
-
-
-@pytest.fixture
-def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Any attempt to open a connection or to download through deepface fails the test."""
-
-    def forbidden(*args: object, **kwargs: object) -> None:
-        raise AssertionError("network access attempted")
-
-    monkeypatch.setattr(socket.socket, "connect", forbidden)
-    monkeypatch.setattr(socket, "create_connection", forbidden)
-    monkeypatch.setattr(weight_utils, "download_weights_if_necessary", forbidden)
 
 
 def packaged_source() -> Path:
