@@ -32,7 +32,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterator, Iterable, Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -78,6 +78,37 @@ def parse_utc(text: str) -> datetime:
     return value
 
 
+def csv_records(path: Path, what: str, strict: bool = True) -> tuple[list[str] | None, Iterator[tuple[int, list[str]]]]:
+    """A UTF-8 CSV's stripped header (None for an empty file) and its non-blank records as
+    (line, cells), the line being the 1-based line the record starts on; every problem a
+    DatasetError naming ``path`` (and the line). ``what`` names the file in "not found"."""
+    if not path.is_file():
+        raise DatasetError(f"{path}: {what} not found")
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DatasetError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+    reader = csv.reader(io.StringIO(text, newline=""), strict=strict)
+    try:
+        header = next(reader, None)
+    except csv.Error as exc:
+        raise DatasetError(f"{path}:1: not a readable CSV header ({exc})") from None
+
+    def records() -> Iterator[tuple[int, list[str]]]:
+        while True:
+            start = reader.line_num + 1
+            try:
+                cells = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                raise DatasetError(f"{path}:{start}: not readable as CSV ({exc})") from None
+            if any(c.strip() for c in cells):  # a blank line carries nothing
+                yield start, cells
+
+    return (None if header is None else [h.strip() for h in header]), records()
+
+
 def read_label_file(path: Path, subjects: Iterable[str] | None = None) -> pd.DataFrame:
     """All rows of one annotator's label file (or a consensus file), validated.
 
@@ -100,20 +131,9 @@ def read_label_file(path: Path, subjects: Iterable[str] | None = None) -> pd.Dat
     annotator than the first row's, or (with ``subjects``) a subject not in the dataset.
     """
     path = Path(path)
-    if not path.is_file():
-        raise DatasetError(f"{path}: label file not found")
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise DatasetError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
-    try:
-        header = next(reader, None)
-    except csv.Error as exc:
-        raise DatasetError(f"{path}:1: not a readable CSV header ({exc})") from None
+    header, records = csv_records(path, "label file")
     if header is None:
         raise DatasetError(f"{path}:1: the file is empty, expected the header {','.join(LABEL_COLUMNS)}")
-    header = [h.strip() for h in header]
     if tuple(header) == LABEL_COLUMNS:
         consensus = False
     elif tuple(header) == CONSENSUS_COLUMNS:
@@ -126,18 +146,7 @@ def read_label_file(path: Path, subjects: Iterable[str] | None = None) -> pd.Dat
     known = None if subjects is None else set(subjects)
     rows: list[list[object]] = []
     annotator: str | None = None
-    line = 1
-    while True:
-        start = reader.line_num + 1
-        try:
-            cells = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as exc:
-            raise DatasetError(f"{path}:{start}: not readable as CSV ({exc})") from None
-        line = start
-        if not any(c.strip() for c in cells):
-            continue  # a blank line carries nothing
+    for line, cells in records:
         if len(cells) != len(header):
             raise DatasetError(f"{path}:{line}: {len(cells)} fields, the header has {len(header)}")
         row = dict(zip(header, (c.strip() for c in cells)))

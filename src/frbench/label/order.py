@@ -14,8 +14,6 @@ equal uncertainties is the ``random`` order.
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
@@ -25,6 +23,7 @@ from numpy.typing import ArrayLike, NDArray
 
 from frbench.annotate.skin_tone import ITA_BINARY, ITA_CATEGORY_BOUNDS, LIGHTER
 from frbench.errors import DatasetError
+from frbench.label.files import csv_records
 
 ORDERS = ("random", "uncertain-first")
 PROBABILITY_COLUMNS = ("subject_id", "p_darker")
@@ -85,29 +84,13 @@ def read_probabilities(path: Path, subjects: Iterable[str]) -> pd.Series:
     the dataset or listed twice, a value that is not a number in [0, 1].
     """
     path = Path(path)
-    if not path.is_file():
-        raise DatasetError(f"{path}: probabilities file not found")
+    header, records = csv_records(path, "probabilities file", strict=False)
     known = list(dict.fromkeys(str(s) for s in subjects))
     known_set = set(known)
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise DatasetError(f"{path}: not UTF-8 text ({exc.reason})") from None
-    reader = csv.reader(io.StringIO(text, newline=""))
-    header = [h.strip() for h in next(reader, [])]
-    if tuple(header) != PROBABILITY_COLUMNS:
-        raise DatasetError(f"{path}:1: header {','.join(header)!r}, expected {','.join(PROBABILITY_COLUMNS)}")
+    if tuple(header or []) != PROBABILITY_COLUMNS:
+        raise DatasetError(f"{path}:1: header {','.join(header or [])!r}, expected {','.join(PROBABILITY_COLUMNS)}")
     values: dict[str, float] = {}
-    while True:
-        line = reader.line_num + 1
-        try:
-            cells = next(reader)
-        except StopIteration:
-            break
-        except csv.Error as exc:
-            raise DatasetError(f"{path}:{line}: not readable as CSV ({exc})") from None
-        if not any(c.strip() for c in cells):
-            continue
+    for line, cells in records:
         if len(cells) != 2:
             raise DatasetError(f"{path}:{line}: {len(cells)} fields, expected 2")
         subject, text_p = (c.strip() for c in cells)
