@@ -131,3 +131,61 @@ def agreement_command(files: tuple[Path, ...], out_dir: Path | None, replicates:
         write_csv(out_dir / "disagreements.csv", result.disagreements)
         write_label_file(out_dir / "consensus.csv", result.consensus.to_dict("records"), CONSENSUS_COLUMNS)
         click.echo(str(out_dir))
+
+
+@label.command("sheets")
+@config_argument()
+@click.option("-o", "--output", "out_dir", required=True, type=click.Path(path_type=Path, file_okay=False),
+              help="Folder for sheet_NNN.png, its key sheet_NNN.csv and sheets.json (keep it out of the repository: the crops are the dataset's).")
+@click.option("--subjects", "subjects_file", type=click.Path(path_type=Path, dir_okay=False),
+              help="A file of subject ids, one a line [every subject of the dataset].")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the order and of the photos chosen.")
+@click.option("--per-sheet", type=click.IntRange(1, 60), default=30, show_default=True, help="Subjects per sheet.")
+@click.option("--photos", type=click.IntRange(1, 4), default=4, show_default=True, help="Photos per subject, at most.")
+@overrides_option()
+def sheets(config: Path, out_dir: Path, subjects_file: Path | None, seed: int, per_sheet: int, photos: int,
+           overrides: tuple[str, ...]) -> None:
+    """Numbered montage sheets of CONFIG's subjects, for labelling many at once (answers: `label record`).
+
+    Each tile shows up to PHOTOS face crops of one subject, under a strip of the Monk swatches;
+    names are hidden and the order is a seeded shuffle.
+    """
+    from frbench.config import load_config
+    from frbench.datasets import load_dataset
+    from frbench.datasets.registry import resolve_data_root
+    from frbench.errors import DatasetError
+    from frbench.label.montage import write_sheets
+
+    cfg = load_config(config, overrides)
+    dataset = load_dataset(cfg.dataset, resolve_data_root())
+    images = dataset.images
+    known = sorted(images["subject_id"].astype(str).unique())
+    if subjects_file is None:
+        subjects = known
+    else:
+        subjects = [s.strip() for s in subjects_file.read_text(encoding="utf-8").splitlines() if s.strip()]
+        unknown = sorted(set(subjects) - set(known))
+        if unknown:
+            raise DatasetError(f"{subjects_file}: {len(unknown)} subjects not in {cfg.dataset.name}, e.g. {unknown[0]!r}")
+    written = write_sheets(images, subjects, out_dir, seed, per_sheet, photos)
+    click.echo(f"frbench label: {len(subjects)} subjects on {len(written)} sheets in {out_dir}", err=True)
+    click.echo(str(out_dir))
+
+
+@label.command("record")
+@click.argument("key", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--annotator", required=True, help="The annotator's name (letters, digits, . _ -).")
+@click.option("--kind", required=True,
+              help="What the annotator is, as a report should say it: 'a person', or 'an AI model (which, how it saw the sheets)'.")
+@click.option("--answers", "answers_file", type=click.File("r"), default="-", show_default=True,
+              help="Answer lines 'TILE L|D|U [MONK|-]', one per tile ('-': standard input).")
+@click.option("-o", "--output", "out_file", required=True, type=click.Path(path_type=Path, dir_okay=False),
+              help="The annotator's label file (answers are appended; annotator-NAME.json beside it says who they are).")
+def record(key: Path, annotator: str, kind: str, answers_file, out_file: Path) -> None:
+    """Record one sheet's answers (KEY is its sheet_NNN.csv) in the annotator's label file."""
+    from frbench.label.montage import describe_annotator, record_answers
+
+    text = answers_file.read()
+    describe_annotator(out_file, annotator, kind, "numbered montage sheets (frbench label sheets): up to 4 face crops per subject, names hidden")
+    added = record_answers(key, text, annotator, out_file, where=getattr(answers_file, "name", "answers"))
+    click.echo(f"frbench label: {added} answers from {key.stem} recorded in {out_file}", err=True)
