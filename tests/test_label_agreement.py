@@ -286,3 +286,26 @@ def test_consensus_time_is_the_latest_answer_by_time_not_by_spelling():
     answers = answers_frame({"a": {"X": ("lighter", "")}, "b": {"X": ("lighter", "")}})
     answers["labelled_at"] = ["2026-12-01T10:00:00Z", "2026-12-01T10:00:00.500Z"]  # '.' sorts before 'Z'
     assert consensus(answers)["labelled_at"].iloc[0] == "2026-12-01T10:00:00.500Z"
+
+
+def test_many_annotators_pairs_share_subjects_and_each_gets_its_own_agreement():
+    # a block design: ann0 & ann1 share subjects 0-9, ann1 & ann2 share 10-19; ann0 and ann2 share none
+    rows = []
+    for s in range(20):
+        pair = ("ann0", "ann1") if s < 10 else ("ann1", "ann2")
+        for a in pair:
+            # ann2 contradicts ann1 on every darker subject; ann0 agrees with ann1 everywhere
+            dark = s % 3 == 0
+            answer = "darker" if dark != (a == "ann2") else "lighter"
+            rows.append({"subject_id": f"s{s}", "image_id": f"s{s}/1.jpg", "annotator": a, "skin_tone_binary": answer,
+                         "monk": "8" if answer == "darker" else "2", "labelled_at": "2026-12-01T10:00:00Z"})
+    stats = agreement(pd.DataFrame(rows), replicates=50, seed=0).statistics
+    kappa = stats[stats["statistic"] == "cohen_kappa"].set_index("annotators")
+    assert "ann0|ann2" not in kappa.index  # they share no subject
+    assert kappa.loc["ann0|ann1", "value"] == pytest.approx(1.0)
+    assert kappa.loc["ann1|ann2", "value"] < 0
+    assert kappa.loc["ann0|others", "n_subjects"] == 10 and kappa.loc["ann1|others", "n_subjects"] == 20
+    assert kappa.loc["ann0|others", "value"] > kappa.loc["ann1|others", "value"] > kappa.loc["ann2|others", "value"]
+    monk = stats[stats["scale"] == "monk"].set_index("annotators")
+    assert {"ann0|ann1", "ann1|ann2", "all", "ann0|others"} <= set(monk.index)
+    assert monk.loc["ann0|ann1", "value"] == pytest.approx(1.0)

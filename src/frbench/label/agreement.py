@@ -126,6 +126,11 @@ def agreement(
 ) -> Agreement:
     """Kappa for every pair of annotators, alpha for all, with bootstrap intervals, and the tables.
 
+    With more than two annotators, where each subject has only some of them, the pairs that share
+    no subject are left out; each remaining pair also gets its ordinal Monk alpha, and each
+    annotator gets ``NAME|others`` rows: kappa over every pair table it is in (its answers against
+    its partners' on the same subjects) and the Monk alpha of the subjects it labelled.
+
     ``answers`` holds one current answer per (annotator, subject), as
     :func:`frbench.label.files.read_annotator_files` returns: ``subject_id, image_id, annotator,
     skin_tone_binary, monk, labelled_at``.
@@ -142,26 +147,48 @@ def agreement(
     counted = _counted_binary(binary, unsure)
 
     rows = []
+    cats = [c for c in BINARY_ANSWERS if c != "unsure" or unsure == "category"]
+    monk_codes = pd.DataFrame(_codes(monk, list(MONK_VALUES)), columns=monk.columns)
+    pooled: dict[str, list[NDArray[np.float64]]] = {a: [] for a in annotators}
     for a, b in itertools.combinations(annotators, 2):
         both = (counted[a] != "") & (counted[b] != "")
-        cats = [c for c in BINARY_ANSWERS if c != "unsure" or unsure == "category"]
+        if len(annotators) > 2 and not ((binary[a] != "") & (binary[b] != "")).any():
+            continue  # a design where each subject has a few of many annotators: pairs that share nobody say nothing
         tables = _pair_tables(counted[a], counted[b], both, cats)
+        pooled[a].append(tables)
+        pooled[b].append(tables.transpose(0, 2, 1))
         point = _kappa_from_tables(tables.sum(axis=0)[None])[0]
         reps = _kappa_from_tables(np.einsum("ru,uij->rij", draws, tables))
         rows.append(_stat_row("cohen_kappa", "binary", f"{a}|{b}", int(both.sum()), point, reps, level))
-    for scale, frame, lvl, values in (
-        ("binary", counted, "nominal", [c for c in BINARY_ANSWERS if c != "unsure" or unsure == "category"]),
-        ("monk", monk, "ordinal", list(MONK_VALUES)),
-    ):
-        codes = _codes(frame, values)
-        counts, _ = _unit_value_counts(codes.T)
-        per_unit = _unit_coincidences(counts)
-        pairable = int((counts.sum(axis=1) >= 2).sum())
-        point = _alpha_from_coincidences(per_unit.sum(axis=0)[None], lvl)[0]
-        reps = _alpha_from_coincidences(np.einsum("ru,uij->rij", draws, per_unit), lvl)
-        rows.append(_stat_row(f"krippendorff_alpha_{lvl}", scale, "all", pairable, point, reps, level))
+        if len(annotators) > 2:  # with two, the pair's alpha is the "all" row
+            rows.append(_alpha_row(monk_codes[[a, b]], "ordinal", "monk", f"{a}|{b}", draws, level))
+    if len(annotators) > 2:
+        # each annotator against whoever else labelled the same subjects: who drifts from the rest
+        for a in annotators:
+            if not pooled[a]:
+                continue
+            tables = np.sum(pooled[a], axis=0)
+            point = _kappa_from_tables(tables.sum(axis=0)[None])[0]
+            reps = _kappa_from_tables(np.einsum("ru,uij->rij", draws, tables))
+            n = int((counted[a] != "").sum())
+            rows.append(_stat_row("cohen_kappa", "binary", f"{a}|others", n, point, reps, level))
+            theirs = monk_codes.copy()
+            theirs.loc[(binary[a] == "").to_numpy()] = np.nan  # only the subjects a labelled
+            rows.append(_alpha_row(theirs, "ordinal", "monk", f"{a}|others", draws, level))
+    rows.append(_alpha_row(pd.DataFrame(_codes(counted, cats)), "nominal", "binary", "all", draws, level))
+    rows.append(_alpha_row(monk_codes, "ordinal", "monk", "all", draws, level))
     stats = pd.DataFrame(rows, columns=["statistic", "scale", "annotators", "n_subjects", "value", "ci_low", "ci_high"])
     return Agreement(stats, _confusion(binary, monk), _disagreements(answers, binary, monk), consensus(answers))
+
+
+def _alpha_row(codes: pd.DataFrame, lvl: str, scale: str, who: str, draws: NDArray[np.float64], level: float) -> dict:
+    """Krippendorff's alpha of the annotators (columns) of ``codes`` over subjects (rows), with its interval."""
+    counts, _ = _unit_value_counts(codes.to_numpy(dtype=np.float64).T)
+    per_unit = _unit_coincidences(counts)
+    pairable = int((counts.sum(axis=1) >= 2).sum())
+    point = _alpha_from_coincidences(per_unit.sum(axis=0)[None], lvl)[0]
+    reps = _alpha_from_coincidences(np.einsum("ru,uij->rij", draws, per_unit), lvl)
+    return _stat_row(f"krippendorff_alpha_{lvl}", scale, who, pairable, point, reps, level)
 
 
 def consensus(answers: pd.DataFrame) -> pd.DataFrame:
@@ -230,10 +257,11 @@ def label_summary(files: Sequence[Path], replicates: int = 1000, seed: int = 0, 
     answers = read_annotator_files(files)
     result = agreement(answers, replicates=replicates, seed=seed, level=level)
     per_subject = answers.groupby("subject_id")["annotator"].nunique()
-    stats = result.statistics.set_index(["statistic", "scale"])
+    stats = result.statistics
 
     def stat(statistic: str, scale: str) -> dict:
-        row = stats.loc[(statistic, scale)]
+        found = stats[(stats["statistic"] == statistic) & (stats["scale"] == scale)]
+        row = found.iloc[0] if len(found) == 1 else found[found["annotators"] == "all"].iloc[0]
         return {k: (int(row[k]) if k == "n_subjects" else float(row[k])) for k in ("value", "ci_low", "ci_high", "n_subjects")}
 
     annotators = sorted(answers["annotator"].unique())
