@@ -49,12 +49,32 @@ from frbench.embed.screening import MAX_PIXELS
 from frbench.tables import OK, UNKNOWN, validate_image_table
 
 UNCERTAIN = "uncertain"
+# How a subject's photos are pooled: v1 averages the images' logits (weighted by confidence);
+# v2 averages the images' features and applies the model once, so agreeing photos reinforce.
+IMAGE_LOGITS, SUBJECT_MEAN = "image_logits", "subject_mean"
+POOLINGS = (IMAGE_LOGITS, SUBJECT_MEAN)
 SOURCE = "estimator"
 MODEL_FORMAT = "frbench-skin-tone-estimator"
 DEFAULT_MODEL = "skin_tone_v1.json"
 WEIGHT_FLOOR = 0.05
 # Statuses for which no image content was seen at all; the rest are quality failures of a read image.
 UNREAD = ("missing", "unreadable", "too_large")
+
+
+@dataclass(frozen=True)
+class EmbeddingSpec:
+    """Face embeddings used as features: ``deepface`` model, detector and alignment, their
+    dimension, and the prefix of their feature names (``<prefix><index:03d>``). Each image's
+    vector is scaled to unit length before subjects are pooled."""
+
+    model: str
+    detector: str
+    align: bool
+    dims: int
+    prefix: str
+
+    def names(self) -> list[str]:
+        return [f"{self.prefix}{i:03d}" for i in range(self.dims)]
 
 
 @dataclass(frozen=True)
@@ -72,6 +92,8 @@ class SkinToneModel:
     band: tuple[float, float]
     provenance: dict[str, Any]
     source: str
+    pooling: str = IMAGE_LOGITS
+    embedding: EmbeddingSpec | None = None
 
     def standardise(self, X: ArrayLike) -> NDArray[np.float64]:
         Z = (np.asarray(X, dtype=np.float64) - self.mean) / self.scale
@@ -208,10 +230,87 @@ def estimate_skin_tone(
     """Per-image predictions and per-subject decisions for an ImageTable (see the module docstring)."""
     images = validate_image_table(images)
     model = model if model is not None else load_model()
-    features = features_table(images, cache_dir=cache_dir, progress=progress, max_pixels=max_pixels)
+    features = image_features_for(images, model, cache_dir, progress, max_pixels)
     per_image = predict_images(features, model)
     per_image.insert(3, "detail", features["detail"].to_numpy())
+    if model.pooling == SUBJECT_MEAN:
+        return per_image, pool_subject_means(features, model)
     return per_image, aggregate_subjects(per_image, model)
+
+
+def image_features_for(
+    images: pd.DataFrame, model: SkinToneModel, cache_dir: Path | None, progress: bool = True, max_pixels: int = MAX_PIXELS
+) -> pd.DataFrame:
+    """``image_id, subject_id, status, detail`` and the model's feature columns, per image.
+
+    Colour features come from :func:`frbench.annotate.features.features_table`, embeddings from
+    :func:`frbench.embed.embed_images` with the model's embedding pipeline (unit length per image).
+    An image is ``ok`` only when every kind of feature the model needs was computed; otherwise
+    it carries the first failure's status and detail.
+    """
+    colour = [f for f in model.features if f in FEATURE_NAMES]
+    parts: list[pd.DataFrame] = []
+    if colour or model.embedding is None:
+        parts.append(features_table(images, cache_dir=cache_dir, progress=progress, max_pixels=max_pixels))
+    if model.embedding is not None:
+        parts.append(_embedding_table(images, model.embedding, cache_dir, progress, max_pixels))
+    out = parts[0][["image_id", "subject_id", "status", "detail"]].copy()
+    for part in parts[1:]:
+        failed = (out["status"] == OK) & (part["status"].to_numpy() != OK)
+        out.loc[failed, "status"] = part.loc[failed.to_numpy(), "status"].to_numpy()
+        out.loc[failed, "detail"] = part.loc[failed.to_numpy(), "detail"].to_numpy()
+    for part in parts:
+        for col in part.columns:
+            if col in model.features:
+                out[col] = part[col].to_numpy()
+    return out
+
+
+def _embedding_table(images: pd.DataFrame, spec: EmbeddingSpec, cache_dir: Path | None, progress: bool,
+                     max_pixels: int) -> pd.DataFrame:
+    import tempfile
+
+    from frbench.embed import embed_images
+    from frbench.embed.backend import Pipeline
+
+    pipeline = Pipeline(spec.model, spec.detector, spec.align)
+    with tempfile.TemporaryDirectory(prefix="frbench-skin-") as scratch:
+        embeddings, _ = embed_images(images, pipeline, Path(cache_dir) if cache_dir is not None else Path(scratch),
+                                     executor="serial", progress=progress, max_pixels=max_pixels)
+    matrix = embeddings.matrix
+    if matrix.shape[1] == 0:
+        matrix = np.full((len(images), spec.dims), np.nan)
+    elif matrix.shape[1] != spec.dims:
+        raise DatasetError(f"{spec.model} embeddings have {matrix.shape[1]} dimensions, the skin-tone model expects {spec.dims}")
+    with np.errstate(invalid="ignore"):
+        unit = matrix / np.linalg.norm(matrix, axis=1, keepdims=True)
+    out = pd.DataFrame(unit, columns=spec.names())
+    out.insert(0, "detail", embeddings.detail.to_numpy())
+    out.insert(0, "status", embeddings.status.to_numpy())
+    out.insert(0, "subject_id", images["subject_id"].to_numpy())
+    out.insert(0, "image_id", images["image_id"].to_numpy())
+    return out
+
+
+def pool_subject_means(features: pd.DataFrame, model: SkinToneModel) -> pd.DataFrame:
+    """Per subject, from the mean of its ``ok`` images' features: the same columns as
+    :func:`aggregate_subjects`. Averaging features rather than decisions lets photos that agree
+    move the subject away from the boundary, so a subject with many photos is decided more surely."""
+    rows = []
+    cols = list(model.features)
+    for subject, group in features.groupby("subject_id", sort=True):
+        ok = group[group["status"] == OK]
+        if len(ok) == 0:
+            unread = group["status"].isin(UNREAD).all()
+            rows.append((subject, UNKNOWN if unread else UNCERTAIN, math.nan, math.nan, 0))
+            continue
+        mean = ok[cols].to_numpy(dtype=np.float64).mean(axis=0)[None, :]
+        p = float(model.p_darker(mean)[0])
+        monk = float(median_class(model.monk_distribution(mean), model.monk_classes)[0])
+        rows.append((subject, str(decide(np.array([p]), model.band)[0]), p, monk, len(ok)))
+    out = pd.DataFrame(rows, columns=["subject_id", "skin_tone", "p_darker", "monk_estimate", "n_images"])
+    out["skin_tone_source"] = np.where(out["skin_tone"] == UNKNOWN, UNKNOWN, SOURCE)
+    return out
 
 
 def annotate_with_estimator(images: pd.DataFrame, per_subject: pd.DataFrame) -> pd.DataFrame:
@@ -248,7 +347,15 @@ def _parse_model(doc: dict[str, Any], name: str) -> SkinToneModel:
             f"{FEATURES_VERSION}; refit it with bench/skin_tone_eval.py --write-model"
         )
     features = tuple(doc["features"])
-    unknown = [f for f in features if f not in FEATURE_NAMES]
+    pooling = doc.get("pooling", IMAGE_LOGITS)
+    if pooling not in POOLINGS:
+        raise ValueError(f"pooling {pooling!r} is not one of {', '.join(POOLINGS)}")
+    embedding = None
+    if doc.get("embedding") is not None:
+        e = doc["embedding"]
+        embedding = EmbeddingSpec(str(e["model"]), str(e["detector"]), bool(e["align"]), int(e["dims"]), str(e["prefix"]))
+    known = set(FEATURE_NAMES) | set(embedding.names() if embedding else ())
+    unknown = [f for f in features if f not in known]
     if unknown:
         raise ValueError(f"unknown feature(s) {unknown[:3]}")
     n = len(features)
@@ -284,6 +391,8 @@ def _parse_model(doc: dict[str, Any], name: str) -> SkinToneModel:
         band=band,
         provenance=dict(doc.get("provenance", {})),
         source=name,
+        pooling=pooling,
+        embedding=embedding,
     )
 
 
@@ -298,6 +407,8 @@ def model_document(
     monk_coef: ArrayLike,
     band: tuple[float, float],
     provenance: dict[str, Any],
+    pooling: str = IMAGE_LOGITS,
+    embedding: EmbeddingSpec | None = None,
 ) -> dict[str, Any]:
     """The JSON document :func:`load_model` reads (what ``--write-model`` writes)."""
 
@@ -312,5 +423,9 @@ def model_document(
         "p_darker": {"intercept": float(intercept), "coef": floats(coef)},
         "monk": {"classes": [int(c) for c in monk_classes], "thresholds": floats(monk_thresholds), "coef": floats(monk_coef)},
         "band": [float(band[0]), float(band[1])],
+        "pooling": pooling,
+        "embedding": None if embedding is None else {
+            "model": embedding.model, "detector": embedding.detector, "align": embedding.align,
+            "dims": embedding.dims, "prefix": embedding.prefix},
         "provenance": provenance,
     }
