@@ -79,7 +79,7 @@ def test_record_appends_rows_with_what_was_seen_and_refuses_a_second_recording(t
     rows = read_label_file(label_file)
     assert rows["subject_id"].tolist() == order
     assert rows["skin_tone_binary"].tolist() == ["lighter", "darker"]
-    assert rows["tool"].str.endswith("sheet_001").all()
+    assert rows["tool"].str.endswith("out/sheet_001").all()  # which drawing's sheet: folder and name
     ann = rows.set_index("subject_id").loc["Ann", "image_id"].split(";")
     assert sorted(ann) == ["Ann/Ann_0001.jpg", "Ann/Ann_0002.jpg"]
     assert json.loads(label_file.with_suffix(".json").read_text())["kind"] == "an AI model (test)"

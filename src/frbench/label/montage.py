@@ -190,13 +190,14 @@ def record_answers(key_path: Path, answers_text: str, annotator: str, label_file
     """Append one sheet's answers to ``label_file`` (created if absent); return how many were added.
 
     The rows' ``image_id`` are the photos the tile showed, ``tool`` names this workflow and the
-    sheet (``frbench-label-montage VERSION sheet_NNN``), and ``labelled_at`` is now. A sheet already
+    sheet (``frbench-label-montage VERSION FOLDER/sheet_NNN``), and ``labelled_at`` is now. A sheet already
     recorded in the file is refused, so a repeated command cannot count an answer twice.
     """
     check_annotator_name(annotator)
     key = read_sheet_key(key_path)
     answers = parse_answers(answers_text, key["tile"].tolist(), where)
-    tool = f"{TOOL} {key_path.stem}"
+    # the sheet's folder too: two drawings of a block both have a sheet_001
+    tool = f"{TOOL} {key_path.resolve().parent.name}/{key_path.stem}"
     existing: list[dict[str, object]] = []
     if label_file.exists():
         rows = read_label_file(label_file)
