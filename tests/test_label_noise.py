@@ -133,7 +133,7 @@ def test_a_darker_group_with_one_nonmated_pair_is_no_certain_difference():
     # the darker group: two subjects, their mated pairs and a single non-mated pair, not a false match
     pairs = pd.concat([lighter_pairs, scored([("D0", "D0", True, 1.0), ("D1", "D1", True, 1.0),
                                               ("D0", "D1", False, 0.0)], subjects)], ignore_index=True)
-    result = measure_listed(run_config(), pairs, SKIN, subjects)
+    result = measure_listed(run_config(400), pairs, SKIN, subjects)
     groups = by_group(result.per_group)
     assert groups.loc["darker", "n_nonmated"] == 1 and groups.loc["darker", "fmr"] == 0 < groups.loc["lighter", "fmr"]
     fmr = result.label_noise.set_index("rate").loc["fmr"]
@@ -152,7 +152,7 @@ def test_undefined_replicates_are_counted_and_withhold_the_interval_over_five_pe
     subjects = pd.concat([lighter, pd.DataFrame([subject("X", "darker", True, 0.75, heldout=(30, 20))])],
                          ignore_index=True)
     pairs = pd.concat([lighter_pairs, scored([("X", "X", True, 0.0)], subjects)], ignore_index=True)
-    result = measure_listed(run_config(), pairs, SKIN, subjects)
+    result = measure_listed(run_config(400), pairs, SKIN, subjects)
     darker = by_group(result.per_group).loc["darker"]
     assert darker["fnmr_sens_undefined_share"] > 0.05
     assert darker["fnmr_sens_status"] == "not_reported"
@@ -179,7 +179,7 @@ def test_label_noise_widens_the_interval_beyond_sampling_alone():
     darker = subjects["skin_tone"] == "darker"
     subjects.loc[darker, ["n_darker", "n_lighter"]] = [1, 1]
     subjects.loc[~darker, "n_lighter"] = 2
-    row = by_group(measure_listed(run_config(1000, bootstrap=1000), pairs, SKIN, subjects).per_group).loc["darker"]
+    row = by_group(measure_listed(run_config(400, bootstrap=400), pairs, SKIN, subjects).per_group).loc["darker"]
     # the same subject draws (seed) with and without the label draws
     assert row["fnmr_sens_high"] - row["fnmr_sens_low"] > row["fnmr_boot_high"] - row["fnmr_boot_low"]
 
