@@ -93,9 +93,6 @@ def _estimate(
 
         model = load_model().with_band(cfg.uncertain_band)
         per_image, per_subject = estimate_skin_tone(images, model, cache_dir=cache_dir, progress=progress, max_pixels=max_pixels)
-        monk = per_subject["monk_estimate"]
-        per_subject["skin_tone_category"] = [f"monk_{int(m)}" if np.isfinite(m) else t
-                                             for m, t in zip(monk, per_subject["skin_tone"])]
         per_subject["heldout_n"], per_subject["heldout_n_darker"] = model.heldout_counts(per_subject["skin_tone"])
         return per_image, per_subject
     per_image = estimate_ita_images(

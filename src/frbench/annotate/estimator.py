@@ -202,7 +202,8 @@ def pool_subject(p: ArrayLike, monk_distribution: ArrayLike | None = None) -> tu
 
 def aggregate_subjects(per_image: pd.DataFrame, model: SkinToneModel) -> pd.DataFrame:
     """Per subject: ``subject_id, skin_tone, p_darker, monk_estimate, n_images, skin_tone_source``
-    (rules in the module docstring), sorted by subject_id."""
+    and ``skin_tone_category`` (the Monk estimate as ``monk_<m>``, or the tone where there is
+    none), rules in the module docstring, sorted by subject_id."""
     monk_cols = [f"monk_p{c}" for c in model.monk_classes]
     rows = []
     for subject, group in per_image.groupby("subject_id", sort=True):
@@ -216,6 +217,8 @@ def aggregate_subjects(per_image: pd.DataFrame, model: SkinToneModel) -> pd.Data
         rows.append((subject, str(decide(np.array([p]), model.band)[0]), p, monk, len(ok)))
     out = pd.DataFrame(rows, columns=["subject_id", "skin_tone", "p_darker", "monk_estimate", "n_images"])
     out["skin_tone_source"] = np.where(out["skin_tone"] == UNKNOWN, UNKNOWN, SOURCE)
+    out["skin_tone_category"] = [f"monk_{int(m)}" if np.isfinite(m) else t
+                                 for m, t in zip(out["monk_estimate"], out["skin_tone"])]
     return out
 
 
@@ -233,22 +236,6 @@ def estimate_skin_tone(
     per_image = predict_images(features, model)
     per_image.insert(3, "detail", features["detail"].to_numpy())
     return per_image, aggregate_subjects(per_image, model)
-
-
-def annotate_with_estimator(images: pd.DataFrame, per_subject: pd.DataFrame) -> pd.DataFrame:
-    """Copy of ``images`` with the subject's ``skin_tone``, ``skin_tone_category`` (the Monk
-    estimate as text, or the tone where there is none), ``p_darker``, ``monk_estimate`` and
-    ``skin_tone_source`` on every image."""
-    table = per_subject.set_index("subject_id")
-    out = images.copy()
-    subject = out["subject_id"]
-    out["skin_tone"] = subject.map(table["skin_tone"]).fillna(UNKNOWN).astype(str)
-    out["p_darker"] = subject.map(table["p_darker"]).astype(float)
-    out["monk_estimate"] = subject.map(table["monk_estimate"]).astype(float)
-    monk_text = out["monk_estimate"].map(lambda m: f"monk_{int(m)}" if np.isfinite(m) else None)
-    out["skin_tone_category"] = monk_text.fillna(out["skin_tone"]).astype(str)
-    out["skin_tone_source"] = subject.map(table["skin_tone_source"]).fillna(UNKNOWN).astype(str)
-    return out
 
 
 def _band(value: Any, what: str) -> tuple[float, float]:
