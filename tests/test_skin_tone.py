@@ -98,7 +98,7 @@ def test_annotate_from_fitzpatrick_labels():
     # a: II, V, V -> V; b: III, IV -> lower median III; c: no label
     assert out["skin_tone_category"].tolist() == ["V"] * 3 + ["III"] * 2 + ["unknown"]
     assert out["skin_tone"].tolist() == ["darker"] * 3 + ["lighter"] * 2 + ["unknown"]
-    assert out["skin_tone_source"].tolist() == ["human"] * 5 + ["unknown"]
+    assert out["skin_tone_source"].tolist() == ["dataset"] * 5 + ["unknown"]
     assert out["ita"].isna().all()
 
 

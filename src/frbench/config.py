@@ -183,7 +183,9 @@ class StatsConfig(_Strict):
     )
     permutations: int = Field(1999, ge=0, description="subject-clustered permutation test: permutations (0: exact test only)")
     label_draws: int = Field(
-        200, ge=0, description="estimated skin tone: label draws from each subject's P(darker) for label-noise intervals (0: off)"
+        1000, ge=0, description="skin-tone sensitivity analysis: replicates that resample subjects and redraw each "
+        "subject's perceived label (annotators' answers, the estimator's held-out confusion); under 1,000 the "
+        "report says so (0: off)"
     )
     threshold_uncertainty: bool = Field(
         False, description="bootstrap intervals that re-set each target threshold on the replicate's own impostors"
@@ -196,7 +198,7 @@ class AnnotateConfig(_Strict):
     skin_tone: Literal["ita", "estimator", "fitzpatrick", "monk"] | None = Field(
         None,
         description="ita: estimate from skin pixels; estimator: calibrated P(darker) and Monk estimate with "
-        "abstention (docs/skin_tone.md); fitzpatrick/monk: map the dataset's human labels",
+        "abstention (docs/skin_tone.md); fitzpatrick/monk: map the dataset's own labels",
     )
     uncertain_band: tuple[float, float] | None = Field(
         None, description="estimator: P(darker) band [low, high] reported as uncertain (default: the model's)"
@@ -204,8 +206,8 @@ class AnnotateConfig(_Strict):
     skin_tone_column: str | None = Field(None, description="fitzpatrick/monk: the image column holding the labels")
     skin_tone_labels: list[Path] = Field(
         default_factory=list,
-        description="human label files (frbench label's per-annotator CSVs, or a consensus): where they label a "
-        "subject, their consensus replaces the estimate (docs/labelling.md)",
+        description="perceived-label files of annotators (frbench label's per-annotator CSVs, or a consensus): "
+        "where they label a subject, their consensus replaces the estimate (docs/labelling.md)",
     )
     grey_world: bool | None = Field(None, description="ita: colour-constancy correction (default: measured best)")
     regions: str | None = Field(None, description="ita: skin regions (default: measured best)")
@@ -214,8 +216,8 @@ class AnnotateConfig(_Strict):
     @model_validator(mode="after")
     def _human_scale_needs_column(self) -> AnnotateConfig:
         if self.skin_tone_labels and self.skin_tone in ("fitzpatrick", "monk"):
-            raise ValueError("skin_tone_labels adds human labels to an estimate (ita, estimator); a dataset's own "
-                             "Fitzpatrick or Monk column already is human labels")
+            raise ValueError("skin_tone_labels adds annotators' labels to an estimate (ita, estimator); a dataset's "
+                             "own Fitzpatrick or Monk column already is labels")
         if self.skin_tone in ("fitzpatrick", "monk") and not self.skin_tone_column:
             raise ValueError(f"skin_tone {self.skin_tone!r} needs skin_tone_column, the column with the labels")
         if self.uncertain_band is not None:

@@ -1,4 +1,4 @@
-"""Subject annotations estimated from pixels or mapped from human labels: skin tone by ITA."""
+"""Subject annotations estimated from pixels or mapped from labels: skin tone by ITA or the calibrated estimator, annotators' labels first."""
 
 from frbench.annotate.ita import ItaOptions, ItaResult, estimate_ita, estimate_ita_images, subject_ita
 from frbench.annotate.skin_tone import (

@@ -12,8 +12,18 @@ becoming 0, the training mean), and two linear models on z:
   P(tone <= classes[k]) = expit(thresholds[k] - z . coef); the estimate is the median of that
   distribution (the tone minimising expected absolute error).
 
-Both were fitted by ``bench/skin_tone_eval.py --write-model`` on the hand-labelled development set
-``labels/lfw-skin-tone`` and the file records how (``provenance``).
+Both were fitted by ``bench/skin_tone_eval.py --write-model`` on the development set
+``labels/lfw-skin-tone`` (perceived labels by its annotators) and the file records how
+(``provenance``).
+
+Held-out confusion
+------------------
+Optional ``held_out_confusion``: per call (``darker``, ``lighter``, ``uncertain``) of the fitted
+model on held-out subjects, ``n`` (held-out subjects given that call whose annotators perceived
+them lighter or darker) and ``n_perceived_darker`` (of them, perceived darker), with
+``description`` saying how they were held out. :meth:`SkinToneModel.heldout_counts` gives them to
+the subjects table, and the sensitivity analysis (:mod:`frbench.metrics.label_noise`) redraws
+estimated labels from them; a model without them gets that module's documented fallback.
 
 Decisions
 ---------
@@ -92,6 +102,8 @@ class SkinToneModel:
     band: tuple[float, float]
     provenance: dict[str, Any]
     source: str
+    held_out_confusion: dict[str, tuple[int, int]] | None = None
+    held_out_description: str = ""
     pooling: str = IMAGE_LOGITS
     embedding: EmbeddingSpec | None = None
 
@@ -106,6 +118,15 @@ class SkinToneModel:
     def monk_distribution(self, X: ArrayLike) -> NDArray[np.float64]:
         """P(Monk tone = c) for each c in ``monk_classes``, one row per feature row."""
         return predict_ordinal(self.standardise(X), self.monk_thresholds, self.monk_coef)
+
+    def heldout_counts(self, calls: ArrayLike) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """Per call: held-out subjects with that call (``n``) and how many were perceived darker;
+        NaN where the model records no held-out confusion for the call."""
+        table = self.held_out_confusion or {}
+        calls = np.asarray(calls, dtype=object)
+        n = np.array([table[c][0] if c in table else np.nan for c in calls], dtype=np.float64)
+        k = np.array([table[c][1] if c in table else np.nan for c in calls], dtype=np.float64)
+        return n, k
 
     def with_band(self, band: tuple[float, float] | list[float] | None) -> SkinToneModel:
         """The same model with another abstention band (validated), or itself for None."""
@@ -203,7 +224,8 @@ def pool_subject(p: ArrayLike, monk_distribution: ArrayLike | None = None) -> tu
 
 def aggregate_subjects(per_image: pd.DataFrame, model: SkinToneModel) -> pd.DataFrame:
     """Per subject: ``subject_id, skin_tone, p_darker, monk_estimate, n_images, skin_tone_source``
-    (rules in the module docstring), sorted by subject_id."""
+    and ``skin_tone_category`` (the Monk estimate as ``monk_<m>``, or the tone where there is
+    none), rules in the module docstring, sorted by subject_id."""
     monk_cols = [f"monk_p{c}" for c in model.monk_classes]
     rows = []
     for subject, group in per_image.groupby("subject_id", sort=True):
@@ -217,6 +239,8 @@ def aggregate_subjects(per_image: pd.DataFrame, model: SkinToneModel) -> pd.Data
         rows.append((subject, str(decide(np.array([p]), model.band)[0]), p, monk, len(ok)))
     out = pd.DataFrame(rows, columns=["subject_id", "skin_tone", "p_darker", "monk_estimate", "n_images"])
     out["skin_tone_source"] = np.where(out["skin_tone"] == UNKNOWN, UNKNOWN, SOURCE)
+    out["skin_tone_category"] = [f"monk_{int(m)}" if np.isfinite(m) else t
+                                 for m, t in zip(out["monk_estimate"], out["skin_tone"])]
     return out
 
 
@@ -313,22 +337,6 @@ def pool_subject_means(features: pd.DataFrame, model: SkinToneModel) -> pd.DataF
     return out
 
 
-def annotate_with_estimator(images: pd.DataFrame, per_subject: pd.DataFrame) -> pd.DataFrame:
-    """Copy of ``images`` with the subject's ``skin_tone``, ``skin_tone_category`` (the Monk
-    estimate as text, or the tone where there is none), ``p_darker``, ``monk_estimate`` and
-    ``skin_tone_source`` on every image."""
-    table = per_subject.set_index("subject_id")
-    out = images.copy()
-    subject = out["subject_id"]
-    out["skin_tone"] = subject.map(table["skin_tone"]).fillna(UNKNOWN).astype(str)
-    out["p_darker"] = subject.map(table["p_darker"]).astype(float)
-    out["monk_estimate"] = subject.map(table["monk_estimate"]).astype(float)
-    monk_text = out["monk_estimate"].map(lambda m: f"monk_{int(m)}" if np.isfinite(m) else None)
-    out["skin_tone_category"] = monk_text.fillna(out["skin_tone"]).astype(str)
-    out["skin_tone_source"] = subject.map(table["skin_tone_source"]).fillna(UNKNOWN).astype(str)
-    return out
-
-
 def _band(value: Any, what: str) -> tuple[float, float]:
     if not isinstance(value, (list, tuple)) or len(value) != 2:
         raise ConfigError(f"{what}={value!r} must be two probabilities [low, high]")
@@ -391,9 +399,30 @@ def _parse_model(doc: dict[str, Any], name: str) -> SkinToneModel:
         band=band,
         provenance=dict(doc.get("provenance", {})),
         source=name,
+        held_out_confusion=_held_out(doc.get("held_out_confusion")),
+        held_out_description=str((doc.get("held_out_confusion") or {}).get("description", "")),
         pooling=pooling,
         embedding=embedding,
     )
+
+
+def _held_out(value: Any) -> dict[str, tuple[int, int]] | None:
+    """The ``held_out_confusion`` section checked: whole counts, 0 <= n_perceived_darker <= n."""
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise ValueError("held_out_confusion must be an object keyed by call")
+    out = {}
+    for call, cell in value.items():
+        if call == "description":
+            continue
+        if call not in (DARKER, LIGHTER, UNCERTAIN):
+            raise ValueError(f"held_out_confusion: unknown call {call!r} (darker, lighter, uncertain)")
+        n, k = cell["n"], cell["n_perceived_darker"]
+        if not all(isinstance(v, int) and not isinstance(v, bool) for v in (n, k)) or not 0 <= k <= n:
+            raise ValueError(f"held_out_confusion.{call}: need whole numbers 0 <= n_perceived_darker <= n")
+        out[call] = (n, k)
+    return out
 
 
 def model_document(
@@ -407,10 +436,12 @@ def model_document(
     monk_coef: ArrayLike,
     band: tuple[float, float],
     provenance: dict[str, Any],
+    held_out_confusion: dict[str, Any] | None = None,
     pooling: str = IMAGE_LOGITS,
     embedding: EmbeddingSpec | None = None,
 ) -> dict[str, Any]:
-    """The JSON document :func:`load_model` reads (what ``--write-model`` writes)."""
+    """The JSON document :func:`load_model` reads (what ``--write-model`` writes); the held-out
+    confusion (module docstring) is written where given."""
 
     def floats(v: ArrayLike) -> list[float]:
         return [float(x) for x in np.asarray(v, dtype=np.float64)]
@@ -428,4 +459,5 @@ def model_document(
             "model": embedding.model, "detector": embedding.detector, "align": embedding.align,
             "dims": embedding.dims, "prefix": embedding.prefix},
         "provenance": provenance,
+        **({"held_out_confusion": held_out_confusion} if held_out_confusion is not None else {}),
     }

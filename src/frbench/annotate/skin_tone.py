@@ -123,18 +123,19 @@ def annotate_skin_tone(
     per_subject_ita : ``subject_id, ita`` (from :func:`frbench.annotate.ita.subject_ita`); used with
         ``scale='ita'``. Subjects absent from it are ``unknown``.
     source_column : a column of ``images`` holding per-image values: ITA in degrees for
-        ``scale='ita'`` (instead of ``per_subject_ita``), or human Fitzpatrick / Monk labels.
+        ``scale='ita'`` (instead of ``per_subject_ita``), or the dataset's own Fitzpatrick / Monk labels.
     scale : ``ita``, ``fitzpatrick`` or ``monk``.
 
     Returns
     -------
     A copy of ``images`` with ``skin_tone`` (``lighter``/``darker``/``unknown``),
     ``skin_tone_category`` (ITA category, Fitzpatrick ``I``-``VI`` or Monk ``1``-``10``),
-    ``ita`` (the subject's ITA, NaN for human scales) and ``skin_tone_source`` (``ita``, ``human``,
-    or ``unknown`` where the tone is unknown).
+    ``ita`` (the subject's ITA, NaN for the label scales) and ``skin_tone_source`` (``ita``,
+    ``dataset`` for the dataset's own Fitzpatrick or Monk labels, or ``unknown`` where the tone is
+    unknown).
 
     A subject's value is the median over its images, applied to all of them. For the ordinal
-    human scales it is the lower median (``statistics.median_low``), so it stays on the scale; an
+    label scales it is the lower median (``statistics.median_low``), so it stays on the scale; an
     even number of disagreeing labels therefore resolves one step lighter.
     """
     if scale not in SCALES:
@@ -156,7 +157,7 @@ def annotate_skin_tone(
         source = "ita"
     else:
         if source_column is None:
-            raise ValueError(f"scale={scale!r} needs source_column (the column of human labels)")
+            raise ValueError(f"scale={scale!r} needs source_column (the column of the dataset's labels)")
         if scale == "fitzpatrick":
             normalise, order, what = fitzpatrick_type, FITZPATRICK_TYPES, FITZPATRICK_WHAT
         else:
@@ -170,7 +171,7 @@ def annotate_skin_tone(
         by_subject = {s: order[statistics.median_low(r)] for s, r in ranks.items()}
         category = np.array([by_subject.get(s, UNKNOWN) for s in subjects], dtype=object)
         ita = np.full(len(images), np.nan)
-        source = "human"
+        source = "dataset"
     mapping = {"ita": ITA_BINARY, "fitzpatrick": FITZPATRICK_BINARY, "monk": MONK_BINARY}[scale]
     binary = np.array([mapping.get(c, UNKNOWN) for c in category], dtype=object)
     out = images.copy()

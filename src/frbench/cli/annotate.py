@@ -21,10 +21,11 @@ def annotate() -> None:
 @workers_option(default=1)
 @quiet_option("No progress bar.")
 def annotate_skin_tone(config: Path, out_file: Path, overrides: tuple[str, ...], workers: int, quiet: bool) -> None:
-    """Estimate skin tone for every image of the dataset CONFIG names.
+    """Skin tone of every subject of the dataset CONFIG names, by the policy runs use.
 
-    Uses the config's dataset and annotate.* options: the Individual Typology Angle (skin_tone:
-    ita) or the calibrated estimator (skin_tone: estimator); results are cached by image content.
+    The annotators' perceived labels (annotate.skin_tone_labels) first, else the estimate (skin_tone:
+    ita or estimator; cached by image content), else unknown. The subjects table gives each
+    subject's tone, source, P(darker) where estimated, and annotators and agreement where labelled.
     """
     from frbench.annotate.apply import skin_tone_of_dataset
     from frbench.config import config_errors_named, load_config
@@ -39,9 +40,10 @@ def annotate_skin_tone(config: Path, out_file: Path, overrides: tuple[str, ...],
     write_csv(out_file, per_image)
     write_csv(subjects_file, per_subject)
     failed = per_image["status"] != "ok"
+    sources = per_subject["skin_tone_source"].value_counts().sort_index()
     click.echo(
         f"{len(per_image)} images ({int(failed.sum())} without an estimate), {len(per_subject)} subjects "
-        f"({int(per_subject['skin_tone'].isin(['unknown', 'uncertain']).sum())} unknown or uncertain): "
-        f"{out_file}, {subjects_file}",
+        f"({int(per_subject['skin_tone'].isin(['unknown', 'uncertain']).sum())} unknown or uncertain; by source: "
+        + ", ".join(f"{k} {v}" for k, v in sources.items()) + f"): {out_file}, {subjects_file}",
         err=True,
     )

@@ -16,7 +16,7 @@ ORDERS = ("random", "uncertain-first")
 
 @click.group("label")
 def label() -> None:
-    """Human skin-tone labels: a local labelling page, agreement between annotators, consensus."""
+    """Annotators' skin-tone labels: a local labelling page, agreement between annotators, consensus."""
 
 
 @label.command("skin-tone")

@@ -1,4 +1,5 @@
-"""Human skin-tone labels: the per-annotator file format, a local labelling page, agreement and consensus.
+"""Perceived skin-tone labels by annotators (people or AI models, as each annotator's description
+says): the per-annotator file format, a local labelling page, agreement and consensus.
 
 Modules: ``files`` (the format and its strict reader), ``order`` (seeded and uncertain-first
 order), ``crops`` (the face crops shown), ``server`` (the page's session and HTTP server),

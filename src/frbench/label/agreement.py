@@ -35,7 +35,7 @@ each drawn subject brings all its answers; every statistic uses the same draws.
 Consensus (one row per subject): the binary answer given most often, ``unsure`` counting as an
 answer and a tie for the most frequent giving ``unsure``; the Monk value is the lower median of
 the Monk values given (``statistics.median_low``, the rule ``annotate_skin_tone`` applies to
-human Monk labels), empty when none was given. ``n_agree`` counts the annotators whose binary
+Monk labels of a dataset), empty when none was given. ``n_agree`` counts the annotators whose binary
 answer equals the consensus.
 """
 
@@ -245,7 +245,7 @@ def answer_intervals(rows: pd.DataFrame, break_seconds: float = BREAK_SECONDS) -
 
 
 def label_summary(files: Sequence[Path], replicates: int = 1000, seed: int = 0, level: float = 0.95) -> dict:
-    """What a run report says about human skin-tone labels: annotators, agreement, single-annotator share.
+    """What a run report says about annotators' skin-tone labels: annotators, agreement, single-annotator share.
 
     Returns a dict: ``annotators`` (names), ``n_annotators``, ``n_subjects`` (labelled by anyone),
     ``n_single_annotator`` and ``share_single_annotator`` (subjects only one annotator labelled),

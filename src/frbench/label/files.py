@@ -1,4 +1,4 @@
-"""Human skin-tone label files: one CSV per annotator, its strict reader and its atomic writer.
+"""Skin-tone label files of annotators (people or AI models): one CSV per annotator, its strict reader and its atomic writer.
 
 Format
 ------

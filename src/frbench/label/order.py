@@ -8,7 +8,7 @@ Uncertainty of a subject's estimated tone, higher = less sure:
   :mod:`frbench.annotate.skin_tone`), so subjects measured near the boundary come first.
 
 A subject without an estimate (NaN) has the highest uncertainty: nothing is known of it, and a
-human label helps most there. Ties keep the seeded random order, so ``uncertain-first`` with
+an annotator's label helps most there. Ties keep the seeded random order, so ``uncertain-first`` with
 equal uncertainties is the ``random`` order.
 """
 

@@ -28,7 +28,7 @@ from frbench.metrics.group_tests import group_tests
 from frbench.metrics.grouped import add_bootstrap_intervals, bootstrap_replicates, per_group_rates, per_group_thresholds
 from frbench.metrics.intervals import bootstrap_interval
 from frbench.metrics.label_noise import (
-    add_label_noise_intervals, darker_lighter_difference, label_noise_replicates,
+    add_sensitivity_intervals, darker_lighter_difference, label_model, sensitivity_replicates,
 )
 from frbench.metrics.threshold_bootstrap import threshold_bootstrap_replicates
 from frbench.metrics.thresholds import fold_accuracy, fold_calibrated
@@ -38,19 +38,20 @@ def measure_listed(
 ) -> Measures:
     """All thresholds, grouped tables and curves of a run, from its scored pairs.
 
-    ``subjects`` (``subject_id, skin_tone, p_darker``), where skin tone is estimated with a
-    posterior: the global thresholds' skin-tone rows gain label-noise intervals
-    (:mod:`frbench.metrics.label_noise`) and ``Measures.label_noise`` the darker-lighter differences.
+    ``subjects`` (:data:`frbench.metrics.label_noise.SUBJECT_COLUMNS`), where skin tone comes
+    from annotators or an estimate: the global thresholds' skin-tone rows gain the sensitivity
+    analysis's intervals (subjects resampled and labels redrawn, :mod:`frbench.metrics.label_noise`)
+    and ``Measures.label_noise`` the darker-lighter differences under it.
     """
     thresholds = global_thresholds(config, pairs)
     table, fmr_reps, fnmr_reps = _rates(config, pairs, groups, thresholds)
     label_noise = None
     if (subjects is not None and config.stats.label_draws and "skin_tone" in groups.columns
-            and np.isfinite(subjects["p_darker"].to_numpy(dtype=float)).any()):
-        rows, fnmr_l, fmr_l = label_noise_replicates(
+            and label_model(subjects).noisy):
+        rows, fnmr_l, fmr_l = sensitivity_replicates(
             pairs, groups, thresholds, subjects, draws=config.stats.label_draws, seed=config.stats.seed
         )
-        table = add_label_noise_intervals(table, rows, fnmr_l, fmr_l, config.stats.confidence_level)
+        table = add_sensitivity_intervals(table, rows, fnmr_l, fmr_l, config.stats.confidence_level)
         label_noise = darker_lighter_difference(table, rows, fnmr_l, fmr_l, level=config.stats.confidence_level)
     tables = [table]
     threshold_rows = threshold_table(thresholds)

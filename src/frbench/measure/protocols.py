@@ -47,10 +47,17 @@ class Evaluation:
 
 
 def label_posterior(images: pd.DataFrame) -> pd.DataFrame | None:
-    """Per subject ``subject_id, skin_tone, p_darker`` where skin tone carries a posterior, else None."""
-    if not {"skin_tone", "p_darker"} <= set(images.columns):
+    """Per subject what the skin-tone sensitivity analysis redraws labels from
+    (:data:`frbench.metrics.label_noise.SUBJECT_COLUMNS`), where the subjects table of
+    :mod:`frbench.annotate.sources` is on the images; None where skin tone has no such table."""
+    from frbench.annotate.sources import ANSWER_COLUMNS, ESTIMATED_SOURCES, HELDOUT_COLUMNS
+
+    if not {"skin_tone", "skin_tone_source", *ANSWER_COLUMNS, *HELDOUT_COLUMNS} <= set(images.columns):
         return None
-    return images[["subject_id", "skin_tone", "p_darker"]].drop_duplicates("subject_id").reset_index(drop=True)
+    subjects = images.drop_duplicates("subject_id")
+    out = subjects[["subject_id", "skin_tone", *ANSWER_COLUMNS, *HELDOUT_COLUMNS]].reset_index(drop=True)
+    out["estimated"] = subjects["skin_tone_source"].isin(ESTIMATED_SOURCES).to_numpy()
+    return out
 
 
 def _counts(pairs: pd.DataFrame) -> dict[str, int]:

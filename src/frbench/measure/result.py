@@ -14,8 +14,9 @@ class Measures:
     ``det``, ``cross_group`` and ``histograms`` are the curve tables behind the plots
     (``histograms`` only where scores are listed); ``cells`` the exhaustive protocol's per-cell
     counts; ``group_tests`` the tests of equal rates across groups (group_tests.csv); ``accuracy``
-    verification accuracy and TAR at every threshold (accuracy.csv); ``label_noise`` how far the
-    darker-lighter difference moves under the skin-tone estimate's own label noise (label_noise.csv).
+    verification accuracy and TAR at every threshold (accuracy.csv); ``label_noise`` the darker-lighter
+    difference under the skin-tone sensitivity analysis, subjects resampled and perceived labels
+    redrawn (skin_tone_sensitivity.csv; :mod:`frbench.metrics.label_noise`).
     """
 
     thresholds: dict[str, float]

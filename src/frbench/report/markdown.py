@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -80,7 +81,7 @@ ITA_CAVEAT = (
     "Skin tone here is estimated, not labelled: the Individual Typology Angle of cheek and forehead pixels, "
     "which depends on lighting, exposure and white balance as much as on skin. On LFW a large share of the "
     "'darker' group are lighter-skinned people in poor light (docs/skin_tone.md); treat skin-tone results "
-    "as indicative and prefer human Fitzpatrick or Monk labels where a dataset has them."
+    "as indicative and prefer a dataset's own Fitzpatrick or Monk labels, or annotators' perceived labels, where they exist."
 )
 
 
@@ -121,11 +122,14 @@ def gender_shades_table(
 
 
 def _label(row: pd.Series, kind: str) -> str:
-    """`` label [a, b]`` where the row has a label-noise interval (metrics.label_noise)."""
-    low, high = row.get(f"{kind}_label_low"), row.get(f"{kind}_label_high")
-    if low is None or pd.isna(low):
+    """``; sensitivity [a, b]`` where the row has a skin-tone sensitivity interval (metrics.label_noise),
+    or why it is withheld."""
+    status = row.get(f"{kind}_sens_status")
+    if status is None or pd.isna(status):
         return ""
-    return f"; labels [{low:.4g}, {high:.4g}]"
+    if status == "not_reported":
+        return f"; sensitivity withheld ({row.get(f'{kind}_sens_undefined_share', float('nan')):.0%} undefined)"
+    return f"; sensitivity [{row[f'{kind}_sens_low']:.4g}, {row[f'{kind}_sens_high']:.4g}]"
 
 
 def imported_section(summary: dict[str, Any]) -> list[str]:
@@ -153,13 +157,13 @@ def skin_tone_section(
     images: pd.DataFrame, figures: dict[str, list[str]], label_files: list[Any] | None = None,
     label_noise: pd.DataFrame | None = None,
 ) -> list[str]:
-    """Where each subject's tone comes from, coverage, the categories, human-label agreement and
-    how far label noise moves the darker-lighter difference."""
+    """Where each subject's tone comes from, coverage, the categories, who the annotators were and
+    how they agree, and the sensitivity analysis of the darker-lighter difference."""
     from frbench.annotate.skin_tone import FITZPATRICK_BINARY, ITA_BINARY, MONK_BINARY, ITA_CATEGORY_BOUNDS
-    from frbench.annotate.sources import HUMAN, coverage, source_counts
+    from frbench.annotate.sources import ANNOTATORS, coverage, source_counts
 
-    estimated = images["skin_tone_source"].replace({"unknown": pd.NA, HUMAN: pd.NA}).dropna()
-    kind = estimated.iloc[0] if len(estimated) else ("human" if (images["skin_tone_source"] == HUMAN).any() else "unknown")
+    estimated = images["skin_tone_source"].replace({"unknown": pd.NA, ANNOTATORS: pd.NA}).dropna()
+    kind = estimated.iloc[0] if len(estimated) else (ANNOTATORS if (images["skin_tone_source"] == ANNOTATORS).any() else "unknown")
     counts = (
         images.groupby(["skin_tone_category", "skin_tone"], sort=False)
         .agg(subjects=("subject_id", "nunique"), images=("image_id", "size"))
@@ -173,7 +177,8 @@ def skin_tone_section(
              f"**Coverage:** {coverage(images):.1%} of {subjects:,} subjects are lighter or darker; the rest are "
              "`uncertain` (the estimator abstains, or annotators could not tell) or `unknown`, groups of their own in "
              "every table.", "",
-             "Where each subject's tone comes from (human labels first, then the estimate; `frbench.annotate.sources`):", "",
+             "Where each subject's tone comes from (`annotators`: the annotators' perceived labels, first; then the "
+             "estimate; `frbench.annotate.sources`):", "",
              md_table(source_counts(images)), ""]
     if kind == "ita":
         bounds = ", ".join(
@@ -181,8 +186,9 @@ def skin_tone_section(
             for c, lo, hi in ITA_CATEGORY_BOUNDS
         )
         mapping = ", ".join(f"{k} -> {v}" for k, v in ITA_BINARY.items())
-        lines += [f"Estimated by ITA (degrees): {bounds}. Binary (Gender Shades): {mapping}. ITA carries no "
-                  "probability, so no label-noise interval is computed for it.", ""]
+        lines += [f"Estimated by ITA (degrees): {bounds}. Binary (Gender Shades): {mapping}. ITA records no "
+                  "held-out confusion, so the sensitivity analysis treats its calls as carrying no checked "
+                  "information (below).", ""]
     elif kind == "estimator":
         lines += [
             "Estimated by the calibrated skin-tone estimator (P(darker) with an abstention band, Monk "
@@ -192,7 +198,7 @@ def skin_tone_section(
         ]
     elif kind == "dataset":
         lines += [
-            "Human labels of the dataset. Binary: Fitzpatrick "
+            "The dataset's own labels. Binary: Fitzpatrick "
             + ", ".join(f"{k} -> {v}" for k, v in FITZPATRICK_BINARY.items())
             + "; Monk "
             + ", ".join(f"{k} -> {v}" for k, v in MONK_BINARY.items())
@@ -200,29 +206,69 @@ def skin_tone_section(
             "",
         ]
     if label_files:
-        lines += human_labels_lines(label_files)
+        lines += annotator_lines(label_files)
     lines += [md_table(counts), ""]
     if label_noise is not None and len(label_noise):
-        lines += [
-            "### Label noise", "",
-            "Each estimated subject's label redrawn from its P(darker), other labels kept "
-            f"({int(label_noise['draws'].iloc[0])} draws; `metrics.label_noise`): the darker minus lighter "
-            "difference with the measured labels, the interval it moves in when labels are wrong at the "
-            "estimator's own rate, and the share of draws in which its sign reverses. Per-group label-noise "
-            "intervals are in per_group.csv (`*_label_low/high`).", "",
-            md_table(label_noise.round(6)), "",
-        ]
+        lines += sensitivity_lines(images, label_noise)
     lines += [f"![ITA histogram]({p})" for p in figures.get("skin_tone", [])]
     return lines + [""]
 
 
-def human_labels_lines(label_files: list[Any]) -> list[str]:
-    """Annotators, their agreement with intervals, and the share of subjects only one labelled."""
+def sensitivity_lines(images: pd.DataFrame, differences: pd.DataFrame) -> list[str]:
+    """The sensitivity analysis: what was redrawn from what, how many replicates, and the
+    darker-lighter differences (skin_tone_sensitivity.csv)."""
+    from frbench.annotate.sources import ANNOTATORS, ESTIMATED_SOURCES
+    from frbench.metrics.label_noise import RECOMMENDED_DRAWS
+
+    per_subject = images.drop_duplicates("subject_id")
+    source = per_subject["skin_tone_source"]
+    labelled = per_subject[source == ANNOTATORS]
+    split = int(((labelled[["n_darker", "n_lighter", "n_unsure"]] > 0).sum(axis=1) > 1).sum()) if len(labelled) else 0
+    estimated = per_subject[source.isin(ESTIMATED_SOURCES)]
+    fallback = int(estimated["heldout_n"].isna().sum()) if "heldout_n" in estimated else len(estimated)
+    draws = int(differences["draws"].iloc[0])
+    lines = [
+        "### Sensitivity analysis: skin-tone labels", "",
+        f"A **sensitivity analysis, not a confidence interval** ({draws:,} replicates; `metrics.label_noise`). "
+        "Each replicate resamples subjects (the subject bootstrap) and redraws every subject's perceived label, "
+        "then recounts: a subject labelled by annotators gets one of its annotators' answers at random (an "
+        "`unsure` answer puts it in `uncertain`); an estimated subject is perceived darker with the share of the "
+        "estimator's held-out subjects with the same call (`darker`, `lighter` or `uncertain`) whom annotators "
+        "perceived darker, that share itself drawn from its Beta posterior. Noise all annotators share is not in "
+        "it. Intervals are withheld where more than 5% of replicates leave a group without comparisons.",
+        "",
+        f"- Labelled by annotators: {len(labelled):,} subjects, {split:,} of them with annotators disagreeing "
+        "(the others never change).",
+        f"- Estimated: {len(estimated):,} subjects" + (
+            f"; for {fallback:,} of them the estimate records no held-out confusion, so their calls are treated as "
+            "carrying no checked information (P(darker) ~ Beta(1/2, 1/2), 1/2 on average)." if fallback else
+            "; redrawn from the held-out confusion recorded with the estimator."),
+    ]
+    if draws < RECOMMENDED_DRAWS:
+        lines.append(f"- **Only {draws:,} replicates, fewer than the {RECOMMENDED_DRAWS:,} recommended**: interval "
+                     "ends move in the second digit between seeds (`stats.label_draws`).")
+    return lines + [
+        "",
+        "Darker minus lighter, with the measured labels and under the sensitivity analysis; `share_reversed`: "
+        "replicates whose sign is opposite (NaN where withheld or the difference is 0). Per-group intervals are in "
+        "per_group.csv (`*_sens_low/high/status/undefined_share`); this table is `skin_tone_sensitivity.csv`.", "",
+        md_table(differences.round(6)), "",
+    ]
+
+
+def annotator_lines(label_files: list[Any]) -> list[str]:
+    """Who the annotators were (annotator-NAME.json's ``kind``), their agreement with intervals,
+    and the share of subjects only one labelled."""
+    from frbench.annotate.sources import annotator_kinds
     from frbench.label.agreement import label_summary
 
     s = label_summary(label_files, replicates=200)
-    lines = [f"**Human labels:** {s['n_subjects']:,} subjects labelled by {s['n_annotators']} annotator(s) "
-             f"({', '.join(s['annotators'])}); {s['share_single_annotator']:.0%} of them by a single annotator."]
+    kinds = annotator_kinds(label_files)
+    who = "; ".join(f"`{r.annotator}`: " + (r.kind if r.kind != "not recorded" else "kind not recorded (no "
+                                             f"{Path(r.file).with_suffix('.json').name})")
+                    for r in kinds.itertuples())
+    lines = [f"**Annotators' labels:** {s['n_subjects']:,} subjects labelled by {s['n_annotators']} annotator(s); "
+             f"{s['share_single_annotator']:.0%} of them by a single annotator. Who the annotators were: {who}."]
     for key, what in (("kappa_binary", "Cohen's kappa, lighter/darker"), ("alpha_binary", "Krippendorff's alpha, lighter/darker"),
                       ("alpha_monk", "Krippendorff's alpha, Monk (ordinal)")):
         stat = s.get(key)
@@ -346,8 +392,9 @@ def render_report(
             "## Headline: skin tone x gender (Gender Shades subgroups)",
             "",
             f"FNMR and FMR at the global threshold {headline[0]} (similarity >= {thresholds[headline[0]]:.6g}); "
-            "rows skin tone, columns female/male. Brackets: 95% Clopper-Pearson interval; `labels [..]`: the "
-            "interval under the skin-tone estimate's own label noise, where it has one.",
+            "rows skin tone, columns female/male. Brackets: 95% Clopper-Pearson interval; `sensitivity [..]`: the "
+            "skin-tone sensitivity analysis (subjects resampled and perceived labels redrawn; a sensitivity "
+            "analysis, not a confidence interval: Skin tone section), where there is one.",
             "",
             md_table(headline[1]),
             "",

@@ -81,6 +81,21 @@ def weight_hashes(model: str, detector: str, weights_dir: Path | None = None) ->
     return {n: file_sha256(directory / n) if (directory / n).is_file() else ABSENT for n in names}
 
 
+def skin_tone_provenance(images: pd.DataFrame, label_files: Sequence[Path]) -> dict[str, Any]:
+    """Where the run's skin tones came from: subjects per source (``annotators``, ``estimator``,
+    ``ita``, ``dataset``, ``unknown``) and each annotator file's name, sha256 and who the annotator
+    was (:func:`frbench.annotate.sources.annotator_kinds`)."""
+    from frbench.annotate.sources import annotator_kinds
+
+    per_subject = images.drop_duplicates("subject_id")["skin_tone_source"].value_counts().sort_index()
+    annotators = annotator_kinds(label_files) if label_files else pd.DataFrame(columns=["annotator", "file", "kind"])
+    return {
+        "subjects_by_source": {str(k): int(v) for k, v in per_subject.items()},
+        "annotators": [{"annotator": r.annotator, "kind": r.kind, "file": r.file, "sha256": file_sha256(Path(r.file))}
+                       for r in annotators.itertuples()],
+    }
+
+
 def labels_hash(images: pd.DataFrame, attributes: Sequence[str]) -> str:
     """sha256 of every image's group labels (``image_id`` and the reported attributes, by image_id).
 
@@ -212,6 +227,8 @@ def build_manifest(
             "sha256": _dataset_hash(images, pairs),
             "labels_sha256": labels_hash(images, attributes),
             "label_sources": dataset.label_sources,
+            **({"skin_tone": skin_tone_provenance(images, config.annotate.skin_tone_labels)}
+               if "skin_tone_source" in images.columns else {}),
             "labels_not_on_disk": dataset.labels_not_on_disk,
             "caveats": dataset.caveats,
         },

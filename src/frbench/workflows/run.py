@@ -45,7 +45,9 @@ ANNOTATION_COLUMNS = ("skin_tone", "skin_tone_category")
 RUN_TABLES = (
     "per_group.csv", "thresholds.csv", "per_group_thresholds.csv", "fold_accuracy.csv", "failure_to_enrol.csv",
     "failures.csv", "fairness.csv", "scores.csv", "skin_tone_ita.csv", "cell_counts.csv", "det_points.csv",
-    "cross_group_fmr.csv", "score_distributions.csv", "group_tests.csv", "accuracy.csv", "label_noise.csv", "report.md",
+    "cross_group_fmr.csv", "score_distributions.csv", "group_tests.csv", "accuracy.csv", "skin_tone_sensitivity.csv",
+    "label_noise.csv",  # the sensitivity table's name before it became one; an old run's goes too
+    "report.md",
 )
 
 
@@ -212,7 +214,7 @@ def _run_benchmark(
     if measures.group_tests is not None:
         write_csv(out_dir / "group_tests.csv", measures.group_tests)
     if measures.label_noise is not None:
-        write_csv(out_dir / "label_noise.csv", measures.label_noise)
+        write_csv(out_dir / "skin_tone_sensitivity.csv", measures.label_noise)
     write_csv(out_dir / "scores.csv", scores_table(scores, groups, measures.thresholds))
     if ita_table is not None:
         write_csv(out_dir / "skin_tone_ita.csv", ita_table)
