@@ -126,8 +126,13 @@ def subject_features(colour: pd.DataFrame, sface: pd.DataFrame) -> dict[str, pd.
 
 
 def fit_predict(Xtr: np.ndarray, ytr: np.ndarray, Xte: np.ndarray, l2: float) -> tuple[np.ndarray, Standardiser, float, np.ndarray]:
+    from sklearn.linear_model import LogisticRegression
+
+    # scikit-learn's lbfgs minimises the objective of frbench.annotate.fit.fit_logistic (C = 1 / l2,
+    # intercept unpenalised), much faster on a hundred-odd features
     std = Standardiser.fit(Xtr)
-    b, beta = fit_logistic(std.transform(Xtr), ytr, l2=l2)
+    fit = LogisticRegression(C=1.0 / l2, max_iter=5000, tol=1e-8).fit(std.transform(Xtr), ytr)
+    b, beta = float(fit.intercept_[0]), fit.coef_[0]
     return predict_logistic(std.transform(Xte), b, beta), std, b, beta
 
 

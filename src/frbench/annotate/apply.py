@@ -65,11 +65,15 @@ def skin_tone_subjects_of(
     """The configured estimate's per-image table (None without one) and the subjects table of
     every subject of ``images``: :func:`frbench.annotate.sources.skin_tone_subjects` applied to the
     estimate and the consensus of ``cfg.skin_tone_labels``. Runs and ``frbench annotate
-    skin-tone`` both come here, so their groups agree."""
+    skin-tone`` both come here, so their groups agree. Only subjects without a label are
+    estimated."""
     from frbench.annotate.sources import perceived_skin_tone, skin_tone_subjects
 
-    per_image, estimate = _estimate(cfg, images, cache_dir, workers, progress, max_pixels)
     perceived = perceived_skin_tone(cfg.skin_tone_labels) if cfg.skin_tone_labels else None
+    # the annotators' label wins wherever there is one, so only the others are estimated: on a
+    # labelled dataset the estimate (which may embed every photo) costs nothing for labelled subjects
+    todo = images if perceived is None else images[~images["subject_id"].isin(perceived["subject_id"])]
+    per_image, estimate = _estimate(cfg, todo, cache_dir, workers, progress, max_pixels) if len(todo) else (None, None)
     return per_image, skin_tone_subjects(pd.unique(images["subject_id"]), estimate, perceived)
 
 
