@@ -32,21 +32,14 @@ from frbench.metrics.grouped import failure_to_enrol
 from frbench.report.figures import write_figures
 from frbench.report.files import write_csv, write_json, write_text
 from frbench.report.markdown import render_report
-from frbench.report.output_dir import check_output_dir
+from frbench.report.output_dir import check_output_dir, output_lock
 from frbench.report.plots import plot_ita_histogram
 from frbench.tables import OK, validate_image_table, validate_pair_table
 from frbench.workflows.identify import write_identification_run
-from frbench.workflows.manifest import build_manifest
+from frbench.workflows.manifest import RUN_TABLES, build_manifest, new_run_id, record_outputs
 
 # Columns annotate: {skin_tone: ...} adds (frbench.annotate.skin_tone.annotate_skin_tone).
 ANNOTATION_COLUMNS = ("skin_tone", "skin_tone_category")
-# Every table a run may write; a rerun into the same directory removes them all first, so that
-# none of an earlier run's is left beside this run's manifest.
-RUN_TABLES = (
-    "per_group.csv", "thresholds.csv", "per_group_thresholds.csv", "fold_accuracy.csv", "failure_to_enrol.csv",
-    "failures.csv", "fairness.csv", "scores.csv", "skin_tone_ita.csv", "cell_counts.csv", "det_points.csv",
-    "cross_group_fmr.csv", "score_distributions.csv", "group_tests.csv", "accuracy.csv", "label_noise.csv", "report.md",
-)
 
 
 @dataclass
@@ -98,10 +91,17 @@ def run_benchmark(
 ) -> RunResult:
     """Run one config end to end and write its tables to ``out_dir`` (default ``runs/<name>``).
 
+    The run holds ``out_dir``'s writer lock from before any work to its end: a second run into the
+    same folder is refused at once (OutputError naming this one's PID and command). Its manifest
+    records a random ``run_id`` and the sha256 of every file it wrote (``outputs``).
     Every ConfigError it raises names the config's file (``config.source``) first.
     """
+    out_dir = Path(out_dir) if out_dir is not None else Path("runs") / config.name
     with config_errors_named(config.source):
-        return _run_benchmark(config, out_dir, data_root, progress, workers, log)
+        check_output_dir(out_dir)
+        run_id = new_run_id()
+        with output_lock(out_dir, run_id=run_id):
+            return _run_benchmark(config, out_dir, data_root, progress, workers, log, run_id)
 
 
 def _run_benchmark(
@@ -111,11 +111,10 @@ def _run_benchmark(
     progress: bool,
     workers: int | None,
     log: Callable[[str], None],
+    run_id: str,
 ) -> RunResult:
     started = time.time()
     timings: dict[str, float] = {}
-    out_dir = Path(out_dir) if out_dir is not None else Path("runs") / config.name
-    check_output_dir(out_dir)
     cache_dir = resolve_cache_dir(config.cache.dir)
     n_workers = workers if workers is not None else config.execution.workers
     protocol = protocol_for(config)
@@ -178,7 +177,7 @@ def _run_benchmark(
     if protocol.kind == IdentificationSearch.kind:
         # one-to-many search: its own tables (the same per-group engine), not the 1:1 ones
         return _finish_identification(config, dataset, images, embeddings, evaluation, groups, pipeline, stats,
-                                      timings, cache_dir, out_dir, started)
+                                      timings, cache_dir, out_dir, started, run_id)
     measures, scores, status, detail = evaluation.measures, evaluation.scores, evaluation.status, evaluation.detail
     fte = failure_to_enrol(images, status, groups, level=config.stats.confidence_level)
     if groups.names:
@@ -193,6 +192,7 @@ def _run_benchmark(
         cache_dir, groups.columns,
     )
     manifest.update(evaluation.extra)
+    manifest["run_id"] = run_id
 
     out_dir.mkdir(parents=True, exist_ok=True)
     # The manifest marks a complete run: an earlier run's goes first, with its tables, so that a
@@ -228,6 +228,7 @@ def _run_benchmark(
         render_report(config, dataset, images, evaluation.pair_counts, measures, fte, failures, manifest, figures),
     )
     timings["total_s"] = time.time() - started
+    record_outputs(manifest, out_dir, [*RUN_TABLES, *(p for paths in figures.values() for p in paths)])
     # The manifest goes last: its presence marks a complete run directory.
     write_json(out_dir / "manifest.json", manifest)
     return RunResult(
@@ -246,7 +247,7 @@ def _failures(images: pd.DataFrame, status: pd.Series, detail: pd.Series) -> pd.
 
 
 def _finish_identification(config, dataset, images, embeddings, result, groups, pipeline, stats, timings, cache_dir,
-                           out_dir, started) -> RunResult:
+                           out_dir, started, run_id) -> RunResult:
     fte = failure_to_enrol(images, embeddings.status, groups, level=config.stats.confidence_level)
     failures = _failures(images, embeddings.status, embeddings.detail)
     thresholds = {p.name: float(p.threshold) for p in result.points if p.name.startswith("fpir=")}
@@ -254,6 +255,7 @@ def _finish_identification(config, dataset, images, embeddings, result, groups, 
               "n_nonmated": int(result.split.record.get("n_nonmated_probes", 0))}
     manifest = build_manifest(config, dataset, images, None, counts, pipeline, thresholds, stats, timings, cache_dir,
                               groups.columns)
+    manifest["run_id"] = run_id
     timings["total_s"] = time.time() - started
     write_identification_run(config, dataset, images, result, fte, failures, manifest, out_dir)
     return RunResult(out_dir, result.identification, result.table.searches, thresholds, fte, pd.DataFrame(), stats,
