@@ -24,7 +24,7 @@ from frbench.embed.backend import Pipeline
 from frbench.embed.cache import resolve_cache_dir
 from frbench.embed.duplicates import copies_caveat, identical_embeddings
 from frbench.embed.weights import ensure_weights
-from frbench.errors import ConfigError
+from frbench.errors import ConfigError, DatasetError
 from frbench.groups import Groups
 from frbench.measure.protocols import IdentificationSearch, protocol_for, scores_table
 from frbench.metrics.fairness import fte_differentials
@@ -173,6 +173,9 @@ def _run_benchmark(
         embeddings = None
         stats = EmbedStats(n_images=len(images), n_cached=0, n_computed=0, n_failed=0, seconds=0.0,
                            executor="none (imported scores)", workers=0)
+    if embeddings is not None and protocol.kind != IdentificationSearch.kind:
+        # before measuring: with nothing to score the failures are still written, never lost
+        _stop_if_nothing_scores(config, images, pairs, embeddings, groups, out_dir, run_id)
     evaluation = protocol.evaluate(config, images, pairs, embeddings, groups)
     if protocol.kind == IdentificationSearch.kind:
         # one-to-many search: its own tables (the same per-group engine), not the 1:1 ones
@@ -235,6 +238,54 @@ def _run_benchmark(
         out_dir, measures.per_group, scores, measures.thresholds, fte, measures.fairness, stats, manifest,
         accuracy=measures.accuracy, fold_accuracy=measures.fold_accuracy,
     )
+
+
+def scorable_pairs(images: pd.DataFrame, pairs: pd.DataFrame | None, status: pd.Series) -> tuple[int, int]:
+    """(mated, non-mated) pairs whose two images both enrolled; for all pairs (``pairs`` None) whether any
+    exists (0 or 1 each), as the exhaustive protocol's are never listed."""
+    ok = status.reindex(images["image_id"]).eq(OK).to_numpy()
+    if pairs is not None:
+        enrolled = dict(zip(images["image_id"], ok))
+        both = pairs["image_a"].map(enrolled).fillna(False).astype(bool) & pairs["image_b"].map(enrolled).fillna(False).astype(bool)
+        mated = pairs["mated"].astype(bool)
+        return int((both & mated).sum()), int((both & ~mated).sum())
+    per_subject = images.loc[ok, "subject_id"].value_counts()
+    return int((per_subject >= 2).any()), int(len(per_subject) >= 2)
+
+
+def _stop_if_nothing_scores(config: Config, images: pd.DataFrame, pairs: pd.DataFrame | None, embeddings: Any,
+                            groups: Groups, out_dir: Path, run_id: str) -> None:
+    """When no pair can be scored (or no non-mated pair, and a target FMR needs them), write failures.csv,
+    failure_to_enrol.csv and a short report.md that says what failed, then raise DatasetError naming the
+    failure counts; no manifest, as the run did not complete."""
+    n_mated, n_nonmated = scorable_pairs(images, pairs, embeddings.status)
+    if n_mated + n_nonmated and (n_nonmated or not config.thresholds.target_fmr):
+        return
+    status = embeddings.status.reindex(images["image_id"])
+    failed = status[status != OK]
+    counts = ", ".join(f"{reason}: {n}" for reason, n in failed.value_counts().sort_index().items())
+    what = ("no pair could be scored" if not n_mated + n_nonmated
+            else "no non-mated pair could be scored, so no threshold can be set at a target FMR")
+    enrolment = f"{len(failed)} of {len(images)} images failed to enrol" + (f" ({counts})" if counts else "")
+    fte = failure_to_enrol(images, embeddings.status, groups, level=config.stats.confidence_level)
+    failures = _failures(images, embeddings.status, embeddings.detail)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name in ("manifest.json", *RUN_TABLES):
+        (out_dir / name).unlink(missing_ok=True)
+    write_csv(out_dir / "failures.csv", failures)
+    write_csv(out_dir / "failure_to_enrol.csv", fte)
+    table = failed.value_counts().sort_index()
+    lines = [
+        f"# frbench report: {config.name} (nothing measured)", "",
+        f"Run `{run_id}` stopped before measuring: {what}. {enrolment}.", "",
+        "| reason | images |", "|---|---|", *[f"| {reason} | {n} |" for reason, n in table.items()], "",
+        f"Pairs whose two images enrolled: {n_mated} mated, {n_nonmated} non-mated"
+        + ("" if pairs is None else f" (of {len(pairs)} listed)") + ".", "",
+        "Every failure, with its reason, is in failures.csv; per group in failure_to_enrol.csv. No rates were "
+        "measured and no manifest.json was written: this folder holds no complete run.", "",
+    ]
+    write_text(out_dir / "report.md", "\n".join(lines))
+    raise DatasetError(f"{what}: {enrolment}; failures.csv, failure_to_enrol.csv and report.md are in {out_dir}")
 
 
 def _failures(images: pd.DataFrame, status: pd.Series, detail: pd.Series) -> pd.DataFrame:
