@@ -69,3 +69,20 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(socket, "create_connection", forbidden)
     monkeypatch.setattr(weight_utils, "download_weights_if_necessary", forbidden)
     monkeypatch.setattr(provision, "download_wheel", forbidden)
+
+
+@pytest.fixture
+def processes():
+    """Processes a test starts (append each Popen): any still running when the test ends, however it
+    ends, is killed and reaped, so that no server or run outlives its test."""
+    import subprocess
+
+    started: list[subprocess.Popen] = []
+    yield started
+    for proc in started:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
