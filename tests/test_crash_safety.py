@@ -25,6 +25,7 @@ import pandas as pd
 import pytest
 
 from tests.builders import csv_config
+from tests.conftest import default_sigint
 import yaml
 
 from frbench.config import validate_config
@@ -80,7 +81,8 @@ def start(tmp_path: Path) -> Iterator[Callable[..., subprocess.Popen]]:
 
     def run(args: list[str], name: str) -> subprocess.Popen:
         with open(tmp_path / f"{name}.err", "w") as err:
-            proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
+            proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=err, start_new_session=True,
+                                    preexec_fn=default_sigint)
         started.append(proc)
         return proc
 

@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.conftest import default_sigint
+
 from frbench.label.files import TOOL, parse_utc, read_label_file
 from frbench.label.order import labelling_order
 from tests.test_label_server import SUBJECTS, TINY, tiny_config
@@ -71,7 +73,7 @@ class Server:
     def __init__(self, config: Path, labels: Path, processes: list[subprocess.Popen]) -> None:
         cmd = [sys.executable, "-m", "frbench.cli", "label", "skin-tone", str(config), "--annotator", "tester",
                "--port", "0", "--seed", str(SEED), "-o", str(labels)]  # fmt: skip
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint)
         processes.append(self.proc)  # the fixture kills it at teardown if the test fails first
         # the URL line is the event "listening" (or EOF if the server failed): no timeout to guess
         line = self.proc.stdout.readline()

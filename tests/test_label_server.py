@@ -14,6 +14,8 @@ import cv2
 import numpy as np
 import pandas as pd
 import pytest
+
+from tests.conftest import default_sigint
 import yaml
 from click.testing import CliRunner
 
@@ -305,7 +307,7 @@ def test_cli_uncertain_first_from_probabilities_serves_the_most_uncertain_first(
     labels = tmp_path / "labels.csv"
     cmd = [sys.executable, "-m", "frbench.cli", "label", "skin-tone", str(config), "--annotator", "kim", "--port", "0",
            "--order", "uncertain-first", "--probabilities", str(probabilities), "-o", str(labels)]  # fmt: skip
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint)
     processes.append(proc)  # killed at teardown if anything below fails
     # the URL line is the event "listening"; no timeout guesses how fast this machine is
     url = proc.stdout.readline().strip()
@@ -334,7 +336,7 @@ def test_cli_stopped_without_answers_says_no_file_was_written(tmp_path, processe
     labels = tmp_path / "alice.csv"
     cmd = [sys.executable, "-m", "frbench.cli", "label", "skin-tone", str(config), "--annotator", "alice",
            "--port", "0", "-o", str(labels)]  # fmt: skip
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint)
     processes.append(proc)
     assert proc.stdout.readline().startswith("http://127.0.0.1:"), proc.stderr.read()
     proc.send_signal(signal.SIGINT)
