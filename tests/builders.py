@@ -76,3 +76,45 @@ def lfw_subset(lfw: Path, dest: Path, n: int) -> Path:
     (dest / "images_deepfunneled").symlink_to(lfw / "images_deepfunneled")
     (dest / "pairs.txt").write_text(f"1\t{n}\n" + "\n".join(chosen) + "\n")
     return dest
+
+
+def make_scored_dataset(root: Path, n_subjects: int = 6, per_subject: int = 3, seed: int = 3) -> Path:
+    """A CSV dataset whose pairs come with imported scores (``scores.csv``): runs without any model.
+
+    The image files are placeholders (an imported-scores run never reads them); mated pairs score
+    higher than non-mated ones, with noise, so every threshold kind has something to set.
+    """
+    rng = np.random.default_rng(seed)
+    rows = []
+    for s in range(n_subjects):
+        (root / f"s{s}").mkdir(parents=True, exist_ok=True)
+        for i in range(per_subject):
+            rel = f"s{s}/img{i}.png"
+            (root / rel).write_bytes(b"placeholder")
+            rows.append({"file": rel, "person": f"s{s}", "gender": "female" if s % 2 else "male"})
+    pd.DataFrame(rows).to_csv(root / "images.csv", index=False)
+    files = [r["file"] for r in rows]
+    person = {r["file"]: r["person"] for r in rows}
+    pairs = [(a, b, person[a] == person[b]) for i, a in enumerate(files) for b in files[i + 1 :]]
+    pd.DataFrame(pairs, columns=["image_a", "image_b", "mated"]).to_csv(root / "pairs.csv", index=False)
+    scores = [(a, b, round(float(rng.normal(0.7 if m else 0.2, 0.1)), 6)) for a, b, m in pairs]
+    pd.DataFrame(scores, columns=["image_a", "image_b", "score"]).to_csv(root / "scores.csv", index=False)
+    return root
+
+
+def scored_config(root: Path, **extra: object) -> dict:
+    """A config of :func:`make_scored_dataset`'s dataset and scores (no model, no cache, quick)."""
+    cfg = {
+        "name": "scored",
+        "dataset": {
+            "name": "scored", "format": "csv", "root": str(root), "images": "images.csv", "pairs": "pairs.csv",
+            "columns": {"path": "file", "subject_id": "person"},
+        },
+        "model": {"name": "scores", "path": str(root / "scores.csv")},
+        "thresholds": {"deepface_default": False, "target_fmr": [0.1], "fixed": [0.5]},
+        "groups": ["gender"],
+        "stats": {"permutations": 0},
+        "offline": True,
+    }
+    cfg.update(extra)
+    return cfg

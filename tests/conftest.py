@@ -69,3 +69,32 @@ def no_network(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(socket, "create_connection", forbidden)
     monkeypatch.setattr(weight_utils, "download_weights_if_necessary", forbidden)
     monkeypatch.setattr(provision, "download_wheel", forbidden)
+
+
+def default_sigint() -> None:
+    """For Popen's ``preexec_fn``: Ctrl-C's default action in the child, as in a terminal.
+
+    A background job of a non-interactive shell (``cmd &`` in a script, nohup) starts with SIGINT
+    ignored, which its children inherit and Python then leaves ignored: a test that stops a child
+    with SIGINT would wait for ever. The child gets SIGINT's default, whatever the test ran under.
+    """
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+@pytest.fixture
+def processes():
+    """Processes a test starts (append each Popen): any still running when the test ends, however it
+    ends, is killed and reaped, so that no server or run outlives its test."""
+    import subprocess
+
+    started: list[subprocess.Popen] = []
+    yield started
+    for proc in started:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()

@@ -25,6 +25,7 @@ import pandas as pd
 import pytest
 
 from tests.builders import csv_config
+from tests.conftest import default_sigint
 import yaml
 
 from frbench.config import validate_config
@@ -80,7 +81,8 @@ def start(tmp_path: Path) -> Iterator[Callable[..., subprocess.Popen]]:
 
     def run(args: list[str], name: str) -> subprocess.Popen:
         with open(tmp_path / f"{name}.err", "w") as err:
-            proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=err, start_new_session=True)
+            proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=err, start_new_session=True,
+                                    preexec_fn=default_sigint)
         started.append(proc)
         return proc
 
@@ -238,11 +240,41 @@ def test_two_runs_sharing_one_cache_at_once(
     assert {row[1] for row in rows} == expected_hashes(dataset)
 
 
-INTERRUPTIBLE = textwrap.dedent(
+# The run cannot finish before the test stops it, however loaded the machine: in every worker
+# (spawn re-imports this module there) images of the last subject wait until that worker itself
+# receives the stop signal (SIGINT, SIGTERM or SIGHUP, sent to the whole process group as a terminal,
+# `timeout` or a batch scheduler does) or another worker has; the first to wait leaves a file saying so.
+GATE = textwrap.dedent(
     """
-    import sys
-    import pandas as pd
+    import os, signal, sys, time
     from pathlib import Path
+    from frbench.embed import backend
+
+    MARK = Path(os.environ["FRBENCH_TEST_WAITING"])
+    STOPPED = MARK.with_name("stopped")
+    real_embed = backend.Embedder.embed
+
+    def on_stop(*_):
+        STOPPED.touch()  # a worker reaching the gate later passes too
+
+    def gated_embed(self, path):
+        if f"s{N_SUBJECTS - 1}" in Path(path).parts:
+            for stop in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+                signal.signal(stop, on_stop)
+            # frbench starts its workers with SIGTERM and SIGHUP blocked (they ignore them anyway)
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM, signal.SIGHUP})
+            MARK.touch()
+            while not STOPPED.exists():
+                time.sleep(0.05)
+        return real_embed(self, path)
+
+    backend.Embedder.embed = gated_embed
+    """
+).replace("N_SUBJECTS", str(N_SUBJECTS))
+
+INTERRUPTIBLE = GATE + textwrap.dedent(
+    """
+    import pandas as pd
     from frbench.embed import EmbeddingInterrupted, embed_images
     from frbench.embed.backend import Pipeline
 
@@ -259,28 +291,69 @@ INTERRUPTIBLE = textwrap.dedent(
     """
 )
 
+GATED_CLI = GATE + textwrap.dedent(
+    """
+    if __name__ == "__main__":
+        from frbench.cli.app import main
+        main(sys.argv[1:], prog_name="frbench")
+    """
+)
+
+
+def wait_for_file(proc: subprocess.Popen, path: Path, timeout: float = 600) -> None:
+    """Wait until ``path`` exists (the run reached its gate); the run must still be going."""
+    deadline = time.monotonic() + timeout
+    while not path.exists():
+        assert proc.poll() is None, f"the run ended (status {proc.returncode}) before reaching its gate"
+        assert time.monotonic() < deadline, f"{path} did not appear"
+        time.sleep(0.05)
+
 
 def test_ctrl_c_stops_cleanly_and_says_how_to_resume(
-    dataset: Path, tmp_path: Path, start: Callable[..., subprocess.Popen]
+    dataset: Path, tmp_path: Path, start: Callable[..., subprocess.Popen], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     total = N_SUBJECTS * PER_SUBJECT
     cache = tmp_path / "cache"
     script = tmp_path / "embed.py"
     script.write_text(INTERRUPTIBLE)
+    monkeypatch.setenv("FRBENCH_TEST_WAITING", str(tmp_path / "waiting"))
     proc = start([sys.executable, str(script), str(dataset), str(cache)], "interrupted")
-    seen = wait_for_rows(proc, cache, total)
+    wait_for_file(proc, tmp_path / "waiting")
     # as a terminal does: SIGINT to every process of the foreground group, workers included
     os.killpg(proc.pid, signal.SIGINT)
-    stopped = time.monotonic()
-    code = proc.wait(timeout=30)
-    # at most one chunk per worker (MAX_CHUNK images) was still running
-    assert time.monotonic() - stopped < 10
+    code = proc.wait(timeout=600)
     err = (tmp_path / "interrupted.err").read_text()
     assert code == 130, err
     assert "Traceback" not in err
     assert f"saved in {cache / CACHE_FILE}; run the same command again to resume" in err
     assert wait_gone(proc.pid) == []
-    assert seen <= rows_in(cache) < total
+    assert rows_in(cache) < total
+
+
+@pytest.mark.parametrize(("stop", "status"), [(signal.SIGTERM, 143), (signal.SIGHUP, 129)])
+def test_sigterm_and_sighup_stop_a_run_as_ctrl_c_does(
+    dataset: Path, tmp_path: Path, start: Callable[..., subprocess.Popen], monkeypatch: pytest.MonkeyPatch,
+    stop: signal.Signals, status: int,
+) -> None:
+    cache = tmp_path / "cache"
+    script = tmp_path / "frbench_gated.py"
+    script.write_text(GATED_CLI)
+    path = tmp_path / "run.yaml"
+    path.write_text(yaml.safe_dump(config(dataset, cache)))
+    monkeypatch.setenv("FRBENCH_TEST_WAITING", str(tmp_path / "waiting"))
+    proc = start([sys.executable, str(script), "run", str(path), "-o", str(tmp_path / "out"), "-q"], "stopped")
+    wait_for_file(proc, tmp_path / "waiting")
+    # as `timeout` and batch schedulers do: the signal to the whole process group
+    os.killpg(proc.pid, stop)
+    code = proc.wait(timeout=600)
+    err = (tmp_path / "stopped.err").read_text()
+    assert code == status, err
+    assert "Traceback" not in err and "leaked semaphore" not in err and "resource_tracker" not in err
+    assert f"stopped by {stop.name}" in err and "run the same command again to resume" in err
+    assert f"Resume with: frbench run {path}" in err
+    # the workers were ended with the run, and the output folder holds no lock nor half a run
+    assert wait_gone(proc.pid) == []
+    assert not (tmp_path / "out" / "manifest.json").exists()
 
 
 def test_a_worker_killed_mid_run_stops_it_with_a_clear_error(dataset: Path, tmp_path: Path) -> None:

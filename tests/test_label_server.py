@@ -14,6 +14,8 @@ import cv2
 import numpy as np
 import pandas as pd
 import pytest
+
+from tests.conftest import default_sigint
 import yaml
 from click.testing import CliRunner
 
@@ -217,7 +219,7 @@ def served(tmp_path):
 
 
 def request(server, method, path, body=None, headers=None):
-    conn = http.client.HTTPConnection(HOST, server.port, timeout=10)
+    conn = http.client.HTTPConnection(HOST, server.port, timeout=600)
     conn.request(method, path, body=body, headers=headers or {})
     response = conn.getresponse()
     data = response.read()
@@ -298,34 +300,50 @@ def test_port_in_use_is_a_one_line_error(served):
 # --- the command -----------------------------------------------------------------------------
 
 
-def test_cli_uncertain_first_from_probabilities_serves_the_most_uncertain_first(tmp_path):
+def test_cli_uncertain_first_from_probabilities_serves_the_most_uncertain_first(tmp_path, processes):
     config = tiny_config(tmp_path)
     probabilities = tmp_path / "p.csv"
     probabilities.write_text("subject_id,p_darker\nAda,0.05\nBea,0.9\nCid,0.45\nDov,0.99\nEli,0.2\nFay,0.7\n")
     labels = tmp_path / "labels.csv"
     cmd = [sys.executable, "-m", "frbench.cli", "label", "skin-tone", str(config), "--annotator", "kim", "--port", "0",
            "--order", "uncertain-first", "--probabilities", str(probabilities), "-o", str(labels)]  # fmt: skip
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        url = proc.stdout.readline().strip()
-        assert url.startswith("http://127.0.0.1:"), proc.stderr.read()
-        port = int(url.rsplit(":", 1)[1].strip("/"))
-        conn = http.client.HTTPConnection(HOST, port, timeout=10)
-        seen = []
-        for _ in range(3):
-            conn.request("GET", "/state")
-            subject = json.loads(conn.getresponse().read())["subject"]["id"]
-            seen.append(subject)
-            body = json.dumps({"subject": subject, "binary": "unsure"})
-            conn.request("POST", "/answer", body, {"Content-Type": "application/json"})
-            assert conn.getresponse().read()
-        # |2p - 1|: Cid 0.1, Fay 0.4, Eli 0.6, ...
-        assert seen == ["Cid", "Fay", "Eli"]
-    finally:
-        proc.send_signal(signal.SIGINT)
-        _, err = proc.communicate(timeout=30)
-    assert proc.returncode == 0 and "stopped; 3 of 6 answered" in err
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint)
+    processes.append(proc)  # killed at teardown if anything below fails
+    # the URL line is the event "listening"; no timeout guesses how fast this machine is
+    url = proc.stdout.readline().strip()
+    assert url.startswith("http://127.0.0.1:"), proc.stderr.read()
+    port = int(url.rsplit(":", 1)[1].strip("/"))
+    conn = http.client.HTTPConnection(HOST, port, timeout=600)
+    seen = []
+    for _ in range(3):
+        conn.request("GET", "/state")
+        subject = json.loads(conn.getresponse().read())["subject"]["id"]
+        seen.append(subject)
+        body = json.dumps({"subject": subject, "binary": "unsure"})
+        conn.request("POST", "/answer", body, {"Content-Type": "application/json"})
+        assert conn.getresponse().read()
+    conn.close()
+    # |2p - 1|: Cid 0.1, Fay 0.4, Eli 0.6, ...
+    assert seen == ["Cid", "Fay", "Eli"]
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate()
+    assert proc.returncode == 130 and "stopped by SIGINT; 3 of 6 answered, saved in" in err
     assert read_label_file(labels)["subject_id"].tolist() == ["Cid", "Fay", "Eli"]
+
+
+def test_cli_stopped_without_answers_says_no_file_was_written(tmp_path, processes):
+    config = tiny_config(tmp_path)
+    labels = tmp_path / "alice.csv"
+    cmd = [sys.executable, "-m", "frbench.cli", "label", "skin-tone", str(config), "--annotator", "alice",
+           "--port", "0", "-o", str(labels)]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=default_sigint)
+    processes.append(proc)
+    assert proc.stdout.readline().startswith("http://127.0.0.1:"), proc.stderr.read()
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate()
+    assert proc.returncode == 130, err
+    assert f"stopped by SIGINT; no answer given, so no label file was written ({labels})" in err
+    assert "saved in" not in err and not labels.exists()
 
 
 def test_cli_refuses_probabilities_without_uncertain_first(tmp_path):

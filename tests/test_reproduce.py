@@ -112,7 +112,9 @@ def test_run_from_manifest_reproduces_per_group_bytes_and_warns_on_each_mismatch
 
     out = tmp_path / "again"
     result = CliRunner().invoke(main, ["run", "--from", str(recorded / "manifest.json"), "-o", str(out), "--quiet"])
-    assert result.exit_code == 0, result.output
+    # strict by default: a repetition that differs from its record is its own exit status
+    assert result.exit_code == 4, result.output
+    assert result.stderr.splitlines()[-1].startswith("frbench: error: reproduction: 2 difference(s) from the record")
     assert (out / "per_group.csv").read_bytes() == (tmp_path / "original" / "per_group.csv").read_bytes()
     warnings = [line for line in result.stderr.splitlines() if line.startswith("frbench: warning: reproduction:")]
     assert len(warnings) == 2

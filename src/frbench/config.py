@@ -9,6 +9,8 @@ from __future__ import annotations
 import difflib
 import hashlib
 import json
+import math
+import re
 import reprlib
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -168,10 +170,23 @@ class ThresholdsConfig(_Strict):
     @field_validator("target_fmr")
     @classmethod
     def _fmr_in_unit_interval(cls, v: list[float]) -> list[float]:
-        bad = [f for f in v if not 0 < f < 1]
+        return _rates_in_unit_interval(v, "target FMR")
+
+    @field_validator("fixed")
+    @classmethod
+    def _fixed_are_finite(cls, v: list[float]) -> list[float]:
+        bad = [f for f in v if not math.isfinite(f)]
         if bad:
-            raise ValueError(f"target FMR values must lie strictly between 0 and 1, got {bad}")
+            raise ValueError(f"fixed thresholds must be finite numbers, got {bad}")
         return v
+
+
+def _rates_in_unit_interval(values: list[float], what: str) -> list[float]:
+    """Target rates lie strictly between 0 and 1 (NaN and infinities are refused with them)."""
+    bad = [f for f in values if not 0 < f < 1]
+    if bad:
+        raise ValueError(f"{what} values must lie strictly between 0 and 1, got {bad}")
+    return values
 
 
 class StatsConfig(_Strict):
@@ -269,6 +284,11 @@ class IdentificationConfig(_Strict):
     gallery_size: GallerySizeConfig = GallerySizeConfig()
     composition: CompositionConfig | None = None
 
+    @field_validator("target_fpir")
+    @classmethod
+    def _fpir_in_unit_interval(cls, v: list[float]) -> list[float]:
+        return _rates_in_unit_interval(v, "target FPIR")
+
     @model_validator(mode="after")
     def _lists_together(self) -> IdentificationConfig:
         if (self.gallery_file is None) != (self.probes_file is None):
@@ -314,6 +334,11 @@ class Config(_Strict):
     # not a setting: not dumped, hashed or compared
     _source: str = PrivateAttr("<config>")
 
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, v: str) -> str:
+        return safe_run_name(v)
+
     @field_validator("intersections")
     @classmethod
     def _intersections_have_two_parts(cls, v: list[list[str]]) -> list[list[str]]:
@@ -328,6 +353,18 @@ class Config(_Strict):
         from frbench.embed.backend import ALL_BEST
         from frbench.scoring.exhaustive import METRICS
 
+        folds = self.dataset.folds
+        if folds is not None and self.dataset.format not in FOLD_FORMATS:
+            raise ValueError(
+                f"dataset.folds {folds} selects pairs of the {', '.join(FOLD_FORMATS)} formats' pair lists; format "
+                f"{self.dataset.format!r} has no folds to select, so it would be ignored: remove dataset.folds"
+            )
+        if folds is not None and self.pairs.protocol != "file":
+            raise ValueError(
+                f"dataset.folds {folds} selects pairs of the dataset's pair list, which pairs.protocol "
+                f"{self.pairs.protocol!r} does not use (it takes every image of the dataset), so the folds would be "
+                "ignored: remove dataset.folds, or use pairs.protocol file"
+            )
         if self.pairs.protocol == "identification" and self.model.distance_metric != "cosine":
             raise ValueError(
                 f"pairs.protocol identification ranks candidates by cosine similarity: set model.distance_metric "
@@ -356,6 +393,30 @@ class Config(_Strict):
 
     def canonical_json(self) -> str:
         return json.dumps(self.model_dump(mode="json"), sort_keys=True)
+
+
+# Formats whose pair lists have folds that dataset.folds selects.
+FOLD_FORMATS = ("lfw", "rfw", "bfw")
+# A run's name becomes its folder under runs/: each '/'-separated part is a plain file name.
+_UNSAFE_NAME_CHARS = re.compile(r"[^\w.+=-]")
+
+
+def safe_run_name(name: str) -> str:
+    """``name`` as a folder path under ``runs/`` that cannot leave it, or ValueError.
+
+    Characters other than letters, digits, ``.``, ``_``, ``-``, ``+`` and ``=`` become ``_``; ``/``
+    separates sub-folders (a grid cell's ``<grid>/<cell>``). An absolute name, a backslash, and an
+    empty, ``.`` or ``..`` part are refused: the run would be written outside ``runs/<name>``.
+    """
+    text = str(name).strip()
+    if not text:
+        raise ValueError("a run's name may not be empty (it names the folder runs/<name>)")
+    if text.startswith(("/", "\\", "~")) or re.match(r"^[A-Za-z]:[\\/]", text) or "\\" in text:
+        raise ValueError(f"{text!r} is a path, not a name: runs are written to runs/<name> (or give -o DIR)")
+    parts = text.split("/")
+    if any(part.strip(".") == "" for part in parts):
+        raise ValueError(f"{text!r} has an empty, '.' or '..' part: a name may not lead outside runs/ (or give -o DIR)")
+    return "/".join(_UNSAFE_NAME_CHARS.sub("_", part) for part in parts)
 
 
 @lru_cache(maxsize=1)

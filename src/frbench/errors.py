@@ -19,3 +19,15 @@ class WeightsMissingError(FrbenchError):
 
 class OutputError(FrbenchError):
     """An output path (``-o``, a run or comparison directory) cannot be created or written."""
+
+
+# At most this many problems are listed, one line each, then how many more there are.
+SHOWN_PROBLEMS = 20
+
+
+def problems_error(problems: list[str], error: type[FrbenchError] = FrbenchError, shown: int = SHOWN_PROBLEMS) -> FrbenchError:
+    """One error listing ``problems`` one per line, the first ``shown`` of them and the count of the rest."""
+    lines = list(problems[:shown])
+    if len(problems) > shown:
+        lines.append(f"... and {len(problems) - shown} more problem(s)")
+    return error("\n".join(lines))

@@ -10,14 +10,15 @@ import click
 from frbench import __version__
 from frbench.cli import exit_codes
 from frbench.cli.options import ARGV_KEY
+from frbench.cli.signals import stop_on_signals, stop_status, stopped_by
 from frbench.errors import FrbenchError
 
 
 
 class _Group(click.Group):
     """frbench's exit statuses (frbench.cli.exit_codes): a FrbenchError is one line per problem on stderr
-    and status 2, without a traceback; Ctrl-C is 130; any other exception is an internal error, 1,
-    with its traceback."""
+    and status 2, without a traceback; Ctrl-C is 130, SIGTERM 143 and SIGHUP 129 (frbench.cli.signals);
+    any other exception is an internal error, 1, with its traceback."""
 
     def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
                      **extra: object) -> click.Context:
@@ -29,14 +30,15 @@ class _Group(click.Group):
 
     def invoke(self, ctx: click.Context) -> object:
         try:
-            return super().invoke(ctx)
+            with stop_on_signals():
+                return super().invoke(ctx)
         except FrbenchError as exc:
             for line in str(exc).splitlines() or [""]:
                 click.echo(f"frbench: error: {line}", err=True)
             sys.exit(exit_codes.INPUT_ERROR)
         except KeyboardInterrupt:
-            click.echo("\nfrbench: interrupted", err=True)
-            sys.exit(exit_codes.INTERRUPTED)
+            click.echo(f"\nfrbench: interrupted ({stopped_by()})", err=True)
+            sys.exit(stop_status())
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
         except Exception:

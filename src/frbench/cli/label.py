@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import getpass
+import sys
 from pathlib import Path
 
 import click
 
 from frbench.cli.options import config_argument, overrides_option
+from frbench.cli.signals import stop_status, stopped_by
 
 # frbench.label.order.ORDERS (a test keeps them equal); importing it here would load numpy and
 # pandas for every frbench command.
@@ -41,7 +43,8 @@ def skin_tone(
 
     One key per answer: L lighter, D darker, U unsure, optionally a Monk tone first (1-9, 0 for
     10); Z or Backspace undoes. Each answer is saved to your label file at once, and running the
-    command again resumes where you stopped. Subject names are not shown.
+    command again resumes where you stopped. Subject names are not shown. Ctrl-C stops the page
+    (exit status 130; SIGTERM 143), saying how many answers the file holds.
     """
     from frbench.config import load_config
     from frbench.datasets import load_dataset
@@ -67,18 +70,25 @@ def skin_tone(
     session = LabelSession(images, ordered, out, name, photos=photos, max_pixels=cfg.dataset.max_pixels)
     server = make_server(session, port)
     state = session.state()
-    click.echo(
-        f"frbench label: {state['total']} subjects of {cfg.dataset.name}, {state['done']} answered by {name}; "
-        f"answers go to {out}",
-        err=True,
-    )
-    click.echo(f"open {server.url}  (Ctrl-C stops; every answer is already saved)", err=True)
-    click.echo(server.url)
     try:
+        # in the try: a Ctrl-C as soon as the URL is out is a stop like any other
+        click.echo(
+            f"frbench label: {state['total']} subjects of {cfg.dataset.name}, {state['done']} answered by {name}; "
+            f"answers go to {out}",
+            err=True,
+        )
+        click.echo(f"open {server.url}  (Ctrl-C stops; every answer is already saved)", err=True)
+        click.echo(server.url)
         server.serve_forever()
     except KeyboardInterrupt:
         done = len(session.answered())
-        click.echo(f"\nfrbench label: stopped; {done} of {state['total']} answered, saved in {out}", err=True)
+        if out.is_file():
+            saved = f"{done} of {state['total']} answered, saved in {out}"
+        else:
+            saved = f"no answer given, so no label file was written ({out})"
+        click.echo(f"\nfrbench label: stopped by {stopped_by()}; {saved}", err=True)
+        # the status of any stop (frbench.cli.exit_codes): the same command resumes
+        sys.exit(stop_status())
     finally:
         server.server_close()
 

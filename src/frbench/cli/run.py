@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from frbench.cli import exit_codes
+from frbench.cli.signals import stop_status, stopped_by
 from frbench.cli.options import (
     ARGV_KEY, config_argument, json_option, output_option, overrides_option, quiet_option, workers_option,
 )
@@ -20,13 +21,16 @@ from frbench.cli.options import (
 @output_option("out_dir", "Run directory [runs/<config name>; a grid: one sub-directory per cell; --from: runs/<name>-reproduced].")
 @overrides_option("model.detector=opencv")
 @click.option("--offline", is_flag=True, help="Never download weights: stop at once, naming the missing file, if any is absent.")
+@click.option("--allow-differences", is_flag=True,
+              help="--from: list every difference from the record and exit 0 [exit status 4 on any difference].")
 @workers_option(help="Embedding worker processes [number of cores].")
 @quiet_option("No progress bar, log lines or headline table; errors only.")
 @json_option("Print a machine-readable summary (JSON) on stdout instead of the run directory.")
 @click.pass_context
 def run(
     ctx: click.Context, config: Path | None, from_manifest: Path | None, out_dir: Path | None,
-    overrides: tuple[str, ...], offline: bool, workers: int | None, quiet: bool, as_json: bool,
+    overrides: tuple[str, ...], offline: bool, allow_differences: bool, workers: int | None, quiet: bool,
+    as_json: bool,
 ) -> None:
     """Run the benchmark described by CONFIG and write per_group.csv, scores.csv, report.md and manifest.json.
 
@@ -35,7 +39,8 @@ def run(
     its directory on stdout (--json: a summary). Lists under `model` (e.g. `detector: [opencv,
     dlib]`) make a grid: one run per combination and a grid.json; the exit status is 3 when a cell
     was skipped (its reason is printed). --from MANIFEST repeats a recorded run and warns about
-    every difference from the record.
+    every difference from the record: the exit status is 4 when there is any (--allow-differences: 0).
+    SIGTERM and SIGHUP stop a run as Ctrl-C does (status 143, 129; Ctrl-C 130), with the resume command.
     """
     from frbench.cli.output import command_line, terminal_width, to_json
     from frbench.report.summary import headline, run_summary
@@ -45,6 +50,8 @@ def run(
 
     if (config is None) == (from_manifest is None):
         raise click.UsageError("give either CONFIG or --from MANIFEST")
+    if allow_differences and from_manifest is None:
+        raise click.UsageError("--allow-differences applies to --from MANIFEST only")
     if offline:
         overrides = (*overrides, "offline=true")
     grid = load_grid(config, overrides) if config is not None else None
@@ -83,8 +90,9 @@ def run(
         saved = f"{exc}. " if str(exc) else "Embeddings finished so far are saved in the cache. "
         # The very command given: any other (a --set or -o dropped) would run a different pipeline elsewhere.
         again = command_line(ctx.meta.get(ARGV_KEY, ["run", *sys.argv[2:]]))
-        click.echo(f"\nfrbench: {saved}Resume with: {again}", err=True)
-        sys.exit(exit_codes.INTERRUPTED)
+        how = "" if stopped_by() == "SIGINT" else f"stopped by {stopped_by()}. "
+        click.echo(f"\nfrbench: {how}{saved}Resume with: {again}", err=True)
+        sys.exit(stop_status())
     summary = run_summary(result)
     if not quiet:
         click.echo(result.embed_stats.summary(), err=True)
@@ -95,3 +103,7 @@ def run(
         click.echo(to_json(summary))
     else:
         click.echo(str(result.out_dir))
+    if mismatches and not allow_differences:
+        click.echo(f"frbench: error: reproduction: {len(mismatches)} difference(s) from the record (listed above; "
+                   "--allow-differences accepts them)", err=True)
+        sys.exit(exit_codes.DIFFERS)

@@ -18,7 +18,7 @@ import pandas as pd
 
 from frbench.datasets import Dataset
 from frbench.datasets.paths import dataset_path
-from frbench.errors import DatasetError
+from frbench.errors import DatasetError, problems_error
 from frbench.report.files import unescape_cell, unescape_frame
 from frbench.tables import IMAGE_COLUMNS, UNKNOWN, validate_image_table, validate_pair_table
 
@@ -328,6 +328,7 @@ def _absolute_paths(written: pd.Series, root: Path, allow_outside_root: bool, cs
 
 
 def _read_pairs(path: Path, images: pd.DataFrame, written: pd.Series) -> pd.DataFrame:
+    """The pairs CSV as a PairTable; every problem of every line is listed (DatasetError, capped)."""
     table = read_csv_rows(path)
     missing = [c for c in ("image_a", "image_b") if c not in table.columns]
     if missing:
@@ -336,48 +337,48 @@ def _read_pairs(path: Path, images: pd.DataFrame, written: pd.Series) -> pd.Data
     lookup = dict(zip(written, images["image_id"]))
     lookup.update(zip(images["image_id"], images["image_id"]))
     subject = dict(zip(images["image_id"], images["subject_id"]))
+    problems: list[tuple[int, str]] = []
 
     pairs = pd.DataFrame(index=table.index)
     for side in ("image_a", "image_b"):
         named = table[side].str.replace("\\", "/", regex=False)
         pairs[side] = named.map(lookup)
-        unknown = pairs[side].isna()
-        if unknown.any():
-            line = unknown.idxmax()
-            raise DatasetError(f"{path}:{line}: {side} {table.at[line, side]!r} is not in the images CSV")
+        for line in pairs.index[pairs[side].isna()]:
+            what = f"empty {side}" if table.at[line, side] == "" else f"{side} {table.at[line, side]!r} is not in the images CSV"
+            problems.append((line, what))
+    known = pairs["image_a"].notna() & pairs["image_b"].notna()
 
-    same_image = pairs["image_a"] == pairs["image_b"]
-    if same_image.any():
-        line = same_image.idxmax()
-        raise DatasetError(f"{path}:{line}: pairs image {pairs.at[line, 'image_a']!r} with itself")
-    key = pd.Series(
-        [tuple(sorted(ab)) for ab in zip(pairs["image_a"], pairs["image_b"])], index=pairs.index
-    )
-    repeated = key.duplicated()
-    if repeated.any():
-        line = repeated.idxmax()
+    same_image = known & (pairs["image_a"] == pairs["image_b"])
+    problems += [(line, f"pairs image {pairs.at[line, 'image_a']!r} with itself") for line in pairs.index[same_image]]
+    key = pd.Series([tuple(sorted(map(str, ab))) for ab in zip(pairs["image_a"], pairs["image_b"])], index=pairs.index)
+    repeated = known & key.duplicated()
+    for line in pairs.index[repeated]:
         first = key.index[key == key[line]][0]
-        raise DatasetError(f"{path}:{line}: repeats the pair on line {first}")
+        problems.append((line, f"repeats the pair on line {first}"))
 
     same_subject = pairs["image_a"].map(subject) == pairs["image_b"].map(subject)
     if "mated" in table.columns:
-        pairs["mated"] = parse_mated(table["mated"], path)
-        contradiction = pairs["mated"] != same_subject
-        if contradiction.any():
-            line = contradiction.idxmax()
+        word = table["mated"].str.lower()
+        readable = word.isin(TRUE_WORDS | FALSE_WORDS)
+        for line in table.index[~readable]:
+            problems.append((line, f"mated {table.at[line, 'mated']!r} is not true/false, 1/0 or yes/no"))
+        pairs["mated"] = word.isin(TRUE_WORDS)
+        contradiction = known & readable & (pairs["mated"] != same_subject)
+        for line in pairs.index[contradiction]:
             a, b = pairs.at[line, "image_a"], pairs.at[line, "image_b"]
-            raise DatasetError(
-                f"{path}:{line}: mated={table.at[line, 'mated']} but {a!r} is subject "
-                f"{subject[a]!r} and {b!r} is subject {subject[b]!r}"
-            )
+            problems.append((line, f"mated={table.at[line, 'mated']} but {a!r} is subject "
+                                   f"{subject[a]!r} and {b!r} is subject {subject[b]!r}"))
     else:
         pairs["mated"] = same_subject
 
     if "fold" in table.columns:
         fold = table["fold"]
         bad = ~fold.str.fullmatch(FOLD_PATTERN) | (fold.str.lstrip("0") == "")
-        if bad.any():
-            line = bad.idxmax()
-            raise DatasetError(f"{path}:{line}: fold {fold[line]!r} is not an integer >= 1 of at most 9 digits")
-        pairs["fold"] = fold.astype(int)
+        for line in fold.index[bad]:
+            problems.append((line, f"fold {fold[line]!r} is not an integer >= 1 of at most 9 digits"))
+        if not problems:
+            pairs["fold"] = fold.astype(int)
+    if problems:
+        raise problems_error([f"{path}:{line}: {what}" for line, what in sorted(problems, key=lambda p: p[0])],
+                             DatasetError)
     return validate_pair_table(pairs, images["image_id"])

@@ -282,7 +282,7 @@ def check_dataset(info: DatasetInfo, folder: Path) -> list[str]:
     """Problems with a dataset on disk; empty when it is complete and loads.
 
     Checks that every required path exists, the published image counts, the hashes of downloaded
-    files where known, that every image file is non-empty and starts like a JPEG or PNG, and that
+    files where known, that every image file is a non-empty JPEG or PNG that decodes as a run decodes it, and that
     frbench's loader for the format reads the dataset without error.
     """
     folder = Path(folder)
@@ -307,7 +307,7 @@ def check_dataset(info: DatasetInfo, folder: Path) -> list[str]:
         try:
             dataset = load_dataset(DatasetConfig(name=info.name, format=info.format, root=folder), folder.parent)
         except DatasetError as exc:
-            problems.append(f"loading it fails: {exc}")
+            problems.extend(f"loading it fails: {line}" for line in str(exc).splitlines())
         else:
             if not info.image_counts:
                 problems.extend(p for p in map(_image_problem, map(Path, dataset.images["path"])) if p)
@@ -319,7 +319,7 @@ def check_configured_dataset(cfg: DatasetConfig, data_root: Path) -> tuple[Path,
 
     For a dataset given by format rather than by a registry name (``--format``, or a config): the
     folder must exist, frbench's loader must read it as the config says (files, pair list, labels,
-    folds), and every image it names must be a non-empty JPEG or PNG. Published counts and hashes
+    folds), and every image it names must be a non-empty JPEG or PNG that decodes as a run decodes it. Published counts and hashes
     are not checked: those belong to a registry dataset (:func:`check_dataset`).
     """
     folder = Path(cfg.root) if cfg.root is not None else Path(data_root) / cfg.name
@@ -329,12 +329,17 @@ def check_configured_dataset(cfg: DatasetConfig, data_root: Path) -> tuple[Path,
     try:
         dataset = load_dataset(cfg, data_root)
     except DatasetError as exc:
-        return folder, [f"loading it fails: {exc}"]
+        return folder, [f"loading it fails: {line}" for line in str(exc).splitlines()]
     return folder, [p for p in map(_image_problem, map(Path, dataset.images["path"])) if p]
 
 
 def _image_problem(path: Path) -> str | None:
-    """A sentence when the image file cannot be read, is empty or is neither JPEG nor PNG."""
+    """A sentence when the image file cannot be read, is empty, is neither JPEG nor PNG, or does not
+    decode: screened (a truncated JPEG, a header over the pixel bound) and decoded as a run does."""
+    import cv2
+
+    from frbench.embed.screening import check_image
+
     try:
         with open(path, "rb") as handle:
             head = handle.read(4)
@@ -344,4 +349,10 @@ def _image_problem(path: Path) -> str | None:
         return f"{path}: empty file"
     if not (head.startswith(JPEG_MAGIC) or head.startswith(PNG_MAGIC)):
         return f"{path}: neither a JPEG nor a PNG"
+    failure = check_image(path)
+    if failure is not None:
+        return f"{path}: {failure[0]} ({failure[1]})"
+    # decoded as the run decodes it (frbench.embed.backend.Embedder.embed: cv2.imread)
+    if cv2.imread(str(path)) is None:
+        return f"{path}: unreadable (does not decode as an image)"
     return None

@@ -85,8 +85,11 @@ def _exit_with_parent() -> None:
 
 
 def _init_worker() -> None:
-    # Ctrl-C reaches the whole process group; the parent alone handles it and stops the pool
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    # Ctrl-C reaches the whole process group, as do the SIGTERM of `timeout` and batch schedulers and a
+    # terminal's SIGHUP; the parent alone handles them and stops the pool, which ends these workers
+    for stop in (signal.SIGINT, getattr(signal, "SIGTERM", None), getattr(signal, "SIGHUP", None)):
+        if stop is not None:
+            signal.signal(stop, signal.SIG_IGN)
     cv2.setNumThreads(1)
     threading.Thread(target=_exit_with_parent, name="frbench-exit-with-parent", daemon=True).start()
 
@@ -108,6 +111,29 @@ def _single_threaded_children() -> Iterator[None]:
             os.environ.pop(name, None)
 
 
+@contextmanager
+def _stop_signals_blocked() -> Iterator[None]:
+    """Block SIGTERM and SIGHUP while helper processes start, so that they inherit the block.
+
+    multiprocessing's resource tracker ignores SIGINT and SIGTERM but not SIGHUP: a hangup sent to the
+    process group would end it before the pool's semaphores are released (a "leaked semaphore"
+    warning and a traceback); and a worker would die of either before its initializer ignores them.
+    Blocked in these processes, the signals reach the parent alone, which stops the pool.
+    """
+    stops = {s for s in (getattr(signal, "SIGTERM", None), getattr(signal, "SIGHUP", None)) if s is not None}
+    if not hasattr(signal, "pthread_sigmask") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    from multiprocessing import resource_tracker
+
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, stops)
+    try:
+        resource_tracker.ensure_running()
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, before)
+
+
 def run_processes(
     paths: Sequence[str], pipeline: Pipeline, workers: int, chunk_size: int
 ) -> Generator[tuple[int, EmbedResult], None, None]:
@@ -115,7 +141,7 @@ def run_processes(
 
     Processes are started with "spawn", a fresh interpreter, because forking a process that already
     holds onnxruntime or dlib threads can deadlock, and a fresh interpreter sees the current
-    environment (DEEPFACE_HOME). Workers run single-threaded native libraries, ignore SIGINT and
+    environment (DEEPFACE_HOME). Workers run single-threaded native libraries, ignore SIGINT, SIGTERM and SIGHUP and
     exit when this process dies, even by SIGKILL. A chunk's results are yielded when the chunk
     finishes, in completion order. Stopping the iteration cancels the chunks not started and waits
     for the running ones (at most one chunk per worker). A worker that dies (killed, out of memory,
@@ -135,7 +161,7 @@ def run_processes(
     )
     try:
         # the pool starts its processes on submit
-        with _single_threaded_children():
+        with _single_threaded_children(), _stop_signals_blocked():
             pending: dict[Future[list[EmbedResult]], range] = {
                 pool.submit(embed_chunk, pipeline, [paths[i] for i in chunk]): chunk for chunk in chunks
             }

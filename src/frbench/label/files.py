@@ -40,7 +40,7 @@ import pandas as pd
 
 from frbench import __version__
 from frbench.annotate.skin_tone import monk_tone
-from frbench.errors import DatasetError
+from frbench.errors import DatasetError, problems_error
 from frbench.report.files import atomic_write_bytes
 
 LABEL_COLUMNS = ("subject_id", "image_id", "annotator", "skin_tone_binary", "monk", "labelled_at", "tool")
@@ -125,7 +125,7 @@ def read_label_file(path: Path, subjects: Iterable[str] | None = None) -> pd.Dat
 
     Raises
     ------
-    DatasetError naming the file and line: a missing file, a header other than the format's,
+    DatasetError naming the file and line of every bad line (at most ``SHOWN_PROBLEMS``): a missing file, a header other than the format's,
     a row with too few or too many fields, an empty subject, image or tool, an unknown binary
     answer, a Monk value outside 1-10, a time that is not ISO-8601 UTC, a row of another
     annotator than the first row's, or (with ``subjects``) a subject not in the dataset.
@@ -146,47 +146,53 @@ def read_label_file(path: Path, subjects: Iterable[str] | None = None) -> pd.Dat
     known = None if subjects is None else set(subjects)
     rows: list[list[object]] = []
     annotator: str | None = None
+    problems: list[str] = []
     for line, cells in records:
-        if len(cells) != len(header):
-            raise DatasetError(f"{path}:{line}: {len(cells)} fields, the header has {len(header)}")
-        row = dict(zip(header, (c.strip() for c in cells)))
-        where = f"{path}:{line}"
-        for col in ("subject_id", "image_id", "annotator", "tool"):
-            if not row[col]:
-                raise DatasetError(f"{where}: empty {col}")
-        if annotator is None:
-            if not _valid_name(row["annotator"]):
-                raise DatasetError(f"{where}: annotator {row['annotator']!r} must be letters, digits, '.', '_' or '-'")
-            annotator = row["annotator"]
-        elif row["annotator"] != annotator:
-            raise DatasetError(
-                f"{where}: annotator {row['annotator']!r} in a file of {annotator!r}; keep one file per annotator"
-            )
-        if row["skin_tone_binary"] not in BINARY_ANSWERS:
-            raise DatasetError(
-                f"{where}: skin_tone_binary {row['skin_tone_binary']!r} is not one of {', '.join(BINARY_ANSWERS)}"
-            )
-        if row["monk"]:
-            try:
-                row["monk"] = monk_tone(row["monk"])
-            except KeyError:
-                raise DatasetError(f"{where}: monk {row['monk']!r} is not a Monk Skin Tone 1-10 (or empty)") from None
         try:
-            parse_utc(row["labelled_at"])
-        except ValueError:
-            raise DatasetError(
-                f"{where}: labelled_at {row['labelled_at']!r} is not an ISO-8601 UTC time or date (e.g. 2026-12-01T10:00:00Z)"
-            ) from None
-        if known is not None and row["subject_id"] not in known:
-            raise DatasetError(f"{where}: subject {row['subject_id']!r} is not in the dataset")
-        values: list[object] = [row[c] for c in LABEL_COLUMNS]
-        if consensus:
-            values += [_count(row, col, where) for col in CONSENSUS_EXTRA]
-            if values[-1] > values[-2]:
-                raise DatasetError(f"{where}: n_agree {values[-1]} exceeds n_annotators {values[-2]}")
-        elif annotator == CONSENSUS_ANNOTATOR:
-            raise DatasetError(f"{where}: annotator 'consensus' is reserved for consensus files")
-        rows.append([*values, line])
+            if len(cells) != len(header):
+                raise DatasetError(f"{path}:{line}: {len(cells)} fields, the header has {len(header)}")
+            row = dict(zip(header, (c.strip() for c in cells)))
+            where = f"{path}:{line}"
+            for col in ("subject_id", "image_id", "annotator", "tool"):
+                if not row[col]:
+                    raise DatasetError(f"{where}: empty {col}")
+            if annotator is None:
+                if not _valid_name(row["annotator"]):
+                    raise DatasetError(f"{where}: annotator {row['annotator']!r} must be letters, digits, '.', '_' or '-'")
+                annotator = row["annotator"]
+            elif row["annotator"] != annotator:
+                raise DatasetError(
+                    f"{where}: annotator {row['annotator']!r} in a file of {annotator!r}; keep one file per annotator"
+                )
+            if row["skin_tone_binary"] not in BINARY_ANSWERS:
+                raise DatasetError(
+                    f"{where}: skin_tone_binary {row['skin_tone_binary']!r} is not one of {', '.join(BINARY_ANSWERS)}"
+                )
+            if row["monk"]:
+                try:
+                    row["monk"] = monk_tone(row["monk"])
+                except KeyError:
+                    raise DatasetError(f"{where}: monk {row['monk']!r} is not a Monk Skin Tone 1-10 (or empty)") from None
+            try:
+                parse_utc(row["labelled_at"])
+            except ValueError:
+                raise DatasetError(
+                    f"{where}: labelled_at {row['labelled_at']!r} is not an ISO-8601 UTC time or date (e.g. 2026-12-01T10:00:00Z)"
+                ) from None
+            if known is not None and row["subject_id"] not in known:
+                raise DatasetError(f"{where}: subject {row['subject_id']!r} is not in the dataset")
+            values: list[object] = [row[c] for c in LABEL_COLUMNS]
+            if consensus:
+                values += [_count(row, col, where) for col in CONSENSUS_EXTRA]
+                if values[-1] > values[-2]:
+                    raise DatasetError(f"{where}: n_agree {values[-1]} exceeds n_annotators {values[-2]}")
+            elif annotator == CONSENSUS_ANNOTATOR:
+                raise DatasetError(f"{where}: annotator 'consensus' is reserved for consensus files")
+            rows.append([*values, line])
+        except DatasetError as exc:  # every bad line is listed, not only the first
+            problems.append(str(exc))
+    if problems:
+        raise problems_error(problems, DatasetError)
     columns = [*(CONSENSUS_COLUMNS if consensus else LABEL_COLUMNS), "line"]
     out = pd.DataFrame(rows, columns=columns)
     for col in ("n_annotators", "n_agree", "line"):

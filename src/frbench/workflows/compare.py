@@ -27,9 +27,11 @@ import pandas as pd
 from frbench.errors import FrbenchError
 from frbench.report.files import unescape_frame, write_csv, write_text
 from frbench.report.markdown import md_table
+from frbench.report.output_dir import output_lock, writer_of
 from frbench.report.plots import plot_compared_rates
 from frbench.tables import has_unknown
 from frbench.workflows.grid import COMPLETED, GRID_FILE
+from frbench.workflows.manifest import run_dir_problems
 
 ALL = "all"
 PER_GROUP_NEEDED = ("threshold_name", "threshold", "attribute", "group", "n_mated", "n_nonmated", "fnmr", "fmr")
@@ -81,6 +83,13 @@ def _read_run(path: Path, notes: list[str]) -> _Run:
         manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise FrbenchError(f"{manifest_path}: cannot read ({exc})") from None
+    if not isinstance(manifest, dict):
+        raise FrbenchError(f"{manifest_path}: not a frbench run manifest")
+    problems = run_dir_problems(path, manifest)
+    if problems is None:
+        notes.append(f"{path}: its manifest records no run id or output hashes (an older run): its files are not checked")
+    elif problems:
+        raise FrbenchError("\n".join(f"{path}: {p}" for p in problems))
     per_group = _read_csv(path / "per_group.csv", PER_GROUP_NEEDED)
     optional = {}
     for name, needed in (("fairness.csv", ("threshold_name", "attribute", "measure", "value")),
@@ -99,6 +108,9 @@ def expand_run_dirs(paths: Iterable[str | Path]) -> tuple[list[Path], list[str]]
     runs: list[Path] = []
     notes: list[str] = []
     for path in map(Path, paths):
+        writer = writer_of(path)
+        if writer is not None:
+            raise FrbenchError(f"{path}: being written by a run now ({writer}); compare it once that run has finished")
         if (path / "manifest.json").is_file():
             runs.append(path)
             continue
@@ -111,6 +123,8 @@ def expand_run_dirs(paths: Iterable[str | Path]) -> tuple[list[Path], list[str]]
             raise FrbenchError(f"{path / GRID_FILE}: cannot read ({exc})") from None
         for cell in cells:
             cell_dir = path / cell["dir"]
+            if (writer := writer_of(cell_dir)) is not None:
+                raise FrbenchError(f"{cell_dir}: being written by a run now ({writer}); compare it once that run has finished")
             if cell.get("status") == COMPLETED and (cell_dir / "manifest.json").is_file():
                 runs.append(cell_dir)
             else:
@@ -339,8 +353,14 @@ def _per_run_rates(table: pd.DataFrame, threshold_name: str) -> dict[str, pd.Dat
 
 
 def write_comparison(tables: dict[str, pd.DataFrame], out_dir: Path, notes: Sequence[str] = ()) -> list[Path]:
-    """Write comparison_<threshold>.csv (with best_ flags), plots/compare_<threshold>.png and comparison.md."""
+    """Write comparison_<threshold>.csv (with best_ flags), plots/compare_<threshold>.png and comparison.md,
+    holding ``out_dir``'s writer lock (``frbench.report.output_dir.output_lock``)."""
     out_dir = Path(out_dir)
+    with output_lock(out_dir):
+        return _write_comparison(tables, out_dir, notes)
+
+
+def _write_comparison(tables: dict[str, pd.DataFrame], out_dir: Path, notes: Sequence[str]) -> list[Path]:
     written, plots = [], {}
     for name, table in tables.items():
         slug = threshold_slug(name)

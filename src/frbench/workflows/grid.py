@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 
 from frbench.config import Config, ModelConfig, apply_override, read_config_mapping, validate_config
 from frbench.errors import ConfigError, FrbenchError
-from frbench.report.output_dir import check_output_dir
+from frbench.report.output_dir import check_output_dir, output_lock
 from frbench.report.files import write_json
 
 if TYPE_CHECKING:
@@ -221,6 +221,15 @@ def run_grid(
 
     out_dir = Path(out_dir) if out_dir is not None else Path("runs") / grid.name
     check_output_dir(out_dir)
+    # one writer for the grid's folder (grid.json); each cell's run locks its own sub-folder
+    with output_lock(out_dir):
+        return _run_cells(grid, out_dir, data_root, progress, workers, log, warn)
+
+
+def _run_cells(grid: Grid, out_dir: Path, data_root: Path | None, progress: bool, workers: int | None,
+               log: Callable[[str], None], warn: Callable[[str], None]) -> GridResult:
+    from frbench.workflows.run import run_benchmark
+
     outcomes = [CellOutcome(cell, PENDING) for cell in grid.cells]
     record = out_dir / GRID_FILE
     write_json(record, grid_record(grid, outcomes))

@@ -16,11 +16,7 @@ from frbench.config import Config
 from frbench.datasets import Dataset
 from frbench.report.files import write_csv, write_json, write_text
 from frbench.report.markdown import TOOL_CAVEATS, md_table
-
-SEARCH_TABLES = (
-    "identification.csv", "searches.csv", "candidates.csv", "cmc.csv", "candidate_groups.csv", "gallery_size.csv",
-    "composition.csv", "gallery.csv", "probes.csv", "identification.json",
-)
+from frbench.workflows.manifest import SEARCH_TABLES, record_outputs
 
 
 def write_identification_run(
@@ -63,4 +59,6 @@ def write_identification_run(
     ]
     write_text(out_dir / "report.md", "\n".join(lines) + "\n")
     manifest["identification"] = {**result.split.record, **result.info}
+    record_outputs(manifest, out_dir, [*SEARCH_TABLES, "failure_to_enrol.csv", "failures.csv", "report.md",
+                                       *sorted(p for p in (out_dir / "plots").glob("*") if p.is_file())])
     write_json(out_dir / "manifest.json", manifest)

@@ -11,6 +11,7 @@ import copy
 import hashlib
 import json
 import platform
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from importlib import metadata
@@ -18,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
-from deepface.commons import backend_utils
 
 import frbench
 from frbench.config import IMPORTED_SCORES, Config, apply_override, validate_config
@@ -50,6 +50,62 @@ COMPARED_ENTRIES = (
     "dataset.labels_sha256",
     "config",
 )
+
+# Every table a run may write (1:1 and 1:N); a rerun into the same directory removes them all
+# first, and a run directory holding one its manifest does not list is a mix of two runs.
+RUN_TABLES = (
+    "per_group.csv", "thresholds.csv", "per_group_thresholds.csv", "fold_accuracy.csv", "failure_to_enrol.csv",
+    "failures.csv", "fairness.csv", "scores.csv", "skin_tone_ita.csv", "cell_counts.csv", "det_points.csv",
+    "cross_group_fmr.csv", "score_distributions.csv", "group_tests.csv", "accuracy.csv", "skin_tone_sensitivity.csv",
+    "label_noise.csv",  # the sensitivity table's name before it became one; an old run's goes too
+    "report.md",
+)
+SEARCH_TABLES = (
+    "identification.csv", "searches.csv", "candidates.csv", "cmc.csv", "candidate_groups.csv", "gallery_size.csv",
+    "composition.csv", "gallery.csv", "probes.csv", "identification.json",
+)
+
+
+def new_run_id() -> str:
+    """A run's id: random, so that two runs (two machines, one folder) never share one."""
+    return uuid.uuid4().hex
+
+
+def record_outputs(manifest: dict[str, Any], out_dir: Path, files: Sequence[str | Path]) -> None:
+    """Add ``outputs`` to ``manifest``: sha256 of each file this run wrote (``files``, relative to ``out_dir``
+    or absolute inside it), so that a folder holding another run's file is detected (``run_dir_problems``)."""
+    out_dir = Path(out_dir)
+    outputs = {}
+    for f in files:
+        path = Path(f) if Path(f).is_absolute() else out_dir / f
+        if path.is_file():
+            outputs[path.relative_to(out_dir).as_posix()] = file_sha256(path)
+    manifest["outputs"] = dict(sorted(outputs.items()))
+
+
+def run_dir_problems(run_dir: Path, manifest: Mapping[str, Any]) -> list[str] | None:
+    """Why the files of ``run_dir`` are not all the ones its manifest's run wrote (empty: they are).
+
+    None when the manifest records no outputs (a run from before run ids were recorded): nothing
+    can be checked. A listed file missing or with another sha256, or a run table present that the
+    manifest does not list, is a problem: the folder mixes two runs' files, or one was edited.
+    """
+    outputs = manifest.get("outputs")
+    if not isinstance(outputs, Mapping):
+        return None
+    run = f"run {manifest.get('run_id', '?')}"
+    problems = []
+    for name, digest in outputs.items():
+        path = Path(run_dir) / str(name)
+        if not path.is_file():
+            problems.append(f"{name}: written by {run} (manifest.json) but missing")
+        elif file_sha256(path) != digest:
+            problems.append(f"{name}: not the file {run} wrote (sha256 differs from manifest.json: another run's, or edited)")
+    for name in (*RUN_TABLES, *SEARCH_TABLES):
+        if name not in outputs and (Path(run_dir) / name).is_file():
+            problems.append(f"{name}: not written by {run} (not in manifest.json: another run's)")
+    return problems
+
 
 @dataclass(frozen=True)
 class Mismatch:
@@ -111,6 +167,8 @@ def labels_hash(images: pd.DataFrame, attributes: Sequence[str]) -> str:
 
 def deepface_engine() -> str:
     """The backend engine deepface runs its models on (tensorflow, pytorch or onnx)."""
+    from deepface.commons import backend_utils  # here: reading or comparing manifests needs no deepface
+
     return backend_utils.get_backend_engine()
 
 

@@ -12,11 +12,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
 
-from frbench.errors import OutputError
-from frbench.report.files import write_json
 from frbench.embed.weight_sources import file_sha256
-from frbench.workflows.manifest import Mismatch, load_recorded_run, manifest_mismatches
-from frbench.workflows.run import RunResult, run_benchmark
+from frbench.errors import DatasetError, OutputError
+from frbench.report.files import write_json
+from frbench.report.output_dir import check_output_dir, output_lock, writer_of
+from frbench.workflows.manifest import Mismatch, load_recorded_run, manifest_mismatches, run_dir_problems
+from frbench.workflows import run as run_module
+from frbench.workflows.run import RunResult
 
 # Result tables compared byte for byte with the recorded run's, where the recorded directory has them.
 COMPARED_OUTPUTS = (
@@ -64,12 +66,28 @@ def reproduce_run(
     out_dir = Path(out_dir) if out_dir is not None else Path("runs") / f"{config.name}-reproduced"
     if out_dir.resolve() == recorded_dir:
         raise OutputError(f"output directory {out_dir} is the recorded run's own: give another one (-o DIR)")
-    result = run_benchmark(config, out_dir=out_dir, data_root=data_root, progress=progress, workers=workers, log=log)
-    mismatches = manifest_mismatches(recorded, result.manifest) + output_mismatches(recorded_dir, out_dir)
-    result.manifest["reproduction"] = {
-        "of": str(recorded_dir / "manifest.json"),
-        "identical": not mismatches,
-        "mismatches": [asdict(m) for m in mismatches],
-    }
-    write_json(out_dir / "manifest.json", result.manifest)
+    check_recorded_run(recorded_dir, recorded)
+    check_output_dir(out_dir)
+    # one lock from the run to the manifest's rewrite: no other run writes between them
+    with output_lock(out_dir):
+        # looked up at call time (a test may stand in for it)
+        result = run_module.run_benchmark(config, out_dir=out_dir, data_root=data_root, progress=progress, workers=workers,
+                               log=log)
+        mismatches = manifest_mismatches(recorded, result.manifest) + output_mismatches(recorded_dir, out_dir)
+        result.manifest["reproduction"] = {
+            "of": str(recorded_dir / "manifest.json"),
+            "identical": not mismatches,
+            "mismatches": [asdict(m) for m in mismatches],
+        }
+        write_json(out_dir / "manifest.json", result.manifest)
     return result, mismatches
+
+
+def check_recorded_run(recorded_dir: Path, recorded: dict) -> None:
+    """Refuse a recorded run that is being written now, or whose folder mixes files of several runs."""
+    writer = writer_of(recorded_dir)
+    if writer is not None:
+        raise OutputError(f"{recorded_dir} is being written by a run now ({writer}): wait for it to finish")
+    problems = run_dir_problems(recorded_dir, recorded)
+    if problems:
+        raise DatasetError("\n".join(f"{recorded_dir}: {p}" for p in problems))

@@ -24,7 +24,7 @@ from frbench.embed.backend import Pipeline
 from frbench.embed.cache import resolve_cache_dir
 from frbench.embed.duplicates import copies_caveat, identical_embeddings
 from frbench.embed.weights import ensure_weights
-from frbench.errors import ConfigError
+from frbench.errors import ConfigError, DatasetError
 from frbench.groups import Groups
 from frbench.measure.protocols import IdentificationSearch, protocol_for, scores_table
 from frbench.metrics.fairness import fte_differentials
@@ -32,23 +32,14 @@ from frbench.metrics.grouped import failure_to_enrol
 from frbench.report.figures import write_figures
 from frbench.report.files import write_csv, write_json, write_text
 from frbench.report.markdown import render_report
-from frbench.report.output_dir import check_output_dir
+from frbench.report.output_dir import check_output_dir, output_lock
 from frbench.report.plots import plot_ita_histogram
 from frbench.tables import OK, validate_image_table, validate_pair_table
 from frbench.workflows.identify import write_identification_run
-from frbench.workflows.manifest import build_manifest
+from frbench.workflows.manifest import RUN_TABLES, build_manifest, new_run_id, record_outputs
 
 # Columns annotate: {skin_tone: ...} adds (frbench.annotate.skin_tone.annotate_skin_tone).
 ANNOTATION_COLUMNS = ("skin_tone", "skin_tone_category")
-# Every table a run may write; a rerun into the same directory removes them all first, so that
-# none of an earlier run's is left beside this run's manifest.
-RUN_TABLES = (
-    "per_group.csv", "thresholds.csv", "per_group_thresholds.csv", "fold_accuracy.csv", "failure_to_enrol.csv",
-    "failures.csv", "fairness.csv", "scores.csv", "skin_tone_ita.csv", "cell_counts.csv", "det_points.csv",
-    "cross_group_fmr.csv", "score_distributions.csv", "group_tests.csv", "accuracy.csv", "skin_tone_sensitivity.csv",
-    "label_noise.csv",  # the sensitivity table's name before it became one; an old run's goes too
-    "report.md",
-)
 
 
 @dataclass
@@ -100,10 +91,17 @@ def run_benchmark(
 ) -> RunResult:
     """Run one config end to end and write its tables to ``out_dir`` (default ``runs/<name>``).
 
+    The run holds ``out_dir``'s writer lock from before any work to its end: a second run into the
+    same folder is refused at once (OutputError naming this one's PID and command). Its manifest
+    records a random ``run_id`` and the sha256 of every file it wrote (``outputs``).
     Every ConfigError it raises names the config's file (``config.source``) first.
     """
+    out_dir = Path(out_dir) if out_dir is not None else Path("runs") / config.name
     with config_errors_named(config.source):
-        return _run_benchmark(config, out_dir, data_root, progress, workers, log)
+        check_output_dir(out_dir)
+        run_id = new_run_id()
+        with output_lock(out_dir, run_id=run_id):
+            return _run_benchmark(config, out_dir, data_root, progress, workers, log, run_id)
 
 
 def _run_benchmark(
@@ -113,11 +111,10 @@ def _run_benchmark(
     progress: bool,
     workers: int | None,
     log: Callable[[str], None],
+    run_id: str,
 ) -> RunResult:
     started = time.time()
     timings: dict[str, float] = {}
-    out_dir = Path(out_dir) if out_dir is not None else Path("runs") / config.name
-    check_output_dir(out_dir)
     cache_dir = resolve_cache_dir(config.cache.dir)
     n_workers = workers if workers is not None else config.execution.workers
     protocol = protocol_for(config)
@@ -176,11 +173,14 @@ def _run_benchmark(
         embeddings = None
         stats = EmbedStats(n_images=len(images), n_cached=0, n_computed=0, n_failed=0, seconds=0.0,
                            executor="none (imported scores)", workers=0)
+    if embeddings is not None and protocol.kind != IdentificationSearch.kind:
+        # before measuring: with nothing to score the failures are still written, never lost
+        _stop_if_nothing_scores(config, images, pairs, embeddings, groups, out_dir, run_id)
     evaluation = protocol.evaluate(config, images, pairs, embeddings, groups)
     if protocol.kind == IdentificationSearch.kind:
         # one-to-many search: its own tables (the same per-group engine), not the 1:1 ones
         return _finish_identification(config, dataset, images, embeddings, evaluation, groups, pipeline, stats,
-                                      timings, cache_dir, out_dir, started)
+                                      timings, cache_dir, out_dir, started, run_id)
     measures, scores, status, detail = evaluation.measures, evaluation.scores, evaluation.status, evaluation.detail
     fte = failure_to_enrol(images, status, groups, level=config.stats.confidence_level)
     if groups.names:
@@ -195,6 +195,7 @@ def _run_benchmark(
         cache_dir, groups.columns,
     )
     manifest.update(evaluation.extra)
+    manifest["run_id"] = run_id
 
     out_dir.mkdir(parents=True, exist_ok=True)
     # The manifest marks a complete run: an earlier run's goes first, with its tables, so that a
@@ -230,12 +231,61 @@ def _run_benchmark(
         render_report(config, dataset, images, evaluation.pair_counts, measures, fte, failures, manifest, figures),
     )
     timings["total_s"] = time.time() - started
+    record_outputs(manifest, out_dir, [*RUN_TABLES, *(p for paths in figures.values() for p in paths)])
     # The manifest goes last: its presence marks a complete run directory.
     write_json(out_dir / "manifest.json", manifest)
     return RunResult(
         out_dir, measures.per_group, scores, measures.thresholds, fte, measures.fairness, stats, manifest,
         accuracy=measures.accuracy, fold_accuracy=measures.fold_accuracy,
     )
+
+
+def scorable_pairs(images: pd.DataFrame, pairs: pd.DataFrame | None, status: pd.Series) -> tuple[int, int]:
+    """(mated, non-mated) pairs whose two images both enrolled; for all pairs (``pairs`` None) whether any
+    exists (0 or 1 each), as the exhaustive protocol's are never listed."""
+    ok = status.reindex(images["image_id"]).eq(OK).to_numpy()
+    if pairs is not None:
+        enrolled = dict(zip(images["image_id"], ok))
+        both = pairs["image_a"].map(enrolled).fillna(False).astype(bool) & pairs["image_b"].map(enrolled).fillna(False).astype(bool)
+        mated = pairs["mated"].astype(bool)
+        return int((both & mated).sum()), int((both & ~mated).sum())
+    per_subject = images.loc[ok, "subject_id"].value_counts()
+    return int((per_subject >= 2).any()), int(len(per_subject) >= 2)
+
+
+def _stop_if_nothing_scores(config: Config, images: pd.DataFrame, pairs: pd.DataFrame | None, embeddings: Any,
+                            groups: Groups, out_dir: Path, run_id: str) -> None:
+    """When no pair can be scored (or no non-mated pair, and a target FMR needs them), write failures.csv,
+    failure_to_enrol.csv and a short report.md that says what failed, then raise DatasetError naming the
+    failure counts; no manifest, as the run did not complete."""
+    n_mated, n_nonmated = scorable_pairs(images, pairs, embeddings.status)
+    if n_mated + n_nonmated and (n_nonmated or not config.thresholds.target_fmr):
+        return
+    status = embeddings.status.reindex(images["image_id"])
+    failed = status[status != OK]
+    counts = ", ".join(f"{reason}: {n}" for reason, n in failed.value_counts().sort_index().items())
+    what = ("no pair could be scored" if not n_mated + n_nonmated
+            else "no non-mated pair could be scored, so no threshold can be set at a target FMR")
+    enrolment = f"{len(failed)} of {len(images)} images failed to enrol" + (f" ({counts})" if counts else "")
+    fte = failure_to_enrol(images, embeddings.status, groups, level=config.stats.confidence_level)
+    failures = _failures(images, embeddings.status, embeddings.detail)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name in ("manifest.json", *RUN_TABLES):
+        (out_dir / name).unlink(missing_ok=True)
+    write_csv(out_dir / "failures.csv", failures)
+    write_csv(out_dir / "failure_to_enrol.csv", fte)
+    table = failed.value_counts().sort_index()
+    lines = [
+        f"# frbench report: {config.name} (nothing measured)", "",
+        f"Run `{run_id}` stopped before measuring: {what}. {enrolment}.", "",
+        "| reason | images |", "|---|---|", *[f"| {reason} | {n} |" for reason, n in table.items()], "",
+        f"Pairs whose two images enrolled: {n_mated} mated, {n_nonmated} non-mated"
+        + ("" if pairs is None else f" (of {len(pairs)} listed)") + ".", "",
+        "Every failure, with its reason, is in failures.csv; per group in failure_to_enrol.csv. No rates were "
+        "measured and no manifest.json was written: this folder holds no complete run.", "",
+    ]
+    write_text(out_dir / "report.md", "\n".join(lines))
+    raise DatasetError(f"{what}: {enrolment}; failures.csv, failure_to_enrol.csv and report.md are in {out_dir}")
 
 
 def _failures(images: pd.DataFrame, status: pd.Series, detail: pd.Series) -> pd.DataFrame:
@@ -248,7 +298,7 @@ def _failures(images: pd.DataFrame, status: pd.Series, detail: pd.Series) -> pd.
 
 
 def _finish_identification(config, dataset, images, embeddings, result, groups, pipeline, stats, timings, cache_dir,
-                           out_dir, started) -> RunResult:
+                           out_dir, started, run_id) -> RunResult:
     fte = failure_to_enrol(images, embeddings.status, groups, level=config.stats.confidence_level)
     failures = _failures(images, embeddings.status, embeddings.detail)
     thresholds = {p.name: float(p.threshold) for p in result.points if p.name.startswith("fpir=")}
@@ -256,6 +306,7 @@ def _finish_identification(config, dataset, images, embeddings, result, groups, 
               "n_nonmated": int(result.split.record.get("n_nonmated_probes", 0))}
     manifest = build_manifest(config, dataset, images, None, counts, pipeline, thresholds, stats, timings, cache_dir,
                               groups.columns)
+    manifest["run_id"] = run_id
     timings["total_s"] = time.time() - started
     write_identification_run(config, dataset, images, result, fte, failures, manifest, out_dir)
     return RunResult(out_dir, result.identification, result.table.searches, thresholds, fte, pd.DataFrame(), stats,
