@@ -27,8 +27,8 @@ What it does
    darker precision, recall, balanced accuracy, coverage and AUC, design-weighted to LFW (each
    held-out subject weighs its stratum's size over its held-out count), with stratified bootstrap
    intervals; a reliability table of P(darker) (out-of-sample calibration); and how certain the
-   estimate is by number of photos. The previous estimator (``skin_tone_v1``) and today's ITA rule
-   are scored on the same held-out subjects for comparison.
+   estimate is by number of photos; and, per call (darker, lighter, uncertain), how many held-out
+   subjects were perceived darker, which the model file records for the label sensitivity analysis.
 
 The figures are printed and written to ``--report`` (Markdown); ``--write-model`` writes the
 model file :func:`frbench.annotate.estimator.load_model` reads.
@@ -131,7 +131,7 @@ def fit_predict(Xtr: np.ndarray, ytr: np.ndarray, Xte: np.ndarray, l2: float) ->
     # scikit-learn's lbfgs minimises the objective of frbench.annotate.fit.fit_logistic (C = 1 / l2,
     # intercept unpenalised), much faster on a hundred-odd features
     std = Standardiser.fit(Xtr)
-    fit = LogisticRegression(C=1.0 / l2, max_iter=5000, tol=1e-8).fit(std.transform(Xtr), ytr)
+    fit = LogisticRegression(C=1.0 / l2, max_iter=2000, tol=1e-6).fit(std.transform(Xtr), ytr)
     b, beta = float(fit.intercept_[0]), fit.coef_[0]
     return predict_logistic(std.transform(Xte), b, beta), std, b, beta
 

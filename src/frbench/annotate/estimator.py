@@ -3,7 +3,7 @@ subject, abstaining (``uncertain``) where it does not know.
 
 Model
 -----
-A model file (JSON, no pickle; ``models/skin_tone_v1.json``) names features of
+A model file (JSON, no pickle; ``models/skin_tone_v2.json``, the default, or ``skin_tone_v1.json``) names features of
 :mod:`frbench.annotate.features`, their standardisation (z = (x - mean) / scale, a missing value
 becoming 0, the training mean), and two linear models on z:
 
@@ -65,7 +65,7 @@ IMAGE_LOGITS, SUBJECT_MEAN = "image_logits", "subject_mean"
 POOLINGS = (IMAGE_LOGITS, SUBJECT_MEAN)
 SOURCE = "estimator"
 MODEL_FORMAT = "frbench-skin-tone-estimator"
-DEFAULT_MODEL = "skin_tone_v1.json"
+DEFAULT_MODEL = "skin_tone_v2.json"
 WEIGHT_FLOOR = 0.05
 # Statuses for which no image content was seen at all; the rest are quality failures of a read image.
 UNREAD = ("missing", "unreadable", "too_large")
@@ -136,7 +136,7 @@ class SkinToneModel:
 
 
 def load_model(path: Path | str | None = None) -> SkinToneModel:
-    """Read and validate a model file; None reads the shipped ``models/skin_tone_v1.json``.
+    """Read and validate a model file; None reads the shipped ``models/skin_tone_v2.json``.
 
     A malformed file raises :class:`frbench.errors.DatasetError` naming it and the problem.
     """
