@@ -284,11 +284,16 @@ class ExecutionConfig(_Strict):
     executor: Literal["serial", "processes", "dask"] = "processes"
     workers: int | None = Field(None, ge=1, description="default: number of CPU cores")
     scheduler: str | None = Field(None, description="dask: scheduler address; default a LocalCluster")
+    scratch_dir: Path | None = Field(
+        None, description="dask: folder for the arrays workers memory-map (shared by all machines); default a temp folder"
+    )
 
     @model_validator(mode="after")
     def _scheduler_is_for_dask(self) -> ExecutionConfig:
         if self.scheduler is not None and self.executor != "dask":
             raise ValueError(f"scheduler is an address for executor 'dask', but executor is {self.executor!r}")
+        if self.scratch_dir is not None and self.executor != "dask":
+            raise ValueError(f"scratch_dir is for executor 'dask', but executor is {self.executor!r}")
         return self
 
 

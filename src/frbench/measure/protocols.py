@@ -170,9 +170,21 @@ class IdentificationSearch:
 
         row = pd.Series(np.arange(len(embeddings.image_ids)), index=embeddings.image_ids)
         matrix = embeddings.matrix[row.loc[images["image_id"]].to_numpy()]
-        return measure_identification(
-            images, matrix, embeddings.status, groups.attributes, groups.intersections, identification_params(config)
-        )
+        args = (images, matrix, embeddings.status, groups.attributes, groups.intersections, identification_params(config))
+        execution = config.execution
+        if execution.executor != "dask":
+            return measure_identification(*args)
+        from functools import partial
+
+        from frbench.scoring.distributed import dask_client
+        from frbench.search.sharded import sharded_search
+
+        # Every search (the full gallery and each sweep's sub-gallery) runs as gallery shards on
+        # the cluster; the lists equal the single-process ones (search.sharded).
+        with dask_client(execution.workers, execution.scheduler) as client:
+            return measure_identification(
+                *args, searcher=partial(sharded_search, client, scratch_dir=execution.scratch_dir)
+            )
 
 
 def identification_params(config: Config):

@@ -11,7 +11,7 @@ It does no embedding and reads no config: ``IdentificationParams`` carries the s
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -47,7 +47,7 @@ from frbench.search.sweeps import (
     gallery_sizes,
     search_subset,
 )
-from frbench.search.topk import resolve_kernel
+from frbench.search.topk import SearchResult, resolve_kernel, search
 from frbench.tables import OK
 
 
@@ -143,6 +143,7 @@ def measure_identification(
     attributes: Sequence[str],
     intersections: Sequence[Sequence[str]] = (),
     params: IdentificationParams = IdentificationParams(),
+    searcher: Callable[..., SearchResult] = search,
 ) -> IdentificationResult:
     """Split, search and measure one dataset's identification performance per group.
 
@@ -154,6 +155,8 @@ def measure_identification(
         whatever the matrix holds).
     attributes, intersections : grouping, as for the 1:1 tables.
     params : IdentificationParams.
+    searcher : the search function (:func:`frbench.search.topk.search`, or
+        :func:`frbench.search.sharded.sharded_search` bound to a Dask client); same results.
     """
     matrix = np.asarray(embeddings)
     if matrix.ndim != 2 or matrix.shape[0] != len(images):
@@ -183,7 +186,7 @@ def measure_identification(
     probe_ok = usable[p_pos] & np.isfinite(p_matrix).all(axis=1)
     inputs = SearchInputs(
         probes=probes, probe_matrix=p_matrix, probe_ok=probe_ok, gallery=gallery, gallery_matrix=g_matrix,
-        length=params.candidates, kernel=params.kernel, block_bytes=params.block_mb << 20,
+        length=params.candidates, kernel=params.kernel, block_bytes=params.block_mb << 20, searcher=searcher,
     )
 
     t0 = time.perf_counter()
