@@ -6,7 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from frbench.config import validate_config
 from frbench.search.fpir_prediction import gallery_composition, ordered_cells, predict_fpir
+from frbench.workflows.run import run_benchmark
+from tests.builders import csv_config, make_csv_dataset, needs_dlib
 
 
 def cells(fm_aa: int = 40, fm_ab: int = 100, fm_bb: int = 300, n: int = 1_000_000) -> pd.DataFrame:
@@ -70,3 +73,22 @@ def test_composition_and_inputs_are_checked() -> None:
         predict_fpir(cells(), "g", {"a": 0.5, "b": 0.6}, [10])
     with pytest.raises(ValueError, match="without cells"):
         predict_fpir(cells(), "g", {"a": 0.5, "c": 0.5}, [10])
+
+
+@needs_dlib
+def test_a_search_run_checks_its_model_on_the_sweeps_and_predicts_large_galleries(tmp_path) -> None:
+    root = make_csv_dataset(tmp_path / "data", n_subjects=10, per_subject=3)
+    config = validate_config(csv_config(
+        root, tmp_path / "cache", pairs={"protocol": "identification"}, thresholds={"target_fmr": []},
+        identification={"candidates": 3, "ranks": [1], "target_fpir": [0.5], "enrolled_fraction": 0.5,
+                        "gallery_size": {"steps": 2, "smallest": 2, "repeats": 2},
+                        "fpir_prediction": {"sizes": [1e5, 3e7]}},
+    ))
+    run_benchmark(config, out_dir=tmp_path / "run", progress=False)
+    check = pd.read_csv(tmp_path / "run" / "fpir_prediction_check.csv")
+    big = pd.read_csv(tmp_path / "run" / "fpir_prediction.csv")
+    assert set(check["sweep"]) == {"gallery_size"} and {"measured_fpir", "model_fpir"} <= set(check.columns)
+    assert set(big["n_gallery"]) == {1e5, 3e7} and set(big["searcher_group"]) >= {"all", "female", "male"}
+    # nothing predicted is named like a measurement
+    assert not {"fpir", "fpir_ci_low"} & set(big.columns)
+    assert "Model-based FPIR per searcher group (predicted, not measured)" in (tmp_path / "run" / "report.md").read_text()

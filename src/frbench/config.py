@@ -241,6 +241,17 @@ class CompositionConfig(_Strict):
     repeats: int = Field(5, ge=1)
 
 
+class FpirPredictionConfig(_Strict):
+    sizes: list[float] = Field(default_factory=lambda: [1e5, 1e6, 1e7, 3e7], description="gallery sizes N to predict")
+
+    @field_validator("sizes")
+    @classmethod
+    def _sizes_at_least_one(cls, v: list[float]) -> list[float]:
+        if not v or any(not s >= 1 for s in v):
+            raise ValueError(f"sizes must be numbers >= 1, got {v}")
+        return v
+
+
 class IdentificationConfig(_Strict):
     """One-to-many search (pairs.protocol: identification), the way police search a mugshot database.
 
@@ -266,6 +277,9 @@ class IdentificationConfig(_Strict):
     block_mb: int = Field(64, ge=1)
     gallery_size: GallerySizeConfig = GallerySizeConfig()
     composition: CompositionConfig | None = None
+    fpir_prediction: FpirPredictionConfig | None = Field(
+        None, description="model-based FPIR per searcher group from cross-group FMR: checked on the sweeps, then at large N"
+    )
 
     @model_validator(mode="after")
     def _lists_together(self) -> IdentificationConfig:

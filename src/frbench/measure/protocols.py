@@ -201,6 +201,7 @@ def identification_params(config: Config):
         bootstrap=stats.bootstrap, gallery_size_steps=c.gallery_size.steps, gallery_size_smallest=c.gallery_size.smallest,
         gallery_size_repeats=c.gallery_size.repeats,
         composition=None if comp is None else CompositionParams(comp.attribute, comp.group, tuple(comp.shares), comp.size, comp.repeats),
+        fpir_prediction_sizes=None if c.fpir_prediction is None else tuple(c.fpir_prediction.sizes),
     )
 
 
