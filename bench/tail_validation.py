@@ -71,7 +71,7 @@ def main() -> None:
     print(f"{len(images)} images, {missing} not in the cache at {cache_dir}")
     if missing > args.max_missing:
         sys.exit(f"{missing} images are not cached: not embedding LFW here")
-    emb = embed_images(images, pipeline, cache_dir=cache_dir, executor="serial", workers=1, progress=False,
+    emb, _ = embed_images(images, pipeline, cache_dir=cache_dir, executor="serial", workers=1, progress=False,
                        offline=True)
     row = pd.Series(np.arange(len(emb.image_ids)), index=emb.image_ids)
     matrix = emb.matrix[row.loc[images["image_id"]].to_numpy()]
