@@ -258,6 +258,17 @@ class CompositionConfig(_Strict):
     repeats: int = Field(5, ge=1)
 
 
+class FpirPredictionConfig(_Strict):
+    sizes: list[float] = Field(default_factory=lambda: [1e5, 1e6, 1e7, 3e7], description="gallery sizes N to predict")
+
+    @field_validator("sizes")
+    @classmethod
+    def _sizes_at_least_one(cls, v: list[float]) -> list[float]:
+        if not v or any(not s >= 1 for s in v):
+            raise ValueError(f"sizes must be numbers >= 1, got {v}")
+        return v
+
+
 class IdentificationConfig(_Strict):
     """One-to-many search (pairs.protocol: identification), the way police search a mugshot database.
 
@@ -283,6 +294,9 @@ class IdentificationConfig(_Strict):
     block_mb: int = Field(64, ge=1)
     gallery_size: GallerySizeConfig = GallerySizeConfig()
     composition: CompositionConfig | None = None
+    fpir_prediction: FpirPredictionConfig | None = Field(
+        None, description="model-based FPIR per searcher group from cross-group FMR: checked on the sweeps, then at large N"
+    )
 
     @field_validator("target_fpir")
     @classmethod
@@ -306,11 +320,16 @@ class ExecutionConfig(_Strict):
     executor: Literal["serial", "processes", "dask"] = "processes"
     workers: int | None = Field(None, ge=1, description="default: number of CPU cores")
     scheduler: str | None = Field(None, description="dask: scheduler address; default a LocalCluster")
+    scratch_dir: Path | None = Field(
+        None, description="dask: folder for the arrays workers memory-map (shared by all machines); default a temp folder"
+    )
 
     @model_validator(mode="after")
     def _scheduler_is_for_dask(self) -> ExecutionConfig:
         if self.scheduler is not None and self.executor != "dask":
             raise ValueError(f"scheduler is an address for executor 'dask', but executor is {self.executor!r}")
+        if self.scratch_dir is not None and self.executor != "dask":
+            raise ValueError(f"scratch_dir is for executor 'dask', but executor is {self.executor!r}")
         return self
 
 

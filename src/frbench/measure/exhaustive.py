@@ -26,6 +26,7 @@ from frbench.metrics.fairness import fairness_summary
 from frbench.metrics.group_tests import exact_tests_from_counts
 from frbench.metrics.grouped import rates_from_counts
 from frbench.pairs.protocols import exhaustive_mated_pairs
+from frbench.scoring.distributed import dask_client, distributed_exhaustive_scores
 from frbench.scoring.exhaustive import ExhaustiveResult, cell_counts, exhaustive_scores
 from frbench.tables import OK
 
@@ -53,10 +54,16 @@ def measure_exhaustive(
     default, fixed = preset_thresholds(config)
     given = {**default, **fixed}
     targets = list(config.thresholds.target_fmr)
-    result = exhaustive_scores(
-        matrix[ok], subject_codes, codes, thresholds=list(given.values()), targets=targets,
-        block=config.pairs.block, metric=metric,
-    )
+    args = dict(thresholds=list(given.values()), targets=targets, block=config.pairs.block, metric=metric)
+    execution = config.execution
+    if execution.executor == "dask":
+        # The same counts from tiles scored on a Dask cluster (scoring.distributed): bit for bit.
+        with dask_client(execution.workers, execution.scheduler) as client:
+            result = distributed_exhaustive_scores(
+                client, matrix[ok], subject_codes, codes, **args, scratch_dir=execution.scratch_dir
+            )
+    else:
+        result = exhaustive_scores(matrix[ok], subject_codes, codes, **args)
     thresholds = dict(given)
     for target, value in zip(targets, result.thresholds[len(given):]):
         thresholds[threshold_name(target)] = float(value)

@@ -177,9 +177,21 @@ class IdentificationSearch:
 
         row = pd.Series(np.arange(len(embeddings.image_ids)), index=embeddings.image_ids)
         matrix = embeddings.matrix[row.loc[images["image_id"]].to_numpy()]
-        return measure_identification(
-            images, matrix, embeddings.status, groups.attributes, groups.intersections, identification_params(config)
-        )
+        args = (images, matrix, embeddings.status, groups.attributes, groups.intersections, identification_params(config))
+        execution = config.execution
+        if execution.executor != "dask":
+            return measure_identification(*args)
+        from functools import partial
+
+        from frbench.scoring.distributed import dask_client
+        from frbench.search.sharded import sharded_search
+
+        # Every search (the full gallery and each sweep's sub-gallery) runs as gallery shards on
+        # the cluster; the lists equal the single-process ones (search.sharded).
+        with dask_client(execution.workers, execution.scheduler) as client:
+            return measure_identification(
+                *args, searcher=partial(sharded_search, client, scratch_dir=execution.scratch_dir)
+            )
 
 
 def identification_params(config: Config):
@@ -196,6 +208,7 @@ def identification_params(config: Config):
         bootstrap=stats.bootstrap, gallery_size_steps=c.gallery_size.steps, gallery_size_smallest=c.gallery_size.smallest,
         gallery_size_repeats=c.gallery_size.repeats,
         composition=None if comp is None else CompositionParams(comp.attribute, comp.group, tuple(comp.shares), comp.size, comp.repeats),
+        fpir_prediction_sizes=None if c.fpir_prediction is None else tuple(c.fpir_prediction.sizes),
     )
 
 

@@ -219,6 +219,59 @@ def exhaustive_scores(
         Per-cell counts at ``thresholds`` followed by the target thresholds, histograms and the
         mated pairs with their scores. Every count is exact and independent of ``block``.
     """
+    plan = plan_exhaustive(emb, subject, groups, thresholds, targets, block, metric, hist_bins)
+    state = plan.accumulators()
+    mated_raw = _stream_tiles(plan.q, metric, block, plan.mated_a, plan.mated_b, state)
+    return finish_exhaustive(plan, state, mated_raw)
+
+
+@dataclass(frozen=True)
+class ExhaustivePlan:
+    """What every tile needs, made once before any scoring (rows in sorted-combination order).
+
+    ``q``: the quantised unit rows; ``perm``: caller's row of each sorted row; ``mated_a/b``:
+    mated pairs in sorted rows; ``ks``: false matches allowed per target. A distributed run
+    (:mod:`frbench.scoring.distributed`) hands tiles of one plan to workers and merges their
+    accumulators, which gives the same result as one process because every count is exact.
+    """
+
+    metric: str
+    block: int
+    hist_bins: int
+    n: int
+    n_nonmated: int
+    codes: dict[str, np.ndarray]
+    thr: NDArray[np.float64]
+    tgt: NDArray[np.float64]
+    ks: list[int]
+    bundles: list[_Bundle]
+    perm: NDArray[np.intp]
+    q: NDArray[np.float64]
+    mated_a: NDArray[np.intp]
+    mated_b: NDArray[np.intp]
+
+    def accumulators(self) -> _Accumulators:
+        """Empty running sums for (some of) this plan's tiles."""
+        lo, hi = HIST_RANGE[self.metric]
+        unit = _DOT_UNIT if self.metric == "cosine" else 1.0
+        return _Accumulators(self.bundles, self.thr, self.hist_bins, lo, hi, max(self.ks) + 1 if self.ks else 0, unit)
+
+    def tiles(self) -> list[tuple[int, int]]:
+        """The (first row, first column) of every tile of the upper triangle, in scoring order."""
+        return [(r0, c0) for r0 in range(0, self.n, self.block) for c0 in range(r0, self.n, self.block)]
+
+
+def plan_exhaustive(
+    emb: np.ndarray,
+    subject: np.ndarray,
+    groups: Mapping[str, np.ndarray],
+    thresholds: Sequence[float] = (),
+    targets: Sequence[float] = (),
+    block: int = 2048,
+    metric: str = "cosine",
+    hist_bins: int = 4096,
+) -> ExhaustivePlan:
+    """Validate the inputs of :func:`exhaustive_scores` and prepare its tiles (no scoring)."""
     emb, subject, codes, thr, tgt = _validate(emb, subject, groups, thresholds, targets, block, metric, hist_bins)
     n = emb.shape[0]
     per_subject = np.unique(subject, return_counts=True)[1].astype(np.int64)
@@ -235,11 +288,17 @@ def exhaustive_scores(
     bundles = [_Bundle(b.attributes, b.combo[perm], b.members) for b in bundles]
     q = quantised_unit_rows(emb)[perm]
     mated_a, mated_b = mated_index_pairs(subject[perm])
+    return ExhaustivePlan(metric, int(block), int(hist_bins), n, n_nonmated, codes, thr, tgt, ks, bundles, perm, q,
+                          mated_a, mated_b)
 
+
+def finish_exhaustive(plan: ExhaustivePlan, state: _Accumulators, mated_raw: np.ndarray) -> ExhaustiveResult:
+    """The result from the accumulators of every tile of ``plan`` and the mated pairs' raw scores."""
+    metric, codes, perm, bundles, ks = plan.metric, plan.codes, plan.perm, plan.bundles, plan.ks
+    thr, tgt, mated_a, mated_b = plan.thr, plan.tgt, plan.mated_a, plan.mated_b
+    n, n_nonmated, hist_bins = plan.n, plan.n_nonmated, plan.hist_bins
     lo, hi = HIST_RANGE[metric]
-    unit = _DOT_UNIT if metric == "cosine" else 1.0
-    state = _Accumulators(bundles, thr, hist_bins, lo, hi, max(ks) + 1 if ks else 0, unit)
-    mated_scores = _stream_tiles(q, metric, block, mated_a, mated_b, state)
+    mated_scores = mated_raw * state.unit
 
     top_vals, top_rows, top_cols = state.top_scores()
     descending = np.sort(top_vals)[::-1]
@@ -286,37 +345,39 @@ def exhaustive_scores(
 
 
 def _stream_tiles(
-    q: np.ndarray, metric: str, block: int, mated_a: np.ndarray, mated_b: np.ndarray, state: _Accumulators
+    q: np.ndarray, metric: str, block: int, mated_a: np.ndarray, mated_b: np.ndarray, state: _Accumulators,
+    tiles: Sequence[tuple[int, int]] | None = None,
 ) -> NDArray[np.float64]:
-    """Score the tiles of the upper triangle, feed ``state``; returns the mated pairs' scores."""
+    """Score ``tiles`` (default: every tile of the upper triangle), feed ``state``; returns the
+    mated pairs' raw scores (similarity = raw * ``state.unit``), NaN for pairs in other tiles."""
     n = q.shape[0]
     sq_norm = np.einsum("ij,ij->i", q, q) if metric == "euclidean_l2" else None
     # Work arrays are allocated once: fresh tile-sized arrays would be page-faulted in again for
     # every tile (allocations of 32 MiB and more always come straight from mmap).
     size = min(block, n) ** 2
     work = _Work(np.empty(size), np.empty(size), np.empty(size, np.intp), np.empty(size, np.intp))
-    mated_raw = np.empty(mated_a.size, np.float64)
-    mated_order, tiles = _mated_by_tile(mated_a, mated_b, n, block)
+    mated_raw = np.full(mated_a.size, np.nan)
+    mated_order, by_tile = _mated_by_tile(mated_a, mated_b, n, block)
     lower_cache: dict[int, NDArray[np.intp]] = {}
-    for r0 in range(0, n, block):
-        r1 = min(r0 + block, n)
-        for c0 in range(r0, n, block):
-            c1 = min(c0 + block, n)
-            raw = _tile_raw(q, sq_norm, r0, r1, c0, c1, work.raw)
-            width = c1 - c0
-            mated = mated_order[tiles.get((r0 // block, c0 // block), slice(0, 0))]
-            mated_flat = (mated_a[mated] - r0) * width + (mated_b[mated] - c0)
-            mated_raw[mated] = raw.ravel()[mated_flat]
-            excluded = mated_flat
-            if r0 == c0:  # only j > i counts
-                if width not in lower_cache:
-                    lower_cache[width] = np.flatnonzero(np.tri(width, dtype=bool))
-                excluded = np.concatenate([mated_flat, lower_cache[width]])
-            state.add_histograms(raw, r0, c0, excluded, work)
-            # Scores are finite, so -inf marks excluded pairs for the counts below.
-            raw.ravel()[excluded] = -np.inf
-            state.add_candidates(raw, r0, c0)
-    return mated_raw * state.unit
+    if tiles is None:
+        tiles = [(r0, c0) for r0 in range(0, n, block) for c0 in range(r0, n, block)]
+    for r0, c0 in tiles:
+        r1, c1 = min(r0 + block, n), min(c0 + block, n)
+        raw = _tile_raw(q, sq_norm, r0, r1, c0, c1, work.raw)
+        width = c1 - c0
+        mated = mated_order[by_tile.get((r0 // block, c0 // block), slice(0, 0))]
+        mated_flat = (mated_a[mated] - r0) * width + (mated_b[mated] - c0)
+        mated_raw[mated] = raw.ravel()[mated_flat]
+        excluded = mated_flat
+        if r0 == c0:  # only j > i counts
+            if width not in lower_cache:
+                lower_cache[width] = np.flatnonzero(np.tri(width, dtype=bool))
+            excluded = np.concatenate([mated_flat, lower_cache[width]])
+        state.add_histograms(raw, r0, c0, excluded, work)
+        # Scores are finite, so -inf marks excluded pairs for the counts below.
+        raw.ravel()[excluded] = -np.inf
+        state.add_candidates(raw, r0, c0)
+    return mated_raw
 
 
 @dataclass(frozen=True)
@@ -503,6 +564,28 @@ class _Accumulators:
         self.top = [(vals, rows, cols)]
         self.top_len = vals.size
         self.floor = vals.min()
+
+    def partial(self) -> tuple[list[np.ndarray], list[np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]]:
+        """What a worker sends back: histograms, threshold levels and its top-K candidates."""
+        top = (np.empty(0), np.empty(0, np.intp), np.empty(0, np.intp))
+        if self.top_k and self.top_len:
+            self._shrink_top()
+            top = self.top[0]
+        return self.hist, self.levels, top
+
+    def merge(self, part: tuple[list[np.ndarray], list[np.ndarray], tuple[np.ndarray, np.ndarray, np.ndarray]]) -> None:
+        """Add another set of tiles' :meth:`partial`. Sums of integers and a union of top-K sets
+        (the K best of a union are among the union of each part's K best): exact in any order."""
+        hist, levels, top = part
+        for mine, theirs in zip(self.hist, hist):
+            mine += theirs
+        for mine, theirs in zip(self.levels, levels):
+            mine += theirs
+        if self.top_k and top[0].size:
+            self.top.append(top)
+            self.top_len += top[0].size
+            if self.top_len >= 2 * self.top_k:
+                self._shrink_top()
 
     def top_scores(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """The K highest non-mated similarities with their rows and columns (empty without targets)."""

@@ -11,7 +11,7 @@ It does no embedding and reads no config: ``IdentificationParams`` carries the s
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -47,7 +47,7 @@ from frbench.search.sweeps import (
     gallery_sizes,
     search_subset,
 )
-from frbench.search.topk import resolve_kernel
+from frbench.search.topk import SearchResult, resolve_kernel, search
 from frbench.tables import OK
 
 
@@ -84,6 +84,8 @@ class IdentificationParams:
     gallery_size_smallest: int = 100
     gallery_size_repeats: int = 5
     composition: CompositionParams | None = None
+    # gallery sizes for the model-based FPIR (search.fpir_validation); None: no prediction
+    fpir_prediction_sizes: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
         if self.candidates < 1:
@@ -114,6 +116,8 @@ class IdentificationResult:
     gallery_size: pd.DataFrame | None
     composition: pd.DataFrame | None
     info: dict[str, Any] = field(default_factory=dict)
+    fpir_check: pd.DataFrame | None = None
+    fpir_prediction: pd.DataFrame | None = None
 
     def record(self) -> dict[str, Any]:
         """JSON-ready summary for the run manifest: the split, thresholds, search settings, timings."""
@@ -143,6 +147,7 @@ def measure_identification(
     attributes: Sequence[str],
     intersections: Sequence[Sequence[str]] = (),
     params: IdentificationParams = IdentificationParams(),
+    searcher: Callable[..., SearchResult] = search,
 ) -> IdentificationResult:
     """Split, search and measure one dataset's identification performance per group.
 
@@ -154,6 +159,8 @@ def measure_identification(
         whatever the matrix holds).
     attributes, intersections : grouping, as for the 1:1 tables.
     params : IdentificationParams.
+    searcher : the search function (:func:`frbench.search.topk.search`, or
+        :func:`frbench.search.sharded.sharded_search` bound to a Dask client); same results.
     """
     matrix = np.asarray(embeddings)
     if matrix.ndim != 2 or matrix.shape[0] != len(images):
@@ -183,7 +190,7 @@ def measure_identification(
     probe_ok = usable[p_pos] & np.isfinite(p_matrix).all(axis=1)
     inputs = SearchInputs(
         probes=probes, probe_matrix=p_matrix, probe_ok=probe_ok, gallery=gallery, gallery_matrix=g_matrix,
-        length=params.candidates, kernel=params.kernel, block_bytes=params.block_mb << 20,
+        length=params.candidates, kernel=params.kernel, block_bytes=params.block_mb << 20, searcher=searcher,
     )
 
     t0 = time.perf_counter()
@@ -211,6 +218,25 @@ def measure_identification(
     if params.composition is not None:
         c = params.composition
         comp = composition_sweep(inputs, id_points, params.target_fpir, c.attribute, c.group, c.shares, c.size, c.repeats, params.seed)
+    fpir_check = fpir_prediction = None
+    prediction_s = 0.0
+    if params.fpir_prediction_sizes:
+        from frbench.search.fpir_validation import large_n, run_cells, validate_sweeps
+
+        t2 = time.perf_counter()
+        in_split = pos.get_indexer(pd.concat([gallery["image_id"], probes["image_id"]]).unique())
+        rows = np.zeros(len(images), dtype=bool)
+        rows[in_split] = True
+        rows &= usable & np.isfinite(matrix).all(axis=1)
+        thresholds = {p.name: float(p.threshold) for p in id_points}
+        cells = run_cells(images, matrix, rows, names, thresholds)
+        comp_attr = params.composition.attribute if params.composition is not None else None
+        comp_group = params.composition.group if params.composition is not None else None
+        fpir_check = validate_sweeps(cells, gallery[gallery["ok"]], names, size_sweep, comp, comp_attr, comp_group,
+                                     params.level)
+        fpir_prediction = large_n(cells, gallery[gallery["ok"]], names, params.fpir_prediction_sizes, params.level)
+        prediction_s = time.perf_counter() - t2
+        t1 += prediction_s  # sweep_seconds stays the sweeps' own
     info = {
         "kernel": resolve_kernel(params.kernel),
         "candidates": params.candidates,
@@ -220,11 +246,12 @@ def measure_identification(
         "n_failed_searches": int((~probe_ok).sum()),
         "search_seconds": round(search_s, 3),
         "sweep_seconds": round(time.perf_counter() - t1, 3),
+        "fpir_prediction_seconds": round(prediction_s, 3),
         "params": {k: (str(v) if isinstance(v, Path) else v) for k, v in asdict(params).items()},
     }
     return IdentificationResult(
         split=split, table=table, points=points, identification=rates, cmc=curves, candidate_groups=groups,
-        gallery_size=size_sweep, composition=comp, info=info,
+        gallery_size=size_sweep, composition=comp, info=info, fpir_check=fpir_check, fpir_prediction=fpir_prediction,
     )
 
 
@@ -253,6 +280,8 @@ def write_identification(result: IdentificationResult, out_dir: Path, plots: boo
     put("candidate_groups.csv", result.candidate_groups)
     put("gallery_size.csv", result.gallery_size)
     put("composition.csv", result.composition)
+    put("fpir_prediction_check.csv", result.fpir_check)
+    put("fpir_prediction.csv", result.fpir_prediction)
     put("gallery.csv", result.split.gallery)
     put("probes.csv", result.split.probes)
     write_json(out_dir / "identification.json", result.record())
@@ -305,4 +334,42 @@ def report_section(result: IdentificationResult, target: str | None = None) -> s
             cells.append(f"{a['fpir']:.4f} [{a['fpir_ci_low']:.4f}, {a['fpir_ci_high']:.4f}]{flag}")
             cells.append(f"{a['fnir']:.4f} [{a['fnir_ci_low']:.4f}, {a['fnir_ci_high']:.4f}]")
         lines.append("| " + " | ".join(cells) + " |")
+    if result.fpir_check is not None:
+        lines += ["", *fpir_report_lines(result.fpir_check, result.fpir_prediction)]
     return "\n".join(lines) + "\n"
+
+
+def fpir_report_lines(check: pd.DataFrame, prediction: pd.DataFrame | None) -> list[str]:
+    """The report's model-based FPIR: its check against the measured sweeps, then at large N."""
+    lines = [
+        "### Model-based FPIR per searcher group (predicted, not measured)", "",
+        "FPIR_g(N, T) = 1 - prod_h (1 - FMR_gh(T))^(N pi_h) (NIST IR 8429 Annex B), from the cross-group FMR of every "
+        "non-mated pair among the split's images at the run's thresholds and the gallery's make-up pi; intervals are "
+        "joint Clopper-Pearson bounds of the cells. Checked first against the measured sweeps (fixed thresholds, "
+        "mean over repeats), where both resolve (model: every cell at least 30 false matches; measured: at least 30 "
+        "false-positive searches over the repeats): fpir_prediction_check.csv.", "",
+    ]
+    ok = check.dropna(subset=["abs_log10_model_over_measured"])
+    if ok.empty:
+        lines.append("No sweep row where both the model and the measurement resolve.")
+    else:
+        summary = ok.groupby(["sweep", "attribute", "group"], sort=False)["abs_log10_model_over_measured"].agg(
+            ["size", "median", "max"]).reset_index()
+        lines += ["| sweep | attribute | searcher group | rows compared | median abs log10(model/measured) | max |",
+                  "|---|---|---|---:|---:|---:|"]
+        for _, r in summary.iterrows():
+            lines.append(f"| {r['sweep']} | {r['attribute']} | {r['group']} | {r['size']} | {r['median']:.3f} | {r['max']:.3f} |")
+    lines.append("")
+    if prediction is not None and len(prediction):
+        lines += ["Model-based FPIR and expected false candidates per search at large N (gallery make-up as measured; "
+                  "rows marked not resolved rest on cells with fewer than 30 false matches: their upper bound holds, "
+                  "their point value is not an estimate): fpir_prediction.csv.", "",
+                  "| threshold | attribute | searcher group | N | model FPIR [joint 95% bounds] | model false candidates per search | resolved |",
+                  "|---|---|---|---:|---|---:|---|"]
+        for _, r in prediction.iterrows():
+            lines.append(
+                f"| {r['threshold_name']} | {r['attribute']} | {r['searcher_group']} | {r['n_gallery']:.0e} | "
+                f"{r['model_fpir']:.3g} [{r['model_fpir_low']:.3g}, {r['model_fpir_high']:.3g}] | "
+                f"{r['model_false_candidates']:.3g} | {'yes' if r['resolved'] else 'no'} |")
+        lines.append("")
+    return lines

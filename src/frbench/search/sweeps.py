@@ -21,7 +21,7 @@ counts).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -38,7 +38,7 @@ from frbench.search.measures import (
     search_counts,
     search_table,
 )
-from frbench.search.topk import DEFAULT_BLOCK_BYTES, search
+from frbench.search.topk import DEFAULT_BLOCK_BYTES, SearchResult, search
 
 
 @dataclass(frozen=True)
@@ -59,6 +59,9 @@ class SearchInputs:
     length: int
     kernel: str = "auto"
     block_bytes: int = DEFAULT_BLOCK_BYTES
+    # The search function: topk.search, or one with the same signature and result that runs
+    # elsewhere (search.sharded.sharded_search on a Dask cluster, bound to its client).
+    searcher: Callable[..., SearchResult] = search
 
 
 def search_subset(inputs: SearchInputs, gallery_subjects: set[str] | None = None) -> SearchTable:
@@ -68,7 +71,7 @@ def search_subset(inputs: SearchInputs, gallery_subjects: set[str] | None = None
     p = inputs.probes
     p_keep = ~p["mated"].to_numpy(dtype=bool) | p["subject_id"].isin(set(g.loc[g_keep, "subject_id"])).to_numpy()
     g_rows, p_rows = np.flatnonzero(g_keep), np.flatnonzero(p_keep)
-    result = search(
+    result = inputs.searcher(
         inputs.probe_matrix[p_rows],
         inputs.gallery_matrix[g_rows],
         g["subject_id"].to_numpy()[g_rows],

@@ -62,7 +62,7 @@ RUN_TABLES = (
 )
 SEARCH_TABLES = (
     "identification.csv", "searches.csv", "candidates.csv", "cmc.csv", "candidate_groups.csv", "gallery_size.csv",
-    "composition.csv", "gallery.csv", "probes.csv", "identification.json",
+    "composition.csv", "fpir_prediction_check.csv", "fpir_prediction.csv", "gallery.csv", "probes.csv", "identification.json",
 )
 
 
