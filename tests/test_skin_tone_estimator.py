@@ -233,16 +233,28 @@ def test_features_table_cache_gives_identical_rows(lfw, tmp_path):
 # ---- the model file and decisions --------------------------------------------------------------
 
 
-def test_shipped_model_loads_and_records_its_provenance():
+V1 = Path(est.__file__).parent / "models" / "skin_tone_v1.json"
+
+
+def test_shipped_model_loads_and_records_its_provenance_and_held_out_confusion():
     model = est.load_model()
     assert 0 <= model.band[0] <= model.band[1] <= 1
-    assert set(model.features) <= set(FEATURE_NAMES)
-    for key in ("labels", "variant", "cross_validated", "command"):
+    assert model.pooling == est.SUBJECT_MEAN and model.embedding is not None
+    assert model.embedding.model != "Dlib"  # not the model the shipped LFW configs evaluate
+    assert set(model.features) <= set(FEATURE_NAMES) | set(model.embedding.names())
+    for key in ("fitted_by", "fitted_on", "held_out", "band_rule"):
         assert key in model.provenance
+    n, k = model.heldout_counts(["darker", "lighter", "uncertain"])
+    assert np.all(n > 0) and np.all(k <= n)
+    assert k[0] / n[0] > 0.5 > k[1] / n[1]  # its darker calls are mostly perceived darker, its lighter ones not
+    v1 = est.load_model(V1)
+    assert v1.pooling == est.IMAGE_LOGITS and set(v1.features) <= set(FEATURE_NAMES)
+    for key in ("labels", "variant", "cross_validated", "command"):
+        assert key in v1.provenance
 
 
 def test_held_out_confusion_is_read_with_the_model_and_checked(tmp_path):
-    shipped = est.load_model()
+    shipped = est.load_model(V1)
     doc = est.model_document(
         list(shipped.features), shipped.mean, shipped.scale, shipped.intercept, shipped.coef,
         list(shipped.monk_classes), shipped.monk_thresholds, shipped.monk_coef, shipped.band, {},
@@ -451,3 +463,26 @@ def test_annotate_cli_writes_estimator_tables(tmp_path):
     assert set(per_subject["skin_tone"]) == {"uncertain"}  # read, but no face: never lighter or darker
     assert set(per_subject["skin_tone_source"]) == {"estimator"}
     assert "2 unknown or uncertain" in result.output
+
+
+def test_pooling_features_lets_agreeing_photos_decide_more_subjects_rightly():
+    # a one-feature model: the subject's mean feature decides; photos are noisy draws around it
+    model = est.SkinToneModel(
+        features=("x",), mean=np.zeros(1), scale=np.ones(1), intercept=0.0, coef=np.array([3.0]),
+        monk_classes=(1, 2), monk_thresholds=np.zeros(1), monk_coef=np.array([1.0]), band=(0.2, 0.8),
+        provenance={}, source="test", pooling=est.SUBJECT_MEAN,
+    )
+    rng = np.random.default_rng(0)
+    rows = []
+    for s in range(400):
+        n = 1 if s < 200 else 4
+        for i in range(n):
+            rows.append({"image_id": f"{s}/{i}", "subject_id": f"s{s:03d}", "status": "ok", "x": 1.0 + rng.normal(0, 1.5)})
+    rows.append({"image_id": "gone/1", "subject_id": "zz_gone", "status": "missing", "x": np.nan})
+    table = est.pool_subject_means(pd.DataFrame(rows), model).set_index("subject_id")
+    one, four = table["skin_tone"].iloc[:200], table["skin_tone"].iloc[200:400]
+    # every subject is darker: four agreeing photos are called so more often, and wrongly lighter less
+    assert (four == "darker").mean() > (one == "darker").mean() + 0.05
+    assert (four == "lighter").mean() < (one == "lighter").mean()
+    assert table.loc["zz_gone", "skin_tone"] == "unknown" and table.loc["zz_gone", "skin_tone_category"] == "unknown"
+    assert set(table["n_images"].iloc[:400]) == {1, 4}

@@ -237,6 +237,12 @@ def aggregate_subjects(per_image: pd.DataFrame, model: SkinToneModel) -> pd.Data
         p, dist = pool_subject(ok["p_darker"].to_numpy(), ok[monk_cols].to_numpy())
         monk = float(median_class(dist[None, :], model.monk_classes)[0])
         rows.append((subject, str(decide(np.array([p]), model.band)[0]), p, monk, len(ok)))
+    return _subject_table(rows)
+
+
+def _subject_table(rows: list[tuple]) -> pd.DataFrame:
+    """The per-subject table of (subject_id, skin_tone, p_darker, monk_estimate, n_images) rows,
+    with ``skin_tone_source`` and ``skin_tone_category``, whichever way photos were pooled."""
     out = pd.DataFrame(rows, columns=["subject_id", "skin_tone", "p_darker", "monk_estimate", "n_images"])
     out["skin_tone_source"] = np.where(out["skin_tone"] == UNKNOWN, UNKNOWN, SOURCE)
     out["skin_tone_category"] = [f"monk_{int(m)}" if np.isfinite(m) else t
@@ -332,9 +338,7 @@ def pool_subject_means(features: pd.DataFrame, model: SkinToneModel) -> pd.DataF
         p = float(model.p_darker(mean)[0])
         monk = float(median_class(model.monk_distribution(mean), model.monk_classes)[0])
         rows.append((subject, str(decide(np.array([p]), model.band)[0]), p, monk, len(ok)))
-    out = pd.DataFrame(rows, columns=["subject_id", "skin_tone", "p_darker", "monk_estimate", "n_images"])
-    out["skin_tone_source"] = np.where(out["skin_tone"] == UNKNOWN, UNKNOWN, SOURCE)
-    return out
+    return _subject_table(rows)
 
 
 def _band(value: Any, what: str) -> tuple[float, float]:
