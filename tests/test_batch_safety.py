@@ -297,7 +297,7 @@ def test_many_bad_lines_are_capped_with_a_count(tmp_path: Path) -> None:
         load_csv_manifest(root / "images.csv", pairs, columns={"path": "file", "subject_id": "person"}, root=root)
     lines = str(caught.value).splitlines()
     assert len(lines) == 21 and lines[0] == f"{pairs}:2: image_a 'x0.png' is not in the images CSV"
-    assert lines[-1] == "... and 5 more problem(s)"
+    assert lines[-1] == f"{pairs}: and 5 more problem(s)"
 
 
 def test_every_bad_line_of_a_label_file_is_listed(tmp_path: Path) -> None:

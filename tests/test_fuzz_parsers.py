@@ -8,6 +8,7 @@ that the suite stays fast; hypothesis keeps the failing examples it finds in .hy
 from __future__ import annotations
 
 import json
+import re
 import string
 from collections.abc import Callable
 from pathlib import Path
@@ -44,8 +45,9 @@ def result_or_frbench_error(parse: Callable[..., T], *args: Any) -> T | FrbenchE
         message = str(err)
         lines = message.split("\n")
         assert all(line.strip() for line in lines) and "\r" not in message, repr(message)
-        source = lines[0].partition(": ")[0].partition(" (")[0]
-        assert all(line.startswith(source) for line in lines), repr(message)  # one source, named on each line
+        # one source, named on each line (with the line number where the problem has one)
+        source = re.sub(r":[0-9]+$", "", lines[0].partition(": ")[0].partition(" (")[0])
+        assert all(line.startswith(source) for line in lines), repr(message)
         return err
 
 

@@ -25,9 +25,12 @@ class OutputError(FrbenchError):
 SHOWN_PROBLEMS = 20
 
 
-def problems_error(problems: list[str], error: type[FrbenchError] = FrbenchError, shown: int = SHOWN_PROBLEMS) -> FrbenchError:
-    """One error listing ``problems`` one per line, the first ``shown`` of them and the count of the rest."""
+def problems_error(problems: list[str], error: type[FrbenchError] = FrbenchError, source: str = "",
+                   shown: int = SHOWN_PROBLEMS) -> FrbenchError:
+    """One error listing ``problems`` one per line, the first ``shown`` of them, then ``<source>: and N more
+    problem(s)`` (every line names the file, as config errors do)."""
     lines = list(problems[:shown])
     if len(problems) > shown:
-        lines.append(f"... and {len(problems) - shown} more problem(s)")
+        lines.append(f"{source}: and {len(problems) - shown} more problem(s)" if source
+                     else f"and {len(problems) - shown} more problem(s)")
     return error("\n".join(lines))

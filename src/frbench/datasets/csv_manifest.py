@@ -380,5 +380,5 @@ def _read_pairs(path: Path, images: pd.DataFrame, written: pd.Series) -> pd.Data
             pairs["fold"] = fold.astype(int)
     if problems:
         raise problems_error([f"{path}:{line}: {what}" for line, what in sorted(problems, key=lambda p: p[0])],
-                             DatasetError)
+                             DatasetError, source=str(path))
     return validate_pair_table(pairs, images["image_id"])

@@ -192,7 +192,7 @@ def read_label_file(path: Path, subjects: Iterable[str] | None = None) -> pd.Dat
         except DatasetError as exc:  # every bad line is listed, not only the first
             problems.append(str(exc))
     if problems:
-        raise problems_error(problems, DatasetError)
+        raise problems_error(problems, DatasetError, source=str(path))
     columns = [*(CONSENSUS_COLUMNS if consensus else LABEL_COLUMNS), "line"]
     out = pd.DataFrame(rows, columns=columns)
     for col in ("n_annotators", "n_agree", "line"):
