@@ -28,6 +28,18 @@ Every reporting rule about sample size lives here, with its constant (one home f
     A DET curve is drawn for a group only with at least this many mated and non-mated pairs:
     30 trials resolve rates down to 0.1 by the rule of three, below which the curve is a few
     steps that read as a finding.
+``MIN_BOOTSTRAP_REPLICATES`` (1000)
+    Fewest bootstrap replicates behind a 95% percentile interval that frbench reports without a
+    warning: its endpoints are the 2.5% and 97.5% quantiles, i.e. about the 25th smallest and
+    largest of 1,000 values; with 200 they rest on 5 values each (Efron & Tibshirani, "An
+    Introduction to the Bootstrap", 1993, section 19.3, advise 1,000 or more for percentile
+    intervals). Statistics frbench bootstraps on its own (score shifts, subject-weighted FNMR)
+    use this many when ``stats.bootstrap`` is 0; an interval from fewer says so.
+``MIN_ERRORS`` (3)
+    Fewest errors a ratio or inequality index of rates may rest on to be printed as a value: a
+    max/min ratio or a Gini over groups whose rates rest on fewer errors in total is
+    **not estimable** and is printed with its counts (one false match among 19 subjects makes
+    an FMR ratio of 14.8 or a Gini of 1.0: a count, not a finding).
 ``ALPHA`` (0.05)
     Level of the group tests (:mod:`frbench.metrics.group_tests`) and of the rule of three.
 
@@ -56,6 +68,8 @@ RULE_OF_THIRTY = 30
 MIN_GROUP_SUBJECTS = 10
 MAX_UNDEFINED_SHARE = 0.05
 MIN_DET_PAIRS = 30
+MIN_BOOTSTRAP_REPLICATES = 1000
+MIN_ERRORS = 3
 ALPHA = 0.05
 
 

@@ -334,7 +334,9 @@ def render_report(
     failures: pd.DataFrame,
     manifest: dict[str, Any],
     figures: dict[str, list[str]] | None = None,
+    sections: list[str] | None = None,
 ) -> str:
+    """report.md; ``sections``: further lines (differentials, the ISO/IEC 19795-10 map) placed after the plots."""
     per_group, thresholds, fairness = measures.per_group, measures.thresholds, measures.fairness
     m = config.model
     lines = [f"# frbench report: {config.name}", ""]
@@ -468,6 +470,7 @@ def render_report(
                             ("cross_group", "Cross-group FMR")):
             for path in figures.get(kind, []):
                 lines += [f"![{title}: {path}]({path})", ""]
+    lines += sections or []
     attributes = list(dict.fromkeys([*config.groups, *[a for c in config.intersections for a in c]]))
     lines += ["## Dataset composition", "", md_table(composition(images, attributes)), ""]
     lines += ["## Failure to enrol", ""]
