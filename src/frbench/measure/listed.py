@@ -163,10 +163,14 @@ def fold_calibrated_rates(
     name = FOLD_PREFIX + threshold_name(target_fmr)
     table, _, _ = _rates(config, shifted, groups, {name: 0.0})
     table["threshold"] = np.nan
-    rows = [
-        {"threshold_name": name, "fold": str(int(f)), "target_fmr": target_fmr, "threshold": float(t)}
-        for f, t in per_fold.items()
-    ]
+    nonmated = ~scored["mated"].to_numpy(dtype=bool)
+    scores = scored["score"].to_numpy(dtype=float)
+    rows = []
+    for f, t in per_fold.items():
+        # each fold's calibration set: the other folds' impostors, and what its threshold lets through there
+        calibration = scores[nonmated & (folds != f)]
+        rows.append({"threshold_name": name, "fold": str(int(f)), "target_fmr": target_fmr, "threshold": float(t),
+                     "n_nonmated": calibration.size, "n_fm_achieved": int((calibration >= t).sum())})
     return table, rows
 
 

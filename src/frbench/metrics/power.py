@@ -45,8 +45,12 @@ Every reporting rule about sample size lives here, with its constant (one home f
 
 Per threshold (:func:`threshold_resolution`): with n non-mated pairs and target FMR f, the
 threshold of :func:`frbench.metrics.thresholds.threshold_at_fmr` allows k = floor(f * n) false
-matches. The target is **resolvable** when k >= 1; with k = 0 the threshold is just above the
-largest impostor score, whatever f is, and :func:`threshold_label` says so instead of "FMR f".
+matches and **achieves** a (the false matches at or above it on the same n pairs; a < k when
+scores tie at the boundary, since every tied score is rejected). The target is **resolvable**
+when k >= 1 and 1 <= a <= k: the threshold lets at least one impostor through. With k = 0, or
+with ties that leave a = 0, the threshold is just above the largest impostor score it rejects,
+whatever f is, and :func:`threshold_label` says so instead of "FMR f" (5 impostors tied at 0.7
+among 152 with f = 2e-2: k = 3, a = 0, the same threshold as an unresolvable 1e-3).
 """
 
 from __future__ import annotations
@@ -95,13 +99,14 @@ def allowed_false_matches(n_nonmated: ArrayLike, target: ArrayLike) -> NDArray[n
     return out.reshape(n.shape)
 
 
-def threshold_label(threshold_name: str, target_fmr: float, n_nonmated: int) -> str:
+def threshold_label(threshold_name: str, target_fmr: float, n_nonmated: int, n_fm_achieved: int | None = None) -> str:
     """What a threshold is, in words: the one text every table and plot uses for it.
 
     A threshold without a target (deepface's default, a fixed value; ``target_fmr`` NaN) is its
     name. A target-FMR threshold is "FMR <= f" only when its target is resolvable (k >= 1 allowed
-    false matches); with k = 0 it is "above every impostor score", with k >= n "at the lowest
-    impostor score" (every non-mated pair matches).
+    false matches and, where ``n_fm_achieved`` is given, at least one achieved); with k = 0 it is
+    "above every impostor score", with ties that leave none "above every impostor score tied at
+    the boundary", with k >= n "at the lowest impostor score" (every non-mated pair matches).
     """
     if target_fmr is None or math.isnan(target_fmr):
         return threshold_name
@@ -114,36 +119,52 @@ def threshold_label(threshold_name: str, target_fmr: float, n_nonmated: int) -> 
             f"above every impostor score (target FMR {target_fmr:.0e} unresolvable: "
             f"floor({target_fmr:g} x {n:,}) = 0 false matches allowed)"
         )
+    if n_fm_achieved is not None and int(n_fm_achieved) == 0:
+        return (
+            f"above every impostor score (target FMR {target_fmr:.0e} unresolvable: {k:,} of {n:,} false matches "
+            "allowed, but the highest impostor scores tie at the boundary and all are rejected: 0 achieved)"
+        )
     if k >= n:
         return "at the lowest impostor score (every non-mated pair matches)"
-    return f"FMR <= {target_fmr:.0e} ({k:,} of {n:,} non-mated pairs may match)"
+    achieved = "" if n_fm_achieved is None else f", {int(n_fm_achieved):,} achieved"
+    return f"FMR <= {target_fmr:.0e} ({k:,} of {n:,} non-mated pairs may match{achieved})"
 
 
 def threshold_resolution(
-    threshold_names: Sequence[str], target_fmr: ArrayLike, n_nonmated: ArrayLike
+    threshold_names: Sequence[str], target_fmr: ArrayLike, n_nonmated: ArrayLike, n_fm_achieved: ArrayLike | None = None
 ) -> pd.DataFrame:
-    """Per threshold: the non-mated pairs it was set on, k allowed false matches, resolvability, label.
+    """Per threshold: the non-mated pairs it was set on, k allowed and a achieved false matches,
+    resolvability, label.
 
     Parameters
     ----------
     threshold_names : names, e.g. ``["deepface_default", "fmr=1e-03"]``.
     target_fmr : the target of each threshold; NaN for thresholds without one.
-    n_nonmated : scored non-mated pairs the threshold was set on (usually the ``all`` row's).
+    n_nonmated : scored non-mated pairs the threshold was set on (its calibration set: the ``all``
+        row's pairs for a global threshold, the other folds' for a fold's).
+    n_fm_achieved : false matches the threshold gives on those same pairs; NaN where unknown.
 
     Returns
     -------
-    DataFrame with ``threshold_name, target_fmr, n_nonmated, k_allowed, resolvable,
+    DataFrame with ``threshold_name, target_fmr, n_nonmated, k_allowed, n_fm_achieved, resolvable,
     min_resolvable_target, label``: ``k_allowed`` = floor(f * n) (NA without a target),
-    ``resolvable`` = k >= 1 (NA without a target), ``min_resolvable_target`` = 1 / n, the lowest
-    target these pairs can resolve, ``label`` from :func:`threshold_label`.
+    ``resolvable`` = k >= 1 and 1 <= a <= k where a is known, k >= 1 otherwise (NA without a
+    target), ``min_resolvable_target`` = 1 / n, the lowest target these pairs can resolve,
+    ``label`` from :func:`threshold_label`.
     """
     names = list(threshold_names)
     t = np.asarray(target_fmr, dtype=np.float64).reshape(-1)
     n = _counts(n_nonmated, "n_nonmated").reshape(-1)
-    if not (len(names) == t.size == n.size):
-        raise ValueError(f"need one target and one n per threshold: {len(names)}, {t.size}, {n.size}")
+    a = np.full(n.shape, np.nan) if n_fm_achieved is None else np.asarray(n_fm_achieved, dtype=np.float64).reshape(-1)
+    if not (len(names) == t.size == n.size == a.size):
+        raise ValueError(f"need one target and one n per threshold: {len(names)}, {t.size}, {n.size}, {a.size}")
     has = ~np.isnan(t)
     k = pd.array([int(allowed_false_matches(ni, ti)) if h else pd.NA for ni, ti, h in zip(n, t, has)], dtype="Int64")
+    achieved = pd.array([pd.NA if np.isnan(ai) else int(ai) for ai in a], dtype="Int64")
+
+    def resolvable(ki: int, ai: float) -> bool:
+        return bool(ki >= 1 and (np.isnan(ai) or 1 <= ai <= ki))
+
     with np.errstate(divide="ignore"):
         min_target = np.where(n > 0, 1.0 / np.where(n > 0, n, 1), np.nan)
     return pd.DataFrame(
@@ -152,9 +173,11 @@ def threshold_resolution(
             "target_fmr": t,
             "n_nonmated": n.astype(np.int64),
             "k_allowed": k,
-            "resolvable": pd.array([bool(ki >= 1) if h else pd.NA for ki, h in zip(k, has)], dtype="boolean"),
+            "n_fm_achieved": achieved,
+            "resolvable": pd.array([resolvable(ki, ai) if h else pd.NA for ki, ai, h in zip(k, a, has)], dtype="boolean"),
             "min_resolvable_target": min_target,
-            "label": [threshold_label(nm, ti, int(ni)) for nm, ti, ni in zip(names, t, n)],
+            "label": [threshold_label(nm, ti, int(ni), None if np.isnan(ai) else int(ai))
+                      for nm, ti, ni, ai in zip(names, t, n, a)],
         }
     )
 
@@ -269,7 +292,8 @@ def group_power(
 
     * ``target_fmr``: the row's target, NaN for thresholds without one;
     * ``fmr_reference``: the rate a group's non-mated pairs should resolve: the target where
-      there is one, else the ``all`` row's observed FMR at that threshold;
+      there is one and the ``all`` row has a false match at that threshold (0 where it has none:
+      the target was not achieved, nothing resolves it), else the ``all`` row's observed FMR;
       ``fnmr_reference``: the ``all`` row's observed FNMR at that threshold;
     * ``*_rule3_bound``: 3 / n (:func:`rule_of_three_bound`);
     * ``*_resolves``: rule of three against the reference (:func:`resolves`);
@@ -295,7 +319,11 @@ def group_power(
         all_fnmr = overall["n_fnm"] / overall["n_mated"].where(overall["n_mated"] > 0)
     names = counts["threshold_name"]
     target = names.map(lambda n: float(targets.get(n, np.nan))).to_numpy(dtype=np.float64)
-    fmr_ref = np.where(np.isnan(target), names.map(all_fmr).to_numpy(dtype=np.float64), target)
+    observed = names.map(all_fmr).to_numpy(dtype=np.float64)
+    # A target threshold that lets no impostor through (k = 0, or ties rejected at the boundary)
+    # is only "above every impostor score": its reference rate is the 0 it achieved, which no
+    # group resolves (the target it missed is not a rate these pairs measured).
+    fmr_ref = np.where(np.isnan(target), observed, np.where(observed == 0, 0.0, target))
     fnmr_ref = names.map(all_fnmr).to_numpy(dtype=np.float64)
     eligible, reason = summary_eligibility(counts["group"].to_numpy(), counts["n_subjects"], min_subjects, exclude_groups)
     reason = np.where(is_all, ALL, reason)

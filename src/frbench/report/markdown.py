@@ -37,6 +37,14 @@ def fmt_rate(value: float, low: float | None = None, high: float | None = None) 
     return text
 
 
+def fmt_threshold(value: float) -> str:
+    """A threshold with as many digits as tell it apart: 6 significant where they give the value back,
+    else the shortest exact form (a threshold just above tied scores at 0.7 is 0.7000000000000001,
+    which "0.7" would hide: a fixed threshold at 0.7 lets those scores match)."""
+    short = f"{value:.6g}"
+    return short if float(short) == float(value) else repr(float(value))
+
+
 def rates_table(rows: pd.DataFrame) -> pd.DataFrame:
     """Per-group rows of one threshold as a readable table."""
     has_ci = "fnmr_ci_low" in rows
@@ -280,6 +288,20 @@ def _p(p: float, holm: float) -> str:
     return "n/a" if pd.isna(p) else f"{p:.3g} ({holm:.3g})"
 
 
+def fold_resolution_note(threshold_table: pd.DataFrame | None, name: str) -> str:
+    """For fold-calibrated rows: how many folds' calibration sets could not resolve the target."""
+    if threshold_table is None or "resolvable" not in threshold_table:
+        return ""
+    folds = threshold_table[(threshold_table["threshold_name"] == name) & (threshold_table["fold"] != "all")]
+    bad = folds[folds["resolvable"] == False]  # noqa: E712
+    if bad.empty:
+        return ""
+    ks = ", ".join(sorted({str(k) for k in bad["k_allowed"]}))
+    return (f". **Target unresolvable in {len(bad)} of {len(folds)} calibration sets** (k = {ks} false matches "
+            "allowed, or none achieved): there the threshold sits above every impostor score of the other folds; "
+            "per fold in thresholds.csv")
+
+
 def threshold_labels(threshold_table: pd.DataFrame | None) -> dict[str, str]:
     """threshold name -> what it means on this run's impostors (thresholds.csv ``label``)."""
     if threshold_table is None or "label" not in threshold_table:
@@ -347,7 +369,7 @@ def render_report(
         lines += [
             "## Headline: skin tone x gender (Gender Shades subgroups)",
             "",
-            f"FNMR and FMR at the global threshold {headline[0]} (similarity >= {thresholds[headline[0]]:.6g}); "
+            f"FNMR and FMR at the global threshold {headline[0]} (similarity >= {fmt_threshold(thresholds[headline[0]])}); "
             "rows skin tone, columns female/male. Brackets: 95% Clopper-Pearson interval; `labels [..]`: the "
             "interval under the skin-tone estimate's own label noise, where it has one.",
             "",
@@ -393,7 +415,7 @@ def render_report(
     columns = {
         "threshold": list(thresholds),
         "what it is": [meaning.get(n, n) for n in thresholds],
-        "similarity": [f"{v:.6g}" for v in thresholds.values()],
+        "similarity": [fmt_threshold(v) for v in thresholds.values()],
         "FNMR": [fmt_rate(overall.loc[n, "fnmr"]) for n in thresholds],
         "FMR": [fmt_rate(overall.loc[n, "fmr"]) for n in thresholds],
     }
@@ -431,9 +453,10 @@ def render_report(
     for name in per_group["threshold_name"].unique():
         rows = per_group[per_group["threshold_name"] == name]
         if name in thresholds:
-            title = f"### {name}: {meaning.get(name, name)} (similarity >= {thresholds[name]:.6g})"
+            title = f"### {name}: {meaning.get(name, name)} (similarity >= {fmt_threshold(thresholds[name])})"
         else:
             title = f"### {name} (threshold set on the other folds, applied to each held-out fold; counts pooled)"
+            title += fold_resolution_note(measures.threshold_table, name)
         lines += [title, "", md_table(rates_table(rows)), ""]
     if measures.per_group_thresholds is not None:
         lines += [
