@@ -29,8 +29,9 @@ Rules for undefined values (issue 14; each also stated in the row's ``definition
    rates) is defined whenever there are 2 groups.
 3. A combined measure is undefined when a component with positive weight is, else unbounded
    when one is.
-4. **Who is compared.** Groups excluded by :func:`frbench.metrics.power.summary_eligibility`
-   (label ``unknown``, fewer than ``min_subjects`` subjects) and groups without a defined rate
+4. **Who is compared.** Groups excluded by :func:`frbench.metrics.power.rate_eligibility`
+   (label ``unknown``, fewer than ``min_subjects`` subjects behind the rate compared: those of
+   its non-mated pairs for FMR, of its mated pairs for FNMR) and groups without a defined rate
    (no scored pairs of that kind) are left out and listed, with the reason, in
    ``excluded_groups``.
 5. **Bootstrap** (:func:`fairness_bootstrap`): each replicate recomputes the measure over the
@@ -53,7 +54,7 @@ from numpy.typing import ArrayLike, NDArray
 from frbench.groups import ALL, Groups
 from frbench.metrics.counts import pair_arrays
 from frbench.metrics.intervals import bootstrap_interval
-from frbench.metrics.power import MIN_GROUP_SUBJECTS, summary_eligibility
+from frbench.metrics.power import MIN_GROUP_SUBJECTS, rate_eligibility, summary_eligibility
 from frbench.tables import NOT_A_GROUP
 
 DEFINED, UNBOUNDED, UNDEFINED = "defined", "unbounded", "undefined"
@@ -361,12 +362,24 @@ def _reason(measure: _Measure, rates: list[np.ndarray], groups: np.ndarray, tria
 
 
 def _blocks(per_group: pd.DataFrame, min_subjects: int, exclude_groups: Sequence[str]):
-    """(threshold_name, attribute, rows of the block, eligible mask, reasons) per threshold x attribute."""
+    """(threshold_name, attribute, rows of the block, {rate: (eligible mask, reasons)}) per threshold x
+    attribute: each rate's eligibility counts the subjects behind that rate (:func:`rate_eligibility`)."""
     table = per_group.reset_index(drop=True)
     table = table[table["attribute"] != ALL]
     for (threshold_name, attribute), part in table.groupby(["threshold_name", "attribute"], sort=False):
-        eligible, why = summary_eligibility(part["group"].astype(str).to_numpy(), part["n_subjects"], min_subjects, exclude_groups)
-        yield str(threshold_name), str(attribute), part, eligible, why
+        by_rate = {rate: rate_eligibility(part, rate, min_subjects, exclude_groups) for rate in ("fmr", "fnmr")}
+        yield str(threshold_name), str(attribute), part, by_rate
+
+
+def _measure_eligibility(by_rate: dict, rates: Sequence[str], n: int) -> tuple[np.ndarray, np.ndarray]:
+    """A measure's groups: eligible for every rate it uses (gfar/gfrr count as fmr/fnmr); the first reason."""
+    eligible, why = np.ones(n, dtype=bool), np.full(n, "", dtype=object)
+    for r in rates:
+        ok, reason = by_rate["fmr" if r in ("fmr", "gfar") else "fnmr"]
+        label = "FMR" if r in ("fmr", "gfar") else "FNMR"
+        why = np.where(eligible & ~ok, [f"{label}: {w}" if not w.startswith("label") else w for w in reason], why)
+        eligible &= ok
+    return eligible, why
 
 
 def _present_rates(per_group: pd.DataFrame) -> list[str]:
@@ -391,9 +404,10 @@ def _rows_and_columns(
     table = per_group.reset_index(drop=True).assign(_pos=positions)
     rows: list[dict[str, object]] = []
     used_positions: list[tuple[_Measure, np.ndarray]] = []
-    for threshold_name, attribute, part, eligible, why in _blocks(table, min_subjects, exclude_groups):
+    for threshold_name, attribute, part, by_rate in _blocks(table, min_subjects, exclude_groups):
         groups = part["group"].astype(str).to_numpy()
         for m in measures:
+            eligible, why = _measure_eligibility(by_rate, m.rates, len(part))
             values = [part[r].to_numpy(dtype=np.float64) for r in m.rates]
             has = np.logical_and.reduce([~np.isnan(v) for v in values])
             used = eligible & has

@@ -72,7 +72,7 @@ from scipy.special import gammaln
 
 from frbench.groups import Groups
 from frbench.metrics.counts import pair_arrays, threshold_arrays
-from frbench.metrics.power import MIN_GROUP_SUBJECTS, summary_eligibility
+from frbench.metrics.power import MIN_GROUP_SUBJECTS, rate_eligibility, summary_eligibility
 from frbench.tables import NOT_A_GROUP
 
 MAX_EXACT_TABLES = 200_000
@@ -447,8 +447,9 @@ def group_tests(
         for :func:`frbench.metrics.grouped.per_group_rates`.
     groups, thresholds : as there (:class:`frbench.groups.Groups`, name -> similarity threshold).
     min_subjects, exclude_groups : groups compared, by the rule of the fairness summaries
-        (:func:`frbench.metrics.power.summary_eligibility`); subjects are counted over all the
-        group's pairs, failed ones included.
+        (:func:`frbench.metrics.power.summary_eligibility`); subjects are counted among the
+        group's scored pairs of the rate's kind (non-mated for FMR, mated for FNMR): the subjects
+        behind the rate compared.
     n_permutations, seed : of the clustered test (the same seed for every row).
 
     Returns
@@ -472,13 +473,16 @@ def group_tests(
             la, lb = labels[attribute]
             same = la == lb
             candidates = sorted(set(la[same]))
-            n_subj = [pd.unique(np.concatenate([sa[same & (la == g)], sb[same & (la == g)]])).size for g in candidates]
-            eligible, why = summary_eligibility(np.array(candidates, dtype=object), n_subj, min_subjects, exclude_groups)
-            keep_groups = {g for g, e in zip(candidates, eligible) if e}
-            base_excluded = [f"{g} ({w})" for g, w, e in zip(candidates, why, eligible) if not e]
-            in_group = same & np.isin(la, list(keep_groups))
             for rate in ("fmr", "fnmr"):
                 kind = ~mated if rate == "fmr" else mated
+                # eligibility counts the subjects behind this rate: those of the group's scored pairs of its kind
+                behind = [same & ok & kind & (la == g) for g in candidates]
+                n_subj = [pd.unique(np.concatenate([sa[m], sb[m]])).size for m in behind]
+                eligible, why = summary_eligibility(np.array(candidates, dtype=object), n_subj, min_subjects,
+                                                    exclude_groups)
+                keep_groups = {g for g, e in zip(candidates, eligible) if e}
+                base_excluded = [f"{g} ({w})" for g, w, e in zip(candidates, why, eligible) if not e]
+                in_group = same & np.isin(la, list(keep_groups))
                 tested = in_group & ok & kind
                 err = accepted if rate == "fmr" else ~accepted
                 groups_here = sorted(set(la[tested]))
@@ -537,8 +541,8 @@ def exact_tests_from_counts(
         ["threshold_name", "attribute"], sort=False
     ):
         groups = part["group"].astype(str).to_numpy()
-        eligible, why = summary_eligibility(groups, part["n_subjects"], min_subjects, exclude_groups)
         for rate, k_col, n_col in (("fmr", "n_fm", "n_nonmated"), ("fnmr", "n_fnm", "n_mated")):
+            eligible, why = rate_eligibility(part, rate, min_subjects, exclude_groups)
             k_all, n_all = part[k_col].to_numpy(), part[n_col].to_numpy()
             use = eligible & (n_all > 0)
             excluded = [f"{g} ({w})" for g, w in zip(groups[~eligible], why[~eligible])]

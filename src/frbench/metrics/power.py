@@ -264,9 +264,29 @@ POWER_COLUMNS = (
     "fnmr_resolves",
     "fmr_estimable",
     "fnmr_estimable",
+    "fmr_in_summaries",
+    "fnmr_in_summaries",
     "in_summaries",
     "excluded_because",
 )
+# the subjects behind each rate (frbench.metrics.counts.RATE_SUBJECT_COLUMNS)
+RATE_SUBJECTS = {"fmr": "n_subjects_nonmated", "fnmr": "n_subjects_mated"}
+
+
+def rate_eligibility(
+    table: pd.DataFrame, rate: str, min_subjects: int = MIN_GROUP_SUBJECTS, exclude_groups: Sequence[str] = NOT_A_GROUP
+) -> tuple[NDArray[np.bool_], NDArray[np.object_]]:
+    """:func:`summary_eligibility` of each row for one rate (``fmr`` or ``fnmr``), counting the
+    subjects behind that rate's numerator and denominator (``n_subjects_nonmated`` for FMR,
+    ``n_subjects_mated`` for FNMR) where the table has them, else ``n_subjects``.
+
+    A group's FMR rests on the subjects of its scored non-mated pairs, not on every subject it
+    has: 11 non-mated pairs among 19 subjects are 19 subjects' evidence, even when the group has
+    57; a group with no non-mated pair has no FMR subjects at all.
+    """
+    column = RATE_SUBJECTS[rate]
+    counts = table[column] if column in table.columns else table["n_subjects"]
+    return summary_eligibility(table["group"].astype(str).to_numpy(), counts, min_subjects, exclude_groups)
 
 
 def group_power(
@@ -298,8 +318,10 @@ def group_power(
     * ``*_rule3_bound``: 3 / n (:func:`rule_of_three_bound`);
     * ``*_resolves``: rule of three against the reference (:func:`resolves`);
     * ``*_estimable``: rule of 30 on the observed errors (:func:`estimates`);
-    * ``in_summaries`` / ``excluded_because``: :func:`summary_eligibility` (the ``all`` row is
-      never in a summary; its reason is ``"all"``).
+    * ``fmr_in_summaries`` / ``fnmr_in_summaries``: :func:`rate_eligibility`, the subjects
+      behind each rate counted; ``in_summaries``: either rate enters; ``excluded_because``: why a
+      rate does not, e.g. ``"FMR: 4 subjects < 10"`` (the ``all`` row is never in a summary; its
+      reason is ``"all"``).
     """
     needed = ("threshold_name", "attribute", "group", "n_subjects", "n_mated", "n_fnm", "n_nonmated", "n_fm")
     missing = [c for c in needed if c not in counts.columns]
@@ -325,7 +347,12 @@ def group_power(
     # group resolves (the target it missed is not a rate these pairs measured).
     fmr_ref = np.where(np.isnan(target), observed, np.where(observed == 0, 0.0, target))
     fnmr_ref = names.map(all_fnmr).to_numpy(dtype=np.float64)
-    eligible, reason = summary_eligibility(counts["group"].to_numpy(), counts["n_subjects"], min_subjects, exclude_groups)
+    fmr_ok, fmr_why = rate_eligibility(counts, "fmr", min_subjects, exclude_groups)
+    fnmr_ok, fnmr_why = rate_eligibility(counts, "fnmr", min_subjects, exclude_groups)
+    reason = np.array([
+        a if a == b else "; ".join(f"{k}: {w}" for k, w in (("FMR", a), ("FNMR", b)) if w)
+        for a, b in zip(fmr_why, fnmr_why)
+    ], dtype=object)
     reason = np.where(is_all, ALL, reason)
     return pd.DataFrame(
         {
@@ -338,7 +365,9 @@ def group_power(
             "fnmr_resolves": resolves(counts["n_mated"], fnmr_ref),
             "fmr_estimable": estimates(counts["n_fm"]),
             "fnmr_estimable": estimates(counts["n_fnm"]),
-            "in_summaries": eligible & ~is_all,
+            "fmr_in_summaries": fmr_ok & ~is_all,
+            "fnmr_in_summaries": fnmr_ok & ~is_all,
+            "in_summaries": (fmr_ok | fnmr_ok) & ~is_all,
             "excluded_because": reason,
         },
         index=counts.index,
