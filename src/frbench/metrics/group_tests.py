@@ -72,7 +72,7 @@ from scipy.special import gammaln
 
 from frbench.groups import Groups
 from frbench.metrics.counts import pair_arrays, threshold_arrays
-from frbench.metrics.power import MIN_GROUP_SUBJECTS, rate_eligibility, summary_eligibility
+from frbench.metrics.power import ALPHA, MIN_GROUP_SUBJECTS, rate_eligibility, summary_eligibility
 from frbench.tables import NOT_A_GROUP
 
 MAX_EXACT_TABLES = 200_000
@@ -295,7 +295,9 @@ def cluster_permutation_test(
             labels[:, order] = np.tile(rows, (labels.shape[0] // rows.shape[0], 1))
         stats = _studentized(labels, kf, nf, pooled, n_groups)
         p = float(np.mean(stats >= t_obs - tol))
-        return TestResult(p, t_obs, f"cluster permutation within size strata, all {distinct:,} relabellings (exact)")
+        # the smallest p any data could give with these clusters: the share of relabellings tied at the top
+        smallest = float(np.mean(stats >= stats.max() - _REL_TOL * max(1.0, abs(stats.max()))))
+        return TestResult(p, t_obs, exact_method_label(distinct, smallest))
     rng = np.random.default_rng(seed)
     hits = 0
     step = max(1, (1 << 22) // max(g.size, 1))
@@ -307,8 +309,20 @@ def cluster_permutation_test(
             labels[:, order] = rng.permuted(np.tile(base, (m, 1)), axis=1)
         hits += int(np.sum(_studentized(labels, kf, nf, pooled, n_groups) >= t_obs - tol))
     return TestResult(
-        (1 + hits) / (1 + n_permutations), t_obs, f"cluster permutation within size strata, Monte Carlo ({n_permutations:,})"
+        (1 + hits) / (1 + n_permutations), t_obs,
+        f"cluster permutation within size strata, Monte Carlo ({n_permutations:,}; smallest attainable p "
+        f"{1 / (1 + n_permutations):.2g})",
     )
+
+
+def exact_method_label(distinct: int, smallest_p: float) -> str:
+    """How an enumerated permutation test was done, with the smallest p it can attain; "exact" is
+    said only when that p can fall below ``ALPHA`` (2 relabellings: p is 0.5 or 1, which no data
+    can make significant, so the test is named what it is, not "exact")."""
+    what = f"cluster permutation within size strata, all {distinct:,} relabellings"
+    if smallest_p > ALPHA:
+        return f"{what} (too few to test: smallest attainable p {smallest_p:.3g} > {ALPHA:g})"
+    return f"{what} (exact; smallest attainable p {smallest_p:.3g})"
 
 
 def _strata_blocks(

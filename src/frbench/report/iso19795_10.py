@@ -101,6 +101,11 @@ def iso_map(images: pd.DataFrame, attributes: Sequence[str], descriptions: Mappi
          "how_computed": "",
          "not_reported_why": "frbench makes one attempt per stored image: detection and feature extraction "
                              "failures are one event, reported as FTE; there is no separate acquisition"},
+        {"term": "generalised rates (GFAR, GFRR, ISO/IEC 19795-1)", "status": PARTLY,
+         "frbench_output": "per_group.csv gfar, gfrr; fairness.csv gfar/gfrr ratios",
+         "how_computed": "adapted: the group's share of mated (GFRR) or non-mated (GFAR) pairs with a failed image "
+                         "in place of the standard's one FTE and one FTA",
+         "not_reported_why": "the standard's form needs an FTA separate from FTE, which offline images do not have"},
         {"term": "error rates against threshold per group", "status": REPORTED,
          "frbench_output": "rates_vs_threshold.csv; plots/rates_vs_threshold_*.png; det_points.csv",
          "how_computed": "FMR(T) and FNMR(T) per group with 95% Clopper-Pearson bands, thresholds marked",

@@ -17,10 +17,21 @@ TOOL_CAVEATS = [
     "as NIST FRVT Part 3 does); they describe this data, not a deployment.",
     "A group's FMR counts non-mated pairs whose two sides are both in the group; FNMR counts the group's "
     "mated pairs. Pairs with an image that failed to enrol are excluded from both and counted in n_failed.",
-    "Intervals are exact Clopper-Pearson binomial intervals over pairs. Pairs that share a subject are not "
-    "independent, so these intervals are too narrow where subjects contribute many pairs; use the subject "
-    "bootstrap (stats.bootstrap) for intervals that account for it.",
 ]
+CP_CAVEAT = (
+    "Intervals in the rate tables are exact Clopper-Pearson binomial intervals over pairs. Pairs that share a "
+    "subject are not independent, so these intervals are too narrow where subjects contribute many pairs"
+)
+
+
+def interval_caveat(bootstrap: int, protocol: str) -> str:
+    """The caveat on pair-level intervals, pointing to the subject bootstrap only where it did not run."""
+    if bootstrap and protocol != "exhaustive":
+        return (CP_CAVEAT + f"; the subject bootstrap ran ({bootstrap:,} replicates): its intervals are per_group.csv's "
+                "`*_boot_*` columns and the fairness summaries'.")
+    if protocol == "exhaustive":
+        return CP_CAVEAT + "; the exhaustive protocol has no subject bootstrap of its rates."
+    return CP_CAVEAT + "; set stats.bootstrap for subject-bootstrap intervals that account for it."
 
 
 def md_table(frame: pd.DataFrame) -> str:
@@ -224,18 +235,32 @@ def skin_tone_section(
     return lines + [""]
 
 
+def agreement_text(stat: dict[str, Any]) -> str:
+    """An agreement statistic with its interval; a zero-width bootstrap interval (every resample
+    agrees perfectly) is not an interval and is not printed as one."""
+    low, high = stat.get("ci_low"), stat.get("ci_high")
+    if low is None or pd.isna(low):
+        return f"{stat['value']:.3f} (no interval)"
+    if low == high:
+        return (f"{stat['value']:.3f} (every bootstrap resample gives {low:.3f}: no disagreement to resample, "
+                "so no interval is reported; more doubly-labelled subjects are needed to bound it)")
+    return f"{stat['value']:.3f} [{low:.3f}, {high:.3f}]"
+
+
 def human_labels_lines(label_files: list[Any]) -> list[str]:
     """Annotators, their agreement with intervals, and the share of subjects only one labelled."""
     from frbench.label.agreement import label_summary
 
-    s = label_summary(label_files, replicates=200)
+    from frbench.metrics.power import MIN_BOOTSTRAP_REPLICATES
+
+    s = label_summary(label_files, replicates=MIN_BOOTSTRAP_REPLICATES)
     lines = [f"**Human labels:** {s['n_subjects']:,} subjects labelled by {s['n_annotators']} annotator(s) "
              f"({', '.join(s['annotators'])}); {s['share_single_annotator']:.0%} of them by a single annotator."]
     for key, what in (("kappa_binary", "Cohen's kappa, lighter/darker"), ("alpha_binary", "Krippendorff's alpha, lighter/darker"),
                       ("alpha_monk", "Krippendorff's alpha, Monk (ordinal)")):
         stat = s.get(key)
         if stat and not pd.isna(stat["value"]):
-            lines.append(f"- {what}: {stat['value']:.3f} [{stat['ci_low']:.3f}, {stat['ci_high']:.3f}] over {stat['n_subjects']} subjects")
+            lines.append(f"- {what}: {agreement_text(stat)} over {stat['n_subjects']} subjects")
     return lines + ["", "Perceived skin tone, by the annotators named, from the photos shown: not ground truth.", ""]
 
 
@@ -244,6 +269,8 @@ def _summary_value(row: Any) -> str:
         return "unbounded"
     if row.status == "undefined":
         return "undefined"
+    if row.status == "not_estimable":
+        return "not estimable (too few errors)"
     text = f"{row.value:.4g}"
     status = getattr(row, "ci_status", None)
     if isinstance(status, str) and status not in ("not_reported", "no_replicates"):
@@ -252,6 +279,17 @@ def _summary_value(row: Any) -> str:
     elif status == "not_reported":
         text += f" (interval not reported: {row.undefined_share:.0%} of replicates undefined)"
     return text
+
+
+def few_replicates_note(bootstrap: int) -> list[str]:
+    """A warning where bootstrap intervals rest on fewer than ``MIN_BOOTSTRAP_REPLICATES`` replicates."""
+    from frbench.metrics.power import MIN_BOOTSTRAP_REPLICATES
+
+    if not 0 < bootstrap < MIN_BOOTSTRAP_REPLICATES:
+        return []
+    return [f"**Bootstrap intervals here rest on {bootstrap:,} replicates**, fewer than {MIN_BOOTSTRAP_REPLICATES:,}: "
+            f"a 95% percentile interval's ends are then about the {max(1, round(bootstrap * 0.025))}th most extreme "
+            "values on each side; treat them as rough.", ""]
 
 
 def _fairness_table(fairness: pd.DataFrame) -> str:
@@ -263,7 +301,7 @@ def _fairness_table(fairness: pd.DataFrame) -> str:
             "measure": fairness["measure"],
             "value": [_summary_value(r) for r in fairness.itertuples()],
             "groups": fairness["groups"].fillna(""),
-            "why undefined / unbounded": fairness["reason"].fillna(""),
+            "why undefined / unbounded / not estimable": fairness["reason"].fillna(""),
         }
     )
     return md_table(rows)
@@ -278,7 +316,10 @@ def _tests_table(tests: pd.DataFrame) -> str:
             "errors / comparisons": tests["errors"],
             "exact p (Holm)": [_p(a, b) for a, b in zip(tests["exact_p"], tests["exact_p_holm"])],
             "clustered p (Holm)": [_p(a, b) for a, b in zip(tests["clustered_p"], tests["clustered_p_holm"])],
-            "note": tests["note"].fillna(""),
+            "note": [
+                "; ".join(x for x in (note, method if "too few" in method else "") if x)
+                for note, method in zip(tests["note"].fillna(""), tests["clustered_method"].fillna(""))
+            ],
         }
     )
     return md_table(rows)
@@ -473,18 +514,25 @@ def render_report(
         lines += [
             "## Fairness summaries", "",
             "A ratio over a zero rate is *unbounded* and one over no groups or 0/0 *undefined*: neither is "
-            "clamped or floored. Bootstrap intervals (subject resamples) are withheld when more than 5% of "
+            "clamped or floored. A measure whose rates rest on fewer than 3 errors in all is *not estimable*, "
+            "its counts given instead (one false match makes a max/min ratio of 14.8 or a Gini of 1.0). Bootstrap intervals (subject resamples) are withheld when more than 5% of "
             "replicates are undefined. A max/min ratio is at least 1 by construction, so its interval lies "
             "above 1 even for equal groups: read every ratio next to the tests of group differences below.", "",
             _fairness_table(fairness), "",
             "Definitions and references: `fairness.csv` (column `definition`).", "",
+            *few_replicates_note(config.stats.bootstrap),
         ]
     if measures.group_tests is not None and len(measures.group_tests):
         lines += [
             "## Tests of group differences", "",
             "H0: every compared group has the same rate. Exact: Fisher (two groups) or Freeman-Halton over "
-            "comparisons; clustered: a permutation of subjects' group labels, which respects that pairs share "
-            "subjects. p-values Holm-corrected across this table (in brackets). Full table: `group_tests.csv`.", "",
+            "comparisons, pairs taken as independent. Clustered: group labels permuted among clusters, within "
+            "strata of clusters with equal numbers of pairs; a cluster is a connected component of subjects "
+            "linked by the tested pairs (for FNMR a subject and its mated pairs, for FMR a set of subjects "
+            "joined by within-group non-mated pairs), so that pairs sharing a subject move together. Where few "
+            "relabellings exist the smallest attainable p is given with the method (`group_tests.csv`, "
+            "`clustered_method`); a test that cannot reach 0.05 says so. p-values Holm-corrected across this "
+            "table (in brackets).", "",
             _tests_table(measures.group_tests), "",
         ]
     if figures:
@@ -505,7 +553,7 @@ def render_report(
     if "skin_tone" in images.columns:
         lines += skin_tone_section(images, figures or {}, list(config.annotate.skin_tone_labels), measures.label_noise)
     lines += ["## Caveats", ""]
-    caveats = [*dataset.caveats, *TOOL_CAVEATS]
+    caveats = [*dataset.caveats, *TOOL_CAVEATS, interval_caveat(config.stats.bootstrap, config.pairs.protocol)]
     if "skin_tone_source" in images.columns and (images["skin_tone_source"] == "ita").any():
         caveats.append(ITA_CAVEAT)
     if "skin_tone_source" in images.columns and (images["skin_tone_source"] == "estimator").any():
