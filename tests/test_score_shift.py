@@ -120,3 +120,12 @@ def test_a_run_writes_the_differentials_the_iso_map_and_the_threshold_plots(tmp_
     report = (out / "report.md").read_text()
     assert "## ISO/IEC 19795-10 terms" in report and "## Why rates differ" in report
     assert (out / "plots" / "rates_vs_threshold_gender.png").stat().st_size > 0
+
+
+def test_a_prolific_subjects_mated_pairs_are_capped_reproducibly_and_others_kept() -> None:
+    from frbench.metrics.score_shift import cap_mated_pairs
+
+    pairs = mated_pairs({"big": list(np.linspace(0, 1, 300)), "small": [0.5, 0.6]}, {"big": "male", "small": "female"})
+    capped = cap_mated_pairs(pairs, 100, seed=3)
+    assert (capped["subject_a"] == "big").sum() == 100 and (capped["subject_a"] == "small").sum() == 2
+    assert capped.equals(cap_mated_pairs(pairs, 100, seed=3))

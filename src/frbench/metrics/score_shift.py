@@ -21,6 +21,11 @@ Weighting. A mated score is weighted 1 / (its subject's mated pairs) so that eve
 once (**subject-weighted**): on LFW one man holds 58 % of all mated pairs, and a pair-weighted
 median would be his. Non-mated scores are pair-weighted (each pair joins two subjects).
 
+Cap. A subject's mated pairs grow with the square of its photos (530 photos: 140,185 pairs); with
+subject weights every subject weighs 1 anyway, so at most ``MAX_MATED_PER_SUBJECT`` of its mated
+pairs are kept, drawn without replacement with the run's seed (recorded in ``mated_cap`` and
+``seed``), which bounds the bootstrap's work without changing what is estimated.
+
 Intervals. The subject bootstrap of :func:`frbench.metrics.intervals.bootstrap_subjects`: each
 replicate draws subjects with replacement, a pair enters with the multiplicity of its subjects'
 draws (c(s), or c(s) c(t) for two subjects), and every statistic is recomputed with its weights
@@ -44,10 +49,12 @@ from frbench.tables import INTERSECTION_SEP, NOT_A_GROUP
 # Cells of one replicate-by-score weight chunk: bounds memory at about 80 MB of float64.
 _CHUNK_CELLS = 10_000_000
 
+MAX_MATED_PER_SUBJECT = 100
+
 SHIFT_COLUMNS = (
     "attribute", "kind", "weighting", "group", "reference", "n_subjects", "n_pairs", "n_subjects_ref", "n_pairs_ref",
     "median", "median_ref", "shift", "shift_ci_low", "shift_ci_high", "cliffs_delta", "delta_ci_low", "delta_ci_high",
-    "replicates",
+    "replicates", "mated_cap", "seed",
 )
 
 
@@ -150,7 +157,7 @@ def score_shift_table(
     (``shift`` = median(group) - median(reference), ``cliffs_delta`` of group against reference).
     """
     ok = pairs["ok"].to_numpy(dtype=bool)
-    scored = pairs[ok].reset_index(drop=True)
+    scored = cap_mated_pairs(pairs[ok].reset_index(drop=True), MAX_MATED_PER_SUBJECT, seed)
     if len(scored) == 0 or not groups.names:
         return pd.DataFrame(columns=list(SHIFT_COLUMNS))
     score = scored["score"].to_numpy(dtype=np.float64)
@@ -170,7 +177,21 @@ def score_shift_table(
             for g in reported_groups(la[same & is_kind]):
                 units[g] = is_kind & same & (la == g)
             rows += _compare_units(name, kind, units, score, base, ia, ib, draws, level)
-    return pd.DataFrame(rows, columns=list(SHIFT_COLUMNS))
+    return pd.DataFrame(rows, columns=list(SHIFT_COLUMNS)).assign(mated_cap=MAX_MATED_PER_SUBJECT, seed=seed)
+
+
+def cap_mated_pairs(pairs: pd.DataFrame, cap: int, seed: int = 0) -> pd.DataFrame:
+    """``pairs`` with at most ``cap`` mated pairs per subject, drawn without replacement (seeded);
+    non-mated pairs and the order of the kept rows unchanged."""
+    mated = pairs["mated"].to_numpy(dtype=bool)
+    subject = pairs["subject_a"].to_numpy()
+    rng = np.random.default_rng(seed)
+    keep = ~mated
+    rows = pd.Series(np.flatnonzero(mated)).groupby(subject[mated], sort=True)
+    for _, idx in rows:
+        chosen = idx.to_numpy() if len(idx) <= cap else rng.choice(idx.to_numpy(), cap, replace=False)
+        keep[chosen] = True
+    return pairs[keep].reset_index(drop=True)
 
 
 def _compare_units(name: str, kind: str, units: Mapping[str, NDArray[np.bool_]], score: NDArray[np.float64],

@@ -66,7 +66,8 @@ def rates_table(rows: pd.DataFrame) -> pd.DataFrame:
             "subjects": rows["n_subjects"],
             "mated": rows["n_mated"],
             "non-mated": rows["n_nonmated"],
-            "FNMR": [
+            # pair-weighted: every mated pair counts once (subject-weighted FNMR: subject_fnmr.csv)
+            "FNMR (pair-weighted)": [
                 fmt_rate(r.fnmr, r.fnmr_ci_low if has_ci else None, r.fnmr_ci_high if has_ci else None)
                 for r in rows.itertuples()
             ],
@@ -457,7 +458,7 @@ def render_report(
         "threshold": list(thresholds),
         "what it is": [meaning.get(n, n) for n in thresholds],
         "similarity": [fmt_threshold(v) for v in thresholds.values()],
-        "FNMR": [fmt_rate(overall.loc[n, "fnmr"]) for n in thresholds],
+        "FNMR (pair-weighted)": [fmt_rate(overall.loc[n, "fnmr"]) for n in thresholds],
         "FMR": [fmt_rate(overall.loc[n, "fmr"]) for n in thresholds],
     }
     accuracy = measures.accuracy.set_index("threshold_name") if measures.accuracy is not None else None
