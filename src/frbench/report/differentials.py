@@ -10,7 +10,7 @@ import pandas as pd
 
 from frbench.groups import ALL
 from frbench.measure.differentials import Differentials
-from frbench.metrics.power import MIN_BOOTSTRAP_REPLICATES
+from frbench.metrics.power import MIN_BOOTSTRAP_REPLICATES, MIN_GROUP_SUBJECTS
 from frbench.report.files import write_csv
 from frbench.report.markdown import md_table
 from frbench.report.threshold_plots import plot_rates_against_threshold
@@ -37,12 +37,16 @@ def write_differentials(out_dir: Path, names: Sequence[str], diff: Differentials
 
 
 def with_interval(value: float, low: float | None, high: float | None, digits: int = 4) -> str:
+    """``value [low, high]``; a zero-width interval (no resample varies it) and a withheld one (the group
+    is missing from more than 5% of resamples) say so instead of printing a bracket."""
     if pd.isna(value):
         return "n/a"
     text = f"{value:.{digits}g}"
-    if low is not None and not pd.isna(low):
-        text += f" [{low:.{digits}g}, {high:.{digits}g}]"
-    return text
+    if low is None or pd.isna(low):
+        return text + " (interval withheld: group absent from > 5% of resamples)"
+    if low == high:
+        return text + " (no resample varies it: no interval)"
+    return text + f" [{low:.{digits}g}, {high:.{digits}g}]"
 
 
 def replicates_note(replicates: int) -> str:
@@ -103,13 +107,17 @@ def differentials_section(diff: Differentials, primary: str | None, plots: Seque
             })), "",
         ]
         dec = diff.decomposition[diff.decomposition["threshold_name"] == primary]
+        few = dec[dec["n_subjects_mated"] < MIN_GROUP_SUBJECTS]
+        dec = dec[dec["n_subjects_mated"] >= MIN_GROUP_SUBJECTS]
         if len(dec):
             lines += [
                 f"### Why a group's FNMR differs, at {primary}", "",
                 "Subject-weighted FNMR of the group minus that of all mated scores, split in turn into *location* "
                 "(everyone's scores moved by the group's median shift), *spread* (and scaled to the group's "
                 "interquartile range) and *shape* (the rest); the three sum to the difference "
-                "(`frbench.metrics.subject_fnmr`). Point estimates, descriptive.", "",
+                "(`frbench.metrics.subject_fnmr`). Point estimates, descriptive"
+                + (f"; groups with fewer than {MIN_GROUP_SUBJECTS} subjects are left out here ({len(few)}; "
+                   "`fnmr_decomposition.csv` has them)" if len(few) else "") + ".", "",
                 md_table(pd.DataFrame({
                     "attribute": dec["attribute"], "group": dec["group"], "subjects": dec["n_subjects_mated"],
                     "FNMR all": dec["fnmr_all"].map(lambda v: f"{v:.4g}"),
