@@ -129,3 +129,22 @@ def test_a_prolific_subjects_mated_pairs_are_capped_reproducibly_and_others_kept
     capped = cap_mated_pairs(pairs, 100, seed=3)
     assert (capped["subject_a"] == "big").sum() == 100 and (capped["subject_a"] == "small").sum() == 2
     assert capped.equals(cap_mated_pairs(pairs, 100, seed=3))
+
+
+def test_fairness_summaries_compare_subject_weighted_fnmr_beside_the_pair_weighted_one() -> None:
+    from frbench.measure.differentials import add_subject_weighted_fnmr
+    from frbench.metrics.fairness import fairness_summary
+    from frbench.metrics.grouped import per_group_rates
+
+    # male: one subject with 40 failing pairs among 12 subjects; female: 12 subjects, one failing pair each for 3
+    scores = {"m0": [0.1] * 40, **{f"m{i}": [0.9] for i in range(1, 12)},
+              **{f"f{i}": [0.1 if i < 3 else 0.9] for i in range(12)}}
+    gender = {s: ("male" if s.startswith("m") else "female") for s in scores}
+    pairs = mated_pairs(scores, gender)
+    groups = Groups(["gender"])
+    table = add_subject_weighted_fnmr(per_group_rates(pairs, groups, thresholds={"t": 0.5}), pairs, groups)
+    rows = table.set_index("group")
+    assert rows.loc["male", "fnmr"] == pytest.approx(40 / 51) and rows.loc["male", "fnmr_subject_weighted"] == pytest.approx(1 / 12)
+    fairness = fairness_summary(table).set_index("measure")
+    assert fairness.loc["fnmr_max_min_ratio", "value"] == pytest.approx((40 / 51) / (3 / 12))
+    assert fairness.loc["fnmr_subject_weighted_max_min_ratio", "value"] == pytest.approx((3 / 12) / (1 / 12))

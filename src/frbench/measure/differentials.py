@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
 from frbench.config import Config
@@ -32,6 +33,20 @@ class Differentials:
     curves: pd.DataFrame
     replicates: int
     nonmated_listed: bool
+
+
+def add_subject_weighted_fnmr(per_group: pd.DataFrame, pairs: pd.DataFrame, groups: Groups) -> pd.DataFrame:
+    """``per_group`` with ``fnmr_subject_weighted`` (:func:`subject_weighted_fnmr`) at every row whose
+    threshold is one value for all pairs (NaN for fold-calibrated rows), so that the fairness
+    summaries compare it beside the pair-weighted ``fnmr``: where a few subjects hold most mated
+    pairs, the pair-weighted FNMR of a group is theirs."""
+    rows = per_group[np.isfinite(per_group["threshold"].to_numpy(dtype=float))].drop_duplicates("threshold_name")
+    thresholds = dict(zip(rows["threshold_name"], rows["threshold"].astype(float)))
+    keys = ["threshold_name", "attribute", "group"]
+    if not thresholds or not pairs["mated"].astype(bool).any():
+        return per_group.assign(fnmr_subject_weighted=np.nan)
+    sw = subject_weighted_fnmr(pairs, groups, thresholds, replicates=0)[[*keys, "fnmr_subject_weighted"]]
+    return per_group.merge(sw, on=keys, how="left", validate="many_to_one")
 
 
 def bootstrap_replicates(config: Config) -> int:

@@ -15,6 +15,7 @@ import pandas as pd
 
 from frbench.config import Config
 from frbench.groups import ALL, Groups
+from frbench.measure.differentials import add_subject_weighted_fnmr
 from frbench.measure.result import Measures
 from frbench.measure.thresholds import (
     preset_thresholds, resolved_threshold_table, threshold_name, threshold_table, targets_of,
@@ -65,9 +66,9 @@ def measure_exhaustive(
     cells = cell_counts(result, categories)
     cells.insert(0, "threshold_name", cells["threshold"].map({v: k for k, v in thresholds.items()}))
     counts = exhaustive_counts(pair_counts(mated, groups, thresholds), cells, images, enrolled, groups)
-    per_group = rates_from_counts(
+    per_group = add_subject_weighted_fnmr(rates_from_counts(
         counts, config.stats.confidence_level, targets_of(list(thresholds)), config.stats.min_group_subjects
-    )
+    ), mated, groups)
     notes = [
         f"Exhaustive protocol: all {result.n_nonmated:,} non-mated and {len(result.mated_scores):,} mated pairs "
         f"among {len(enrolled):,} enrolled images; scores on integer-quantised unit vectors (within "

@@ -74,7 +74,7 @@ SUMMARY_COLUMNS = (
 )
 BOOTSTRAP_SUMMARY_COLUMNS = ("ci_low", "ci_high", "undefined_share", "unbounded_share", "ci_status")
 # Rates a summary may use, with the column holding each one's trials (for the counts in reasons).
-RATE_TRIALS = {"fmr": "n_nonmated", "fnmr": "n_mated", "gfar": None, "gfrr": None}
+RATE_TRIALS = {"fmr": "n_nonmated", "fnmr": "n_mated", "gfar": None, "gfrr": None, "fnmr_subject_weighted": None}
 RATE_ERRORS = {"fmr": "n_fm", "fnmr": "n_fnm"}
 NOT_ESTIMABLE = "not_estimable"
 NO_THRESHOLD = "none"  # threshold_name of measures that do not depend on a threshold (FTE)
@@ -351,15 +351,16 @@ def _too_few_errors(part: pd.DataFrame, rates: Sequence[str], used: np.ndarray) 
     """Why a measure is not estimable: its groups' rates rest on fewer than ``MIN_ERRORS`` errors
     in total (per rate), e.g. ``"FMR rests on 1 false match (1/11 female, 0/163 male) < 3"``; "" when enough."""
     for r in rates:
-        col = RATE_ERRORS.get(r)
-        if col is None or col not in part or RATE_TRIALS[r] not in part:
+        basis = "fnmr" if r == "fnmr_subject_weighted" else r  # the same false non-matches, weighted
+        col = RATE_ERRORS.get(basis)
+        if col is None or col not in part or RATE_TRIALS[basis] not in part:
             continue
         k = part[col].to_numpy()[used]
         if k.sum() < MIN_ERRORS:
-            n = part[RATE_TRIALS[r]].to_numpy()[used]
+            n = part[RATE_TRIALS[basis]].to_numpy()[used]
             counts = ", ".join(f"{a}/{b} {g}" for a, b, g in zip(k, n, part["group"].astype(str).to_numpy()[used]))
             what = "false match" if r == "fmr" else "false non-match"
-            return (f"not estimable: {r.upper()} rests on {int(k.sum())} {what}{'es' if k.sum() != 1 else ''} "
+            return (f"not estimable: {basis.upper()} rests on {int(k.sum())} {what}{'es' if k.sum() != 1 else ''} "
                     f"({counts}) < {MIN_ERRORS}")
     return ""
 
