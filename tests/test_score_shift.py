@@ -148,3 +148,13 @@ def test_fairness_summaries_compare_subject_weighted_fnmr_beside_the_pair_weight
     fairness = fairness_summary(table).set_index("measure")
     assert fairness.loc["fnmr_max_min_ratio", "value"] == pytest.approx((40 / 51) / (3 / 12))
     assert fairness.loc["fnmr_subject_weighted_max_min_ratio", "value"] == pytest.approx((3 / 12) / (1 / 12))
+
+
+def test_threshold_plots_zoom_to_where_the_rates_move() -> None:
+    from frbench.report.threshold_plots import informative_range
+
+    t = np.linspace(-1, 1, 201)
+    curves = pd.DataFrame({"threshold": t, "fmr": np.where(t < 0.8, 1.0, np.where(t < 0.9, 0.5, 0.0)),
+                           "fnmr": np.where(t < 0.85, 0.0, np.where(t < 0.95, 0.5, 1.0))})
+    low, high = informative_range(curves, pad=0)
+    assert low == pytest.approx(0.8) and high == pytest.approx(0.94)

@@ -30,6 +30,9 @@ def write_differentials(out_dir: Path, names: Sequence[str], diff: Differentials
         part = diff.curves[diff.curves["attribute"] == name]
         if part.empty:
             continue
+        if not (part["group"] == ALL).any():
+            # the exhaustive protocol lists the all curve once, under attribute all
+            part = pd.concat([diff.curves[diff.curves["attribute"] == ALL], part], ignore_index=True)
         rel = f"plots/rates_vs_threshold_{name.replace('+', '_x_')}.png"
         plot_rates_against_threshold(part, name, out_dir / rel, thresholds)
         written.append(rel)

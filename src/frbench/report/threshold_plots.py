@@ -13,6 +13,18 @@ from frbench.metrics.power import MIN_DET_PAIRS
 from frbench.report.plots import _figure, save_png
 
 
+def informative_range(curves: pd.DataFrame, pad: float = 0.05) -> tuple[float, float]:
+    """The thresholds where some group's FMR is below 1 or FNMR above 0 and the other way round: the
+    range where the curves move (exhaustive histograms span every similarity, most of it flat)."""
+    t = curves["threshold"].to_numpy(dtype=float)
+    moving = ((curves["fmr"] < 1) & (curves["fmr"] > 0)) | ((curves["fnmr"] > 0) & (curves["fnmr"] < 1))
+    if not moving.any():
+        return float(np.nanmin(t)), float(np.nanmax(t))
+    low, high = float(t[moving.to_numpy()].min()), float(t[moving.to_numpy()].max())
+    span = (high - low) or 1.0
+    return low - pad * span, high + pad * span
+
+
 def plot_rates_against_threshold(
     curves: pd.DataFrame, attribute: str, path: Path, thresholds: Mapping[str, float], min_pairs: int = MIN_DET_PAIRS
 ) -> list[str]:
@@ -24,6 +36,7 @@ def plot_rates_against_threshold(
     legend texts of both panels.
     """
     fig, axes = _figure(1, 2, figsize=(11, 4.4))
+    x_low, x_high = informative_range(curves)
     texts: list[str] = []
     for ax, rate, n_col, title in ((axes[0], "fmr", "n_nonmated", "FMR(T)"), (axes[1], "fnmr", "n_mated", "FNMR(T)")):
         omitted = []
@@ -49,6 +62,8 @@ def plot_rates_against_threshold(
             positive = curves.loc[curves["fmr"] > 0, "fmr"]
             if len(positive):
                 ax.set_ylim(max(positive.min() / 3, 1e-9), 1.05)
+        if x_low < x_high:
+            ax.set_xlim(x_low, x_high)
         ax.set_xlabel("threshold T (similarity; match when >= T)")
         ax.set_ylabel(title)
         ax.set_title(f"{title} by {attribute}, 95% Clopper-Pearson bands")
