@@ -351,7 +351,9 @@ def _too_few_errors(part: pd.DataFrame, rates: Sequence[str], used: np.ndarray) 
     """Why a measure is not estimable: its groups' rates rest on fewer than ``MIN_ERRORS`` errors
     in total (per rate), e.g. ``"FMR rests on 1 false match (1/11 female, 0/163 male) < 3"``; "" when enough."""
     for r in rates:
-        basis = "fnmr" if r == "fnmr_subject_weighted" else r  # the same false non-matches, weighted
+        # the errors a rate rests on: GFAR's are FMR's false matches; the subject-weighted FNMR's the same
+        # false non-matches as FNMR's (GFRR also counts failed pairs, so it is left to its counts)
+        basis = {"fnmr_subject_weighted": "fnmr", "gfar": "fmr"}.get(r, r)
         col = RATE_ERRORS.get(basis)
         if col is None or col not in part or RATE_TRIALS[basis] not in part:
             continue
