@@ -88,3 +88,11 @@ def test_a_one_fold_run_reports_accuracy_tar_and_the_optimistic_best(tmp_path: P
     report = (out / "report.md").read_text()
     assert "TAR (1 - FNMR)" in report and "| accuracy" in report.replace("|   accuracy", "| accuracy")
     assert "Best accuracy on these same pairs" in report and "Optimistic" in report
+
+
+@pytest.mark.parametrize("kind", [True, False])
+def test_best_accuracy_is_not_reported_when_pairs_are_all_mated_or_all_nonmated(kind: bool) -> None:
+    # With one kind of pair any threshold beyond every score is "100 % accurate": nothing to report.
+    pairs = scored([0.9, 0.8, 0.4, 0.7], [kind] * 4)
+    table = accuracy_table(per_group_rates(pairs, Groups(), thresholds={"t": 0.5}), pairs)
+    assert "best_accuracy" not in set(table["threshold_name"])

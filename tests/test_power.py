@@ -62,7 +62,8 @@ def test_ties_at_the_threshold_reject_every_tied_score():
 def test_threshold_resolution_table():
     out = threshold_resolution(["deepface_default", "fmr=1e-02", "fmr=1e-03"], [np.nan, 1e-2, 1e-3], [297, 297, 297])
     assert list(out.columns) == [
-        "threshold_name", "target_fmr", "n_nonmated", "k_allowed", "resolvable", "min_resolvable_target", "label",
+        "threshold_name", "target_fmr", "n_nonmated", "k_allowed", "n_fm_achieved", "resolvable",
+        "min_resolvable_target", "label",
     ]
     assert out["k_allowed"].isna().tolist() == [True, False, False]
     assert out["k_allowed"].iloc[1:].tolist() == [2, 0]
@@ -123,9 +124,10 @@ def test_group_power_by_hand():
     assert ai["fnmr_rule3_bound"] == pytest.approx(1.0) and not ai["fnmr_resolves"] and not ai["fnmr_estimable"]
     assert np.isnan(ai["fmr_rule3_bound"]) and not ai["fmr_resolves"]  # no non-mated pairs
     assert not ai["in_summaries"] and ai["excluded_because"] == "3 subjects < 10"
-    # At fmr=1e-03 the reference is the target: 297 impostors (3/297 = 0.0101) cannot resolve it.
+    # At fmr=1e-03 no impostor of 297 matches (k = 0): the threshold achieved FMR 0, which is the
+    # reference, and nothing resolves it.
     t_all = row("fmr=1e-03", "all")
-    assert t_all["target_fmr"] == 1e-3 and t_all["fmr_reference"] == 1e-3 and not t_all["fmr_resolves"]
+    assert t_all["target_fmr"] == 1e-3 and t_all["fmr_reference"] == 0 and not t_all["fmr_resolves"]
     cau = row("fmr=1e-03", "caucasian")
     assert cau["fnmr_reference"] == pytest.approx(46 / 297) and cau["fnmr_resolves"] and cau["in_summaries"]
     assert row("fmr=1e-03", "unknown")["excluded_because"] == "label unknown"
@@ -147,3 +149,26 @@ def test_an_abstained_estimate_is_no_group_to_compare():
     ok, why = summary_eligibility(["darker", "uncertain", "uncertain+female", "lighter"], [50, 50, 50, 50])
     assert ok.tolist() == [True, False, False, True]
     assert why.tolist() == ["", "label uncertain", "label uncertain", ""]
+
+
+def test_a_target_whose_tied_impostors_leave_no_false_match_is_not_resolvable():
+    # 152 impostors, 5 tied at the top at 0.7, target 2e-2: k = 3 may match, but every tied score is
+    # rejected, so 0 match: the same threshold as an unresolvable 1e-3, and it must say so.
+    scores = np.r_[np.full(5, 0.7), np.linspace(0.0, 0.6, 147)]
+    t2, t3 = threshold_at_fmr(scores, 2e-2), threshold_at_fmr(scores, 1e-3)
+    assert t2 == t3 and t2 > 0.7
+    achieved = int((scores >= t2).sum())
+    out = threshold_resolution(["fmr=2e-02", "fmr=1e-03", "fixed=0.7"], [2e-2, 1e-3, np.nan], [152] * 3,
+                               [achieved, achieved, 5])
+    assert out["k_allowed"].iloc[:2].tolist() == [3, 0] and out["n_fm_achieved"].tolist() == [0, 0, 5]
+    assert out["resolvable"].iloc[:2].tolist() == [False, False]
+    assert out["label"].iloc[0].startswith("above every impostor score") and "0 achieved" in out["label"].iloc[0]
+
+
+def test_the_all_row_of_a_target_achieving_no_false_match_resolves_no_fmr():
+    counts = pd.DataFrame({
+        "threshold_name": ["fmr=2e-02", "fmr=2e-02"], "attribute": ["all", "gender"], "group": ["all", "female"],
+        "n_subjects": [40, 20], "n_mated": [100, 50], "n_fnm": [3, 2], "n_nonmated": [152, 80], "n_fm": [0, 0],
+    })
+    power = group_power(counts, {"fmr=2e-02": 2e-2})
+    assert not power["fmr_resolves"].any()

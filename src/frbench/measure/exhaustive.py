@@ -15,6 +15,7 @@ import pandas as pd
 
 from frbench.config import Config
 from frbench.groups import ALL, Groups
+from frbench.measure.differentials import add_subject_weighted_fnmr
 from frbench.measure.result import Measures
 from frbench.measure.thresholds import (
     preset_thresholds, resolved_threshold_table, threshold_name, threshold_table, targets_of,
@@ -72,9 +73,9 @@ def measure_exhaustive(
     cells = cell_counts(result, categories)
     cells.insert(0, "threshold_name", cells["threshold"].map({v: k for k, v in thresholds.items()}))
     counts = exhaustive_counts(pair_counts(mated, groups, thresholds), cells, images, enrolled, groups)
-    per_group = rates_from_counts(
+    per_group = add_subject_weighted_fnmr(rates_from_counts(
         counts, config.stats.confidence_level, targets_of(list(thresholds)), config.stats.min_group_subjects
-    )
+    ), mated, groups)
     notes = [
         f"Exhaustive protocol: all {result.n_nonmated:,} non-mated and {len(result.mated_scores):,} mated pairs "
         f"among {len(enrolled):,} enrolled images; scores on integer-quantised unit vectors (within "
@@ -136,16 +137,20 @@ def exhaustive_counts(
     out = mated_counts.copy()
     out["n_nonmated"] = own["n_nonmated"].reindex(key).fillna(0).astype(np.int64).to_numpy()
     out["n_fm"] = own["n_fm"].reindex(key).fillna(0).astype(np.int64).to_numpy()
-    subjects, failed = {}, {}
+    subjects, failed, behind_fmr = {}, {}, {}
     for name, group, mask in groups.image_units(images):
         labels_ok = np.full(len(enrolled), ALL, dtype=object) if name == ALL else groups.image_labels(enrolled, name)
         kept_mask = labels_ok == group
         total, kept = int(mask.sum()), int(kept_mask.sum())
         failed[(name, group)] = total * (total - 1) // 2 - kept * (kept - 1) // 2
         subjects[(name, group)] = images.loc[mask, "subject_id"].nunique()
+        # every enrolled image meets every other subject's: all enrolled subjects are behind the FMR, if 2 or more
+        enrolled_subjects = enrolled.loc[kept_mask, "subject_id"].nunique()
+        behind_fmr[(name, group)] = enrolled_subjects if enrolled_subjects >= 2 else 0
     units = list(zip(out["attribute"], out["group"]))
     out["n_failed"] = [failed.get(u, 0) for u in units]
     out["n_subjects"] = [subjects.get(u, 0) for u in units]
+    out["n_subjects_nonmated"] = [behind_fmr.get(u, 0) for u in units]
     return out
 
 

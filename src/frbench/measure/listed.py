@@ -14,6 +14,7 @@ import pandas as pd
 
 from frbench.config import Config
 from frbench.groups import ALL, Groups
+from frbench.measure.differentials import add_subject_weighted_fnmr
 from frbench.measure.result import Measures
 from frbench.measure.thresholds import (
     FOLD_PREFIX, global_thresholds, resolved_threshold_table, threshold_name, threshold_table, targets_of,
@@ -77,7 +78,7 @@ def measure_listed(
     stats = config.stats
     if stats.threshold_uncertainty and stats.bootstrap:
         tables[0] = add_threshold_uncertainty(config, pairs, groups, thresholds, tables[0])
-    per_group = pd.concat(tables, ignore_index=True)
+    per_group = add_subject_weighted_fnmr(pd.concat(tables, ignore_index=True), pairs, groups)
     fairness = fairness_summary(per_group, min_subjects=stats.min_group_subjects)
     if fmr_reps is not None:
         # Intervals for the fairness summaries at the global thresholds, from the very subject
@@ -164,10 +165,14 @@ def fold_calibrated_rates(
     name = FOLD_PREFIX + threshold_name(target_fmr)
     table, _, _ = _rates(config, shifted, groups, {name: 0.0})
     table["threshold"] = np.nan
-    rows = [
-        {"threshold_name": name, "fold": str(int(f)), "target_fmr": target_fmr, "threshold": float(t)}
-        for f, t in per_fold.items()
-    ]
+    nonmated = ~scored["mated"].to_numpy(dtype=bool)
+    scores = scored["score"].to_numpy(dtype=float)
+    rows = []
+    for f, t in per_fold.items():
+        # each fold's calibration set: the other folds' impostors, and what its threshold lets through there
+        calibration = scores[nonmated & (folds != f)]
+        rows.append({"threshold_name": name, "fold": str(int(f)), "target_fmr": target_fmr, "threshold": float(t),
+                     "n_nonmated": calibration.size, "n_fm_achieved": int((calibration >= t).sum())})
     return table, rows
 
 

@@ -7,6 +7,7 @@ each fold decided at a threshold set on the other folds.
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from frbench.config import IMPORTED_SCORES, Config
@@ -57,22 +58,30 @@ def threshold_table(thresholds: dict[str, float]) -> list[dict[str, object]]:
 
 
 def resolved_threshold_table(rows: list[dict[str, object]], per_group: pd.DataFrame) -> pd.DataFrame:
-    """thresholds.csv: every threshold row with what its target can mean on this run's impostors.
+    """thresholds.csv: every threshold row with what its target can mean on its calibration set.
 
-    For each global threshold (``fold`` ``all``): ``n_nonmated`` it was set on (the ``all`` row),
-    ``k_allowed`` = floor(target x n), ``resolvable`` (k >= 1) and the ``label`` a report prints
-    (:func:`frbench.metrics.power.threshold_resolution`): an unresolvable target reads "above every
-    impostor score", never "FMR 1e-3". Per-fold rows keep these empty: each fold's threshold is
-    set on the other folds' impostors, listed in fold_accuracy.csv's context.
+    Each row gets ``n_nonmated`` it was set on, ``k_allowed`` = floor(target x n), ``n_fm_achieved``
+    (false matches it gives on those pairs), ``resolvable`` (k >= 1 and 1 <= achieved <= k) and
+    the ``label`` a report prints (:func:`frbench.metrics.power.threshold_resolution`): an
+    unresolvable target reads "above every impostor score", never "FMR 1e-3". A global threshold
+    (``fold`` ``all``) was set on the run's ``all`` row; a fold's row carries its own calibration
+    set (the other folds' impostors) in ``n_nonmated`` and ``n_fm_achieved``.
     """
-    table = pd.DataFrame(rows, columns=THRESHOLD_TABLE_COLUMNS)
+    table = pd.DataFrame(rows)
+    for column in ("n_nonmated", "n_fm_achieved"):
+        if column not in table:
+            table[column] = float("nan")
     overall = per_group[per_group["attribute"] == ALL].drop_duplicates("threshold_name").set_index("threshold_name")
-    glob = table[table["fold"] == "all"]
+    glob = (table["fold"] == "all").to_numpy()
+    names = table["threshold_name"]
+    n = np.where(glob, overall["n_nonmated"].reindex(names).fillna(0).to_numpy(dtype=float),
+                 table["n_nonmated"].to_numpy(dtype=float))
+    achieved = np.where(glob, overall["n_fm"].reindex(names).to_numpy(dtype=float),
+                        table["n_fm_achieved"].to_numpy(dtype=float))
     resolution = threshold_resolution(
-        glob["threshold_name"].tolist(), glob["target_fmr"].to_numpy(dtype=float),
-        overall["n_nonmated"].reindex(glob["threshold_name"]).fillna(0).to_numpy(),
-    ).drop(columns=["target_fmr"])
-    return table.merge(resolution, on="threshold_name", how="left")
+        names.tolist(), table["target_fmr"].to_numpy(dtype=float), np.nan_to_num(n), achieved,
+    ).drop(columns=["threshold_name", "target_fmr"])
+    return pd.concat([table[THRESHOLD_TABLE_COLUMNS].reset_index(drop=True), resolution], axis=1)
 
 
 def target_of(name: str) -> float:

@@ -106,12 +106,15 @@ def accuracy_table(per_group: pd.DataFrame, pairs: pd.DataFrame | None = None) -
     """``accuracy.csv``: accuracy and TAR at every threshold, then the optimistic best-accuracy row.
 
     ``pairs`` is the scored pair table (``score``, ``mated``, ``ok``); without it (the exhaustive
-    protocol keeps no non-mated scores) or without scored pairs, the best-accuracy row is left out.
+    protocol keeps no non-mated scores) or without both mated and non-mated scored pairs, the
+    best-accuracy row is left out: with one kind of pair only, any threshold beyond every score is
+    "100 % accurate", which says nothing about the system.
     """
     table = accuracy_from_counts(per_group)
     if pairs is not None:
         ok = pairs["ok"].to_numpy(dtype=bool)
-        if ok.any():
+        mated = pairs["mated"].to_numpy(dtype=bool)
+        if (ok & mated).any() and (ok & ~mated).any():
             best = best_accuracy(pairs["score"].to_numpy(dtype=np.float64)[ok], pairs["mated"].to_numpy(dtype=bool)[ok])
             table = pd.concat([table, best], ignore_index=True)
     return table

@@ -32,6 +32,10 @@ COUNT_COLUMNS = (
     "n_failed",
     "n_failed_mated",
 )
+# Subjects behind each rate: those with a scored mated pair (FNMR's), and those on either side of a
+# scored non-mated pair (FMR's). Optional in a counts table (1:N searches count probes instead);
+# where present, eligibility for summaries and tests counts them, not the group's subjects overall.
+RATE_SUBJECT_COLUMNS = ("n_subjects_mated", "n_subjects_nonmated")
 
 
 def pair_arrays(pairs: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -83,7 +87,9 @@ def pair_counts(pairs: pd.DataFrame, groups: Groups, thresholds: Mapping[str, fl
       group whose images all failed still shows its people (and its failures);
     * ``n_mated``, ``n_nonmated``: scored pairs; ``n_fnm`` (mated, score < t), ``n_fm``
       (non-mated, score >= t): errors among them;
-    * ``n_failed``: the unit's pairs with a failed image; ``n_failed_mated``: the mated ones.
+    * ``n_failed``: the unit's pairs with a failed image; ``n_failed_mated``: the mated ones;
+    * ``n_subjects_mated``, ``n_subjects_nonmated`` (``RATE_SUBJECT_COLUMNS``): the subjects
+      behind the FNMR and the FMR, among the unit's scored mated and non-mated pairs.
     """
     names_t, values_t = threshold_arrays(thresholds)
     score, mated, ok = pair_arrays(pairs)
@@ -94,13 +100,16 @@ def pair_counts(pairs: pd.DataFrame, groups: Groups, thresholds: Mapping[str, fl
     n_units, n_thr = len(units), len(values_t)
     n_fm = np.zeros((n_thr, n_units), dtype=np.int64)
     n_fnm = np.zeros((n_thr, n_units), dtype=np.int64)
-    per_unit = np.zeros((5, n_units), dtype=np.int64)  # n_nonmated, n_mated, n_subjects, n_failed, n_failed_mated
+    per_unit = np.zeros((7, n_units), dtype=np.int64)  # n_nonmated, n_mated, n_subjects, n_failed, n_failed_mated,
+    # n_subjects_mated, n_subjects_nonmated
     for u, (_, _, mask) in enumerate(units):
         scored = mask & ok
         n_fm[:, u], per_unit[0, u], n_fnm[:, u], per_unit[1, u] = error_counts(score[scored], mated[scored], values_t)
         per_unit[2, u] = pd.unique(np.concatenate([subj_a[mask], subj_b[mask]])).size
         per_unit[3, u] = int(np.sum(mask & ~ok))
         per_unit[4, u] = int(np.sum(mask & ~ok & mated))
+        for row, kind in ((5, scored & mated), (6, scored & ~mated)):
+            per_unit[row, u] = pd.unique(np.concatenate([subj_a[kind], subj_b[kind]])).size
     return pd.DataFrame(
         {
             "threshold_name": np.repeat(names_t, n_units),
@@ -114,6 +123,8 @@ def pair_counts(pairs: pd.DataFrame, groups: Groups, thresholds: Mapping[str, fl
             "n_fm": n_fm.ravel(),
             "n_failed": np.tile(per_unit[3], n_thr),
             "n_failed_mated": np.tile(per_unit[4], n_thr),
+            "n_subjects_mated": np.tile(per_unit[5], n_thr),
+            "n_subjects_nonmated": np.tile(per_unit[6], n_thr),
         }
     )
 

@@ -29,8 +29,9 @@ Rules for undefined values (issue 14; each also stated in the row's ``definition
    rates) is defined whenever there are 2 groups.
 3. A combined measure is undefined when a component with positive weight is, else unbounded
    when one is.
-4. **Who is compared.** Groups excluded by :func:`frbench.metrics.power.summary_eligibility`
-   (label ``unknown``, fewer than ``min_subjects`` subjects) and groups without a defined rate
+4. **Who is compared.** Groups excluded by :func:`frbench.metrics.power.rate_eligibility`
+   (label ``unknown``, fewer than ``min_subjects`` subjects behind the rate compared: those of
+   its non-mated pairs for FMR, of its mated pairs for FNMR) and groups without a defined rate
    (no scored pairs of that kind) are left out and listed, with the reason, in
    ``excluded_groups``.
 5. **Bootstrap** (:func:`fairness_bootstrap`): each replicate recomputes the measure over the
@@ -53,7 +54,8 @@ from numpy.typing import ArrayLike, NDArray
 from frbench.groups import ALL, Groups
 from frbench.metrics.counts import pair_arrays
 from frbench.metrics.intervals import bootstrap_interval
-from frbench.metrics.power import MIN_GROUP_SUBJECTS, summary_eligibility
+from frbench.metrics.generalized import GENERALIZED_ADAPTATION
+from frbench.metrics.power import MIN_ERRORS, MIN_GROUP_SUBJECTS, rate_eligibility, summary_eligibility
 from frbench.tables import NOT_A_GROUP
 
 DEFINED, UNBOUNDED, UNDEFINED = "defined", "unbounded", "undefined"
@@ -72,7 +74,9 @@ SUMMARY_COLUMNS = (
 )
 BOOTSTRAP_SUMMARY_COLUMNS = ("ci_low", "ci_high", "undefined_share", "unbounded_share", "ci_status")
 # Rates a summary may use, with the column holding each one's trials (for the counts in reasons).
-RATE_TRIALS = {"fmr": "n_nonmated", "fnmr": "n_mated", "gfar": None, "gfrr": None}
+RATE_TRIALS = {"fmr": "n_nonmated", "fnmr": "n_mated", "gfar": None, "gfrr": None, "fnmr_subject_weighted": None}
+RATE_ERRORS = {"fmr": "n_fm", "fnmr": "n_fnm"}
+NOT_ESTIMABLE = "not_estimable"
 NO_THRESHOLD = "none"  # threshold_name of measures that do not depend on a threshold (FTE)
 
 
@@ -245,7 +249,7 @@ def own_threshold_errors(
 
     Returns
     -------
-    DataFrame with ``group, n_pairs, n_mated, error, protocol``, groups sorted; ``error`` is NaN
+    DataFrame with ``group, n_pairs, n_mated, error, protocol, why_none``, groups sorted; ``error`` is NaN
     for a group lacking mated or non-mated pairs (or, with folds, with fewer than 2 folds).
     """
     from frbench.metrics.rates import as_scores_and_labels
@@ -261,11 +265,16 @@ def own_threshold_errors(
     rows = []
     for group in sorted(set(g)):
         m = g == group
-        row = {"group": group, "n_pairs": int(m.sum()), "n_mated": int(y[m].sum()), "error": np.nan}
+        row = {"group": group, "n_pairs": int(m.sum()), "n_mated": int(y[m].sum()), "error": np.nan, "why_none": ""}
         both_kinds = 0 < row["n_mated"] < row["n_pairs"]
+        if not both_kinds:
+            row["why_none"] = "lacks mated or non-mated pairs"
         if f is not None:
             row["protocol"] = "own threshold per fold, chosen on the group's other folds"
-            if both_kinds and np.unique(f[m]).size >= 2:
+            n_folds = np.unique(f[m]).size
+            if both_kinds and n_folds < 2:
+                row["why_none"] = f"fewer than 2 folds ({n_folds})"
+            elif both_kinds:
                 row["error"] = 1.0 - float(fold_accuracy(s[m], y[m], f[m])["accuracy"].mean())
         else:
             row["protocol"] = "own best-accuracy threshold on all the group's pairs (optimistic)"
@@ -273,7 +282,7 @@ def own_threshold_errors(
                 t = best_accuracy_threshold(s[m], y[m])
                 row["error"] = 1.0 - float(np.mean((s[m] >= t) == y[m]))
         rows.append(row)
-    return pd.DataFrame(rows, columns=["group", "n_pairs", "n_mated", "error", "protocol"])
+    return pd.DataFrame(rows, columns=["group", "n_pairs", "n_mated", "error", "protocol", "why_none"])
 
 
 @dataclass(frozen=True)
@@ -299,6 +308,11 @@ class _Measure:
 _UNDEFINED_RULE = "inf = unbounded (a zero in the denominator), NaN = undefined; no floor, no clamp"
 
 
+def _adapted(rate: str) -> str:
+    """GFAR/GFRR are frbench's per-pair adaptation of ISO/IEC 19795-1, named so wherever they appear."""
+    return f"; {rate.upper()} {GENERALIZED_ADAPTATION}" if rate in ("gfar", "gfrr") else ""
+
+
 def _measures(alpha_fdr: float, alpha_ir: float, alpha_garbe: float, rates: Sequence[str]) -> list[_Measure]:
     out = []
     for rate in rates:
@@ -306,9 +320,10 @@ def _measures(alpha_fdr: float, alpha_ir: float, alpha_garbe: float, rates: Sequ
         first = lambda x: x[0]  # noqa: E731
         comp = (_Component(label, "ratio", 1.0, first),)
         out.append(_Measure(f"{rate}_max_min_ratio", (rate,), lambda x: _max_min(x[0]), comp,
-                            f"max {label} / min {label} over groups; {_UNDEFINED_RULE}"))
+                            f"max {label} / min {label} over groups; {_UNDEFINED_RULE}{_adapted(rate)}"))
         out.append(_Measure(f"{rate}_max_geomean_ratio", (rate,), lambda x: _max_geomean(x[0]), comp,
-                            f"max {label} / geometric mean of {label} over groups (NIST FRVT Part 8); {_UNDEFINED_RULE}"))
+                            f"max {label} / geometric mean of {label} over groups (NIST FRVT Part 8); {_UNDEFINED_RULE}"
+                            f"{_adapted(rate)}"))
     if "fmr" in rates and "fnmr" in rates:
         both = ("fmr", "fnmr")
         out.append(_Measure("fdr", both, lambda x: _fdr(x[0], x[1], alpha_fdr), (),
@@ -330,6 +345,26 @@ def _measures(alpha_fdr: float, alpha_ir: float, alpha_garbe: float, rates: Sequ
             "max/min over groups of (FMR+FNMR)/2, all groups at the global threshold (not Wang & Deng's SER, "
             f"which uses each group's own threshold); 1 = equal; {_UNDEFINED_RULE}"))
     return out
+
+
+def _too_few_errors(part: pd.DataFrame, rates: Sequence[str], used: np.ndarray) -> str:
+    """Why a measure is not estimable: its groups' rates rest on fewer than ``MIN_ERRORS`` errors
+    in total (per rate), e.g. ``"FMR rests on 1 false match (1/11 female, 0/163 male) < 3"``; "" when enough."""
+    for r in rates:
+        # the errors a rate rests on: GFAR's are FMR's false matches; the subject-weighted FNMR's the same
+        # false non-matches as FNMR's (GFRR also counts failed pairs, so it is left to its counts)
+        basis = {"fnmr_subject_weighted": "fnmr", "gfar": "fmr"}.get(r, r)
+        col = RATE_ERRORS.get(basis)
+        if col is None or col not in part or RATE_TRIALS[basis] not in part:
+            continue
+        k = part[col].to_numpy()[used]
+        if k.sum() < MIN_ERRORS:
+            n = part[RATE_TRIALS[basis]].to_numpy()[used]
+            counts = ", ".join(f"{a}/{b} {g}" for a, b, g in zip(k, n, part["group"].astype(str).to_numpy()[used]))
+            what = "false match" if r == "fmr" else "false non-match"
+            return (f"not estimable: {basis.upper()} rests on {int(k.sum())} {what}{'es' if k.sum() != 1 else ''} "
+                    f"({counts}) < {MIN_ERRORS}")
+    return ""
 
 
 def _status(value: float) -> str:
@@ -361,12 +396,24 @@ def _reason(measure: _Measure, rates: list[np.ndarray], groups: np.ndarray, tria
 
 
 def _blocks(per_group: pd.DataFrame, min_subjects: int, exclude_groups: Sequence[str]):
-    """(threshold_name, attribute, rows of the block, eligible mask, reasons) per threshold x attribute."""
+    """(threshold_name, attribute, rows of the block, {rate: (eligible mask, reasons)}) per threshold x
+    attribute: each rate's eligibility counts the subjects behind that rate (:func:`rate_eligibility`)."""
     table = per_group.reset_index(drop=True)
     table = table[table["attribute"] != ALL]
     for (threshold_name, attribute), part in table.groupby(["threshold_name", "attribute"], sort=False):
-        eligible, why = summary_eligibility(part["group"].astype(str).to_numpy(), part["n_subjects"], min_subjects, exclude_groups)
-        yield str(threshold_name), str(attribute), part, eligible, why
+        by_rate = {rate: rate_eligibility(part, rate, min_subjects, exclude_groups) for rate in ("fmr", "fnmr")}
+        yield str(threshold_name), str(attribute), part, by_rate
+
+
+def _measure_eligibility(by_rate: dict, rates: Sequence[str], n: int) -> tuple[np.ndarray, np.ndarray]:
+    """A measure's groups: eligible for every rate it uses (gfar/gfrr count as fmr/fnmr); the first reason."""
+    eligible, why = np.ones(n, dtype=bool), np.full(n, "", dtype=object)
+    for r in rates:
+        ok, reason = by_rate["fmr" if r in ("fmr", "gfar") else "fnmr"]
+        label = "FMR" if r in ("fmr", "gfar") else "FNMR"
+        why = np.where(eligible & ~ok, [f"{label}: {w}" if not w.startswith("label") else w for w in reason], why)
+        eligible &= ok
+    return eligible, why
 
 
 def _present_rates(per_group: pd.DataFrame) -> list[str]:
@@ -391,9 +438,10 @@ def _rows_and_columns(
     table = per_group.reset_index(drop=True).assign(_pos=positions)
     rows: list[dict[str, object]] = []
     used_positions: list[tuple[_Measure, np.ndarray]] = []
-    for threshold_name, attribute, part, eligible, why in _blocks(table, min_subjects, exclude_groups):
+    for threshold_name, attribute, part, by_rate in _blocks(table, min_subjects, exclude_groups):
         groups = part["group"].astype(str).to_numpy()
         for m in measures:
+            eligible, why = _measure_eligibility(by_rate, m.rates, len(part))
             values = [part[r].to_numpy(dtype=np.float64) for r in m.rates]
             has = np.logical_and.reduce([~np.isnan(v) for v in values])
             used = eligible & has
@@ -405,13 +453,18 @@ def _rows_and_columns(
             value = float(m.kernel([o[None, :] for o in obs])[0]) if used.any() else float("nan")
             trials = [part[RATE_TRIALS[r]].to_numpy()[used] if RATE_TRIALS[r] in part else None for r in m.rates]
             reason, zero_groups = _reason(m, obs, groups[used], trials, value)
+            status = _status(value)
+            few = _too_few_errors(part, m.rates, used)
+            if few and status != UNDEFINED:
+                # a ratio or index over a handful of errors is a count, not a finding (power.MIN_ERRORS)
+                status, reason = NOT_ESTIMABLE, few
             rows.append(
                 {
                     "threshold_name": threshold_name,
                     "attribute": attribute,
                     "measure": m.name,
                     "value": value,
-                    "status": _status(value),
+                    "status": status,
                     "reason": reason,
                     "n_groups": int(used.sum()),
                     "groups": ";".join(groups[used]),
@@ -600,7 +653,8 @@ def skewed_error_ratio_summary(
         e = errs["error"].to_numpy(dtype=np.float64)
         used = eligible & ~np.isnan(e)
         excluded = [f"{g} ({w})" for g, w in zip(labels[~eligible], why[~eligible])]
-        excluded += [f"{g} (no error: lacks mated or non-mated pairs)" for g in labels[eligible & np.isnan(e)]]
+        why_none = errs["why_none"].to_numpy() if "why_none" in errs else np.full(len(errs), "no error")
+        excluded += [f"{g} (no error: {w})" for g, w in zip(labels[eligible & np.isnan(e)], why_none[eligible & np.isnan(e)])]
         value = float(_max_min(e[used][None, :])[0]) if used.any() else float("nan")
         m = _Measure("ser", ("error",), lambda x: x, (_Component("error", "ratio", 1.0, lambda x: x[0]),), "")
         reason, zero_groups = _reason(m, [e[used]], labels[used], [None], value)

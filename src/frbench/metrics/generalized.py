@@ -1,4 +1,8 @@
-"""Generalised error rates: failures to enrol or acquire counted as decisions (ISO/IEC 19795-1).
+"""Generalised error rates: failures counted as decisions, a per-pair adaptation of ISO/IEC 19795-1.
+
+**An adaptation, not the standard's form.** ISO/IEC 19795-1 uses one FTE and one FTA in both
+formulas; frbench has per-pair failure shares, f_mated for GFRR and f_nonmated for GFAR, measured
+separately (``GENERALIZED_ADAPTATION`` says so wherever GFAR or GFRR is printed).
 
 FMR and FNMR count only completed comparisons, so a group whose images fail to give a template
 loses those pairs from both rates, and a group whose pairs all fail vanishes. ISO/IEC 19795-1:2006
@@ -36,6 +40,10 @@ from numpy.typing import ArrayLike, NDArray
 from frbench.metrics.rates import rate
 
 GENERALIZED_COLUMNS = ("failed_share_mated", "failed_share_nonmated", "gfar", "gfrr")
+GENERALIZED_ADAPTATION = (
+    "adapted from ISO/IEC 19795-1: the standard's one FTE and one FTA are replaced by the share of the "
+    "group's mated (GFRR) or non-mated (GFAR) pairs with a failed image"
+)
 
 
 def _unit(x: ArrayLike, name: str) -> NDArray[np.float64]:

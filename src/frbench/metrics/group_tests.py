@@ -72,7 +72,7 @@ from scipy.special import gammaln
 
 from frbench.groups import Groups
 from frbench.metrics.counts import pair_arrays, threshold_arrays
-from frbench.metrics.power import MIN_GROUP_SUBJECTS, summary_eligibility
+from frbench.metrics.power import ALPHA, MIN_GROUP_SUBJECTS, rate_eligibility, summary_eligibility
 from frbench.tables import NOT_A_GROUP
 
 MAX_EXACT_TABLES = 200_000
@@ -295,7 +295,9 @@ def cluster_permutation_test(
             labels[:, order] = np.tile(rows, (labels.shape[0] // rows.shape[0], 1))
         stats = _studentized(labels, kf, nf, pooled, n_groups)
         p = float(np.mean(stats >= t_obs - tol))
-        return TestResult(p, t_obs, f"cluster permutation within size strata, all {distinct:,} relabellings (exact)")
+        # the smallest p any data could give with these clusters: the share of relabellings tied at the top
+        smallest = float(np.mean(stats >= stats.max() - _REL_TOL * max(1.0, abs(stats.max()))))
+        return TestResult(p, t_obs, exact_method_label(distinct, smallest))
     rng = np.random.default_rng(seed)
     hits = 0
     step = max(1, (1 << 22) // max(g.size, 1))
@@ -307,8 +309,20 @@ def cluster_permutation_test(
             labels[:, order] = rng.permuted(np.tile(base, (m, 1)), axis=1)
         hits += int(np.sum(_studentized(labels, kf, nf, pooled, n_groups) >= t_obs - tol))
     return TestResult(
-        (1 + hits) / (1 + n_permutations), t_obs, f"cluster permutation within size strata, Monte Carlo ({n_permutations:,})"
+        (1 + hits) / (1 + n_permutations), t_obs,
+        f"cluster permutation within size strata, Monte Carlo ({n_permutations:,}; smallest attainable p "
+        f"{1 / (1 + n_permutations):.2g})",
     )
+
+
+def exact_method_label(distinct: int, smallest_p: float) -> str:
+    """How an enumerated permutation test was done, with the smallest p it can attain; "exact" is
+    said only when that p can fall below ``ALPHA`` (2 relabellings: p is 0.5 or 1, which no data
+    can make significant, so the test is named what it is, not "exact")."""
+    what = f"cluster permutation within size strata, all {distinct:,} relabellings"
+    if smallest_p > ALPHA:
+        return f"{what} (too few to test: smallest attainable p {smallest_p:.3g} > {ALPHA:g})"
+    return f"{what} (exact; smallest attainable p {smallest_p:.3g})"
 
 
 def _strata_blocks(
@@ -447,8 +461,9 @@ def group_tests(
         for :func:`frbench.metrics.grouped.per_group_rates`.
     groups, thresholds : as there (:class:`frbench.groups.Groups`, name -> similarity threshold).
     min_subjects, exclude_groups : groups compared, by the rule of the fairness summaries
-        (:func:`frbench.metrics.power.summary_eligibility`); subjects are counted over all the
-        group's pairs, failed ones included.
+        (:func:`frbench.metrics.power.summary_eligibility`); subjects are counted among the
+        group's scored pairs of the rate's kind (non-mated for FMR, mated for FNMR): the subjects
+        behind the rate compared.
     n_permutations, seed : of the clustered test (the same seed for every row).
 
     Returns
@@ -472,13 +487,16 @@ def group_tests(
             la, lb = labels[attribute]
             same = la == lb
             candidates = sorted(set(la[same]))
-            n_subj = [pd.unique(np.concatenate([sa[same & (la == g)], sb[same & (la == g)]])).size for g in candidates]
-            eligible, why = summary_eligibility(np.array(candidates, dtype=object), n_subj, min_subjects, exclude_groups)
-            keep_groups = {g for g, e in zip(candidates, eligible) if e}
-            base_excluded = [f"{g} ({w})" for g, w, e in zip(candidates, why, eligible) if not e]
-            in_group = same & np.isin(la, list(keep_groups))
             for rate in ("fmr", "fnmr"):
                 kind = ~mated if rate == "fmr" else mated
+                # eligibility counts the subjects behind this rate: those of the group's scored pairs of its kind
+                behind = [same & ok & kind & (la == g) for g in candidates]
+                n_subj = [pd.unique(np.concatenate([sa[m], sb[m]])).size for m in behind]
+                eligible, why = summary_eligibility(np.array(candidates, dtype=object), n_subj, min_subjects,
+                                                    exclude_groups)
+                keep_groups = {g for g, e in zip(candidates, eligible) if e}
+                base_excluded = [f"{g} ({w})" for g, w, e in zip(candidates, why, eligible) if not e]
+                in_group = same & np.isin(la, list(keep_groups))
                 tested = in_group & ok & kind
                 err = accepted if rate == "fmr" else ~accepted
                 groups_here = sorted(set(la[tested]))
@@ -537,8 +555,8 @@ def exact_tests_from_counts(
         ["threshold_name", "attribute"], sort=False
     ):
         groups = part["group"].astype(str).to_numpy()
-        eligible, why = summary_eligibility(groups, part["n_subjects"], min_subjects, exclude_groups)
         for rate, k_col, n_col in (("fmr", "n_fm", "n_nonmated"), ("fnmr", "n_fnm", "n_mated")):
+            eligible, why = rate_eligibility(part, rate, min_subjects, exclude_groups)
             k_all, n_all = part[k_col].to_numpy(), part[n_col].to_numpy()
             use = eligible & (n_all > 0)
             excluded = [f"{g} ({w})" for g, w in zip(groups[~eligible], why[~eligible])]

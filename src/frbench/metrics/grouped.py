@@ -20,7 +20,7 @@ import pandas as pd
 import scipy.sparse as sp
 
 from frbench.groups import Groups
-from frbench.metrics.counts import COUNT_COLUMNS, pair_arrays, pair_counts, threshold_arrays
+from frbench.metrics.counts import COUNT_COLUMNS, RATE_SUBJECT_COLUMNS, pair_arrays, pair_counts, threshold_arrays
 from frbench.metrics.generalized import GENERALIZED_COLUMNS, generalized_columns
 from frbench.metrics.intervals import bootstrap_interval, bootstrap_subjects, clopper_pearson
 from frbench.metrics.power import MIN_GROUP_SUBJECTS, POWER_COLUMNS, group_power
@@ -29,7 +29,9 @@ from frbench.metrics.thresholds import threshold_at_fmr
 from frbench.tables import OK
 
 PER_GROUP_COLUMNS = (
-    *COUNT_COLUMNS[:9],  # threshold_name, threshold, attribute, group, n_subjects, n_mated, n_nonmated, n_fnm, n_fm
+    *COUNT_COLUMNS[:5],  # threshold_name, threshold, attribute, group, n_subjects
+    *RATE_SUBJECT_COLUMNS,  # the subjects behind FNMR and FMR
+    *COUNT_COLUMNS[5:9],  # n_mated, n_nonmated, n_fnm, n_fm
     "fnmr",
     "fmr",
     "fnmr_ci_low",
@@ -88,6 +90,9 @@ def rates_from_counts(
     power = group_power(counts, targets, min_subjects)
     out = pd.concat([out, generalized_columns(counts), power], axis=1)
     out["underpowered"] = ~(out["fmr_resolves"] & out["fnmr_resolves"])
+    for c in RATE_SUBJECT_COLUMNS:
+        # a counts table without them (1:N searches) has only the group's subjects to go by
+        out[c] = counts[c].to_numpy() if c in counts.columns else counts["n_subjects"].to_numpy()
     return out[list(PER_GROUP_COLUMNS)]
 
 

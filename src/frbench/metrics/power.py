@@ -28,13 +28,29 @@ Every reporting rule about sample size lives here, with its constant (one home f
     A DET curve is drawn for a group only with at least this many mated and non-mated pairs:
     30 trials resolve rates down to 0.1 by the rule of three, below which the curve is a few
     steps that read as a finding.
+``MIN_BOOTSTRAP_REPLICATES`` (1000)
+    Fewest bootstrap replicates behind a 95% percentile interval that frbench reports without a
+    warning: its endpoints are the 2.5% and 97.5% quantiles, i.e. about the 25th smallest and
+    largest of 1,000 values; with 200 they rest on 5 values each (Efron & Tibshirani, "An
+    Introduction to the Bootstrap", 1993, section 19.3, advise 1,000 or more for percentile
+    intervals). Statistics frbench bootstraps on its own (score shifts, subject-weighted FNMR)
+    use this many when ``stats.bootstrap`` is 0; an interval from fewer says so.
+``MIN_ERRORS`` (3)
+    Fewest errors a ratio or inequality index of rates may rest on to be printed as a value: a
+    max/min ratio or a Gini over groups whose rates rest on fewer errors in total is
+    **not estimable** and is printed with its counts (one false match among 19 subjects makes
+    an FMR ratio of 14.8 or a Gini of 1.0: a count, not a finding).
 ``ALPHA`` (0.05)
     Level of the group tests (:mod:`frbench.metrics.group_tests`) and of the rule of three.
 
 Per threshold (:func:`threshold_resolution`): with n non-mated pairs and target FMR f, the
 threshold of :func:`frbench.metrics.thresholds.threshold_at_fmr` allows k = floor(f * n) false
-matches. The target is **resolvable** when k >= 1; with k = 0 the threshold is just above the
-largest impostor score, whatever f is, and :func:`threshold_label` says so instead of "FMR f".
+matches and **achieves** a (the false matches at or above it on the same n pairs; a < k when
+scores tie at the boundary, since every tied score is rejected). The target is **resolvable**
+when k >= 1 and 1 <= a <= k: the threshold lets at least one impostor through. With k = 0, or
+with ties that leave a = 0, the threshold is just above the largest impostor score it rejects,
+whatever f is, and :func:`threshold_label` says so instead of "FMR f" (5 impostors tied at 0.7
+among 152 with f = 2e-2: k = 3, a = 0, the same threshold as an unresolvable 1e-3).
 """
 
 from __future__ import annotations
@@ -56,6 +72,8 @@ RULE_OF_THIRTY = 30
 MIN_GROUP_SUBJECTS = 10
 MAX_UNDEFINED_SHARE = 0.05
 MIN_DET_PAIRS = 30
+MIN_BOOTSTRAP_REPLICATES = 1000
+MIN_ERRORS = 3
 ALPHA = 0.05
 
 
@@ -81,13 +99,14 @@ def allowed_false_matches(n_nonmated: ArrayLike, target: ArrayLike) -> NDArray[n
     return out.reshape(n.shape)
 
 
-def threshold_label(threshold_name: str, target_fmr: float, n_nonmated: int) -> str:
+def threshold_label(threshold_name: str, target_fmr: float, n_nonmated: int, n_fm_achieved: int | None = None) -> str:
     """What a threshold is, in words: the one text every table and plot uses for it.
 
     A threshold without a target (deepface's default, a fixed value; ``target_fmr`` NaN) is its
     name. A target-FMR threshold is "FMR <= f" only when its target is resolvable (k >= 1 allowed
-    false matches); with k = 0 it is "above every impostor score", with k >= n "at the lowest
-    impostor score" (every non-mated pair matches).
+    false matches and, where ``n_fm_achieved`` is given, at least one achieved); with k = 0 it is
+    "above every impostor score", with ties that leave none "above every impostor score tied at
+    the boundary", with k >= n "at the lowest impostor score" (every non-mated pair matches).
     """
     if target_fmr is None or math.isnan(target_fmr):
         return threshold_name
@@ -100,36 +119,52 @@ def threshold_label(threshold_name: str, target_fmr: float, n_nonmated: int) -> 
             f"above every impostor score (target FMR {target_fmr:.0e} unresolvable: "
             f"floor({target_fmr:g} x {n:,}) = 0 false matches allowed)"
         )
+    if n_fm_achieved is not None and int(n_fm_achieved) == 0:
+        return (
+            f"above every impostor score (target FMR {target_fmr:.0e} unresolvable: {k:,} of {n:,} false matches "
+            "allowed, but the highest impostor scores tie at the boundary and all are rejected: 0 achieved)"
+        )
     if k >= n:
         return "at the lowest impostor score (every non-mated pair matches)"
-    return f"FMR <= {target_fmr:.0e} ({k:,} of {n:,} non-mated pairs may match)"
+    achieved = "" if n_fm_achieved is None else f", {int(n_fm_achieved):,} achieved"
+    return f"FMR <= {target_fmr:.0e} ({k:,} of {n:,} non-mated pairs may match{achieved})"
 
 
 def threshold_resolution(
-    threshold_names: Sequence[str], target_fmr: ArrayLike, n_nonmated: ArrayLike
+    threshold_names: Sequence[str], target_fmr: ArrayLike, n_nonmated: ArrayLike, n_fm_achieved: ArrayLike | None = None
 ) -> pd.DataFrame:
-    """Per threshold: the non-mated pairs it was set on, k allowed false matches, resolvability, label.
+    """Per threshold: the non-mated pairs it was set on, k allowed and a achieved false matches,
+    resolvability, label.
 
     Parameters
     ----------
     threshold_names : names, e.g. ``["deepface_default", "fmr=1e-03"]``.
     target_fmr : the target of each threshold; NaN for thresholds without one.
-    n_nonmated : scored non-mated pairs the threshold was set on (usually the ``all`` row's).
+    n_nonmated : scored non-mated pairs the threshold was set on (its calibration set: the ``all``
+        row's pairs for a global threshold, the other folds' for a fold's).
+    n_fm_achieved : false matches the threshold gives on those same pairs; NaN where unknown.
 
     Returns
     -------
-    DataFrame with ``threshold_name, target_fmr, n_nonmated, k_allowed, resolvable,
+    DataFrame with ``threshold_name, target_fmr, n_nonmated, k_allowed, n_fm_achieved, resolvable,
     min_resolvable_target, label``: ``k_allowed`` = floor(f * n) (NA without a target),
-    ``resolvable`` = k >= 1 (NA without a target), ``min_resolvable_target`` = 1 / n, the lowest
-    target these pairs can resolve, ``label`` from :func:`threshold_label`.
+    ``resolvable`` = k >= 1 and 1 <= a <= k where a is known, k >= 1 otherwise (NA without a
+    target), ``min_resolvable_target`` = 1 / n, the lowest target these pairs can resolve,
+    ``label`` from :func:`threshold_label`.
     """
     names = list(threshold_names)
     t = np.asarray(target_fmr, dtype=np.float64).reshape(-1)
     n = _counts(n_nonmated, "n_nonmated").reshape(-1)
-    if not (len(names) == t.size == n.size):
-        raise ValueError(f"need one target and one n per threshold: {len(names)}, {t.size}, {n.size}")
+    a = np.full(n.shape, np.nan) if n_fm_achieved is None else np.asarray(n_fm_achieved, dtype=np.float64).reshape(-1)
+    if not (len(names) == t.size == n.size == a.size):
+        raise ValueError(f"need one target and one n per threshold: {len(names)}, {t.size}, {n.size}, {a.size}")
     has = ~np.isnan(t)
     k = pd.array([int(allowed_false_matches(ni, ti)) if h else pd.NA for ni, ti, h in zip(n, t, has)], dtype="Int64")
+    achieved = pd.array([pd.NA if np.isnan(ai) else int(ai) for ai in a], dtype="Int64")
+
+    def resolvable(ki: int, ai: float) -> bool:
+        return bool(ki >= 1 and (np.isnan(ai) or 1 <= ai <= ki))
+
     with np.errstate(divide="ignore"):
         min_target = np.where(n > 0, 1.0 / np.where(n > 0, n, 1), np.nan)
     return pd.DataFrame(
@@ -138,9 +173,11 @@ def threshold_resolution(
             "target_fmr": t,
             "n_nonmated": n.astype(np.int64),
             "k_allowed": k,
-            "resolvable": pd.array([bool(ki >= 1) if h else pd.NA for ki, h in zip(k, has)], dtype="boolean"),
+            "n_fm_achieved": achieved,
+            "resolvable": pd.array([resolvable(ki, ai) if h else pd.NA for ki, ai, h in zip(k, a, has)], dtype="boolean"),
             "min_resolvable_target": min_target,
-            "label": [threshold_label(nm, ti, int(ni)) for nm, ti, ni in zip(names, t, n)],
+            "label": [threshold_label(nm, ti, int(ni), None if np.isnan(ai) else int(ai))
+                      for nm, ti, ni, ai in zip(names, t, n, a)],
         }
     )
 
@@ -227,9 +264,29 @@ POWER_COLUMNS = (
     "fnmr_resolves",
     "fmr_estimable",
     "fnmr_estimable",
+    "fmr_in_summaries",
+    "fnmr_in_summaries",
     "in_summaries",
     "excluded_because",
 )
+# the subjects behind each rate (frbench.metrics.counts.RATE_SUBJECT_COLUMNS)
+RATE_SUBJECTS = {"fmr": "n_subjects_nonmated", "fnmr": "n_subjects_mated"}
+
+
+def rate_eligibility(
+    table: pd.DataFrame, rate: str, min_subjects: int = MIN_GROUP_SUBJECTS, exclude_groups: Sequence[str] = NOT_A_GROUP
+) -> tuple[NDArray[np.bool_], NDArray[np.object_]]:
+    """:func:`summary_eligibility` of each row for one rate (``fmr`` or ``fnmr``), counting the
+    subjects behind that rate's numerator and denominator (``n_subjects_nonmated`` for FMR,
+    ``n_subjects_mated`` for FNMR) where the table has them, else ``n_subjects``.
+
+    A group's FMR rests on the subjects of its scored non-mated pairs, not on every subject it
+    has: 11 non-mated pairs among 19 subjects are 19 subjects' evidence, even when the group has
+    57; a group with no non-mated pair has no FMR subjects at all.
+    """
+    column = RATE_SUBJECTS[rate]
+    counts = table[column] if column in table.columns else table["n_subjects"]
+    return summary_eligibility(table["group"].astype(str).to_numpy(), counts, min_subjects, exclude_groups)
 
 
 def group_power(
@@ -255,13 +312,16 @@ def group_power(
 
     * ``target_fmr``: the row's target, NaN for thresholds without one;
     * ``fmr_reference``: the rate a group's non-mated pairs should resolve: the target where
-      there is one, else the ``all`` row's observed FMR at that threshold;
+      there is one and the ``all`` row has a false match at that threshold (0 where it has none:
+      the target was not achieved, nothing resolves it), else the ``all`` row's observed FMR;
       ``fnmr_reference``: the ``all`` row's observed FNMR at that threshold;
     * ``*_rule3_bound``: 3 / n (:func:`rule_of_three_bound`);
     * ``*_resolves``: rule of three against the reference (:func:`resolves`);
     * ``*_estimable``: rule of 30 on the observed errors (:func:`estimates`);
-    * ``in_summaries`` / ``excluded_because``: :func:`summary_eligibility` (the ``all`` row is
-      never in a summary; its reason is ``"all"``).
+    * ``fmr_in_summaries`` / ``fnmr_in_summaries``: :func:`rate_eligibility`, the subjects
+      behind each rate counted; ``in_summaries``: either rate enters; ``excluded_because``: why a
+      rate does not, e.g. ``"FMR: 4 subjects < 10"`` (the ``all`` row is never in a summary; its
+      reason is ``"all"``).
     """
     needed = ("threshold_name", "attribute", "group", "n_subjects", "n_mated", "n_fnm", "n_nonmated", "n_fm")
     missing = [c for c in needed if c not in counts.columns]
@@ -281,9 +341,18 @@ def group_power(
         all_fnmr = overall["n_fnm"] / overall["n_mated"].where(overall["n_mated"] > 0)
     names = counts["threshold_name"]
     target = names.map(lambda n: float(targets.get(n, np.nan))).to_numpy(dtype=np.float64)
-    fmr_ref = np.where(np.isnan(target), names.map(all_fmr).to_numpy(dtype=np.float64), target)
+    observed = names.map(all_fmr).to_numpy(dtype=np.float64)
+    # A target threshold that lets no impostor through (k = 0, or ties rejected at the boundary)
+    # is only "above every impostor score": its reference rate is the 0 it achieved, which no
+    # group resolves (the target it missed is not a rate these pairs measured).
+    fmr_ref = np.where(np.isnan(target), observed, np.where(observed == 0, 0.0, target))
     fnmr_ref = names.map(all_fnmr).to_numpy(dtype=np.float64)
-    eligible, reason = summary_eligibility(counts["group"].to_numpy(), counts["n_subjects"], min_subjects, exclude_groups)
+    fmr_ok, fmr_why = rate_eligibility(counts, "fmr", min_subjects, exclude_groups)
+    fnmr_ok, fnmr_why = rate_eligibility(counts, "fnmr", min_subjects, exclude_groups)
+    reason = np.array([
+        a if a == b else "; ".join(f"{k}: {w}" for k, w in (("FMR", a), ("FNMR", b)) if w)
+        for a, b in zip(fmr_why, fnmr_why)
+    ], dtype=object)
     reason = np.where(is_all, ALL, reason)
     return pd.DataFrame(
         {
@@ -296,7 +365,9 @@ def group_power(
             "fnmr_resolves": resolves(counts["n_mated"], fnmr_ref),
             "fmr_estimable": estimates(counts["n_fm"]),
             "fnmr_estimable": estimates(counts["n_fnm"]),
-            "in_summaries": eligible & ~is_all,
+            "fmr_in_summaries": fmr_ok & ~is_all,
+            "fnmr_in_summaries": fnmr_ok & ~is_all,
+            "in_summaries": (fmr_ok | fnmr_ok) & ~is_all,
             "excluded_because": reason,
         },
         index=counts.index,

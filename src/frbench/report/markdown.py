@@ -18,10 +18,21 @@ TOOL_CAVEATS = [
     "as NIST FRVT Part 3 does); they describe this data, not a deployment.",
     "A group's FMR counts non-mated pairs whose two sides are both in the group; FNMR counts the group's "
     "mated pairs. Pairs with an image that failed to enrol are excluded from both and counted in n_failed.",
-    "Intervals are exact Clopper-Pearson binomial intervals over pairs. Pairs that share a subject are not "
-    "independent, so these intervals are too narrow where subjects contribute many pairs; use the subject "
-    "bootstrap (stats.bootstrap) for intervals that account for it.",
 ]
+CP_CAVEAT = (
+    "Intervals in the rate tables are exact Clopper-Pearson binomial intervals over pairs. Pairs that share a "
+    "subject are not independent, so these intervals are too narrow where subjects contribute many pairs"
+)
+
+
+def interval_caveat(bootstrap: int, protocol: str) -> str:
+    """The caveat on pair-level intervals, pointing to the subject bootstrap only where it did not run."""
+    if bootstrap and protocol != "exhaustive":
+        return (CP_CAVEAT + f"; the subject bootstrap ran ({bootstrap:,} replicates): its intervals are per_group.csv's "
+                "`*_boot_*` columns and the fairness summaries'.")
+    if protocol == "exhaustive":
+        return CP_CAVEAT + "; the exhaustive protocol has no subject bootstrap of its rates."
+    return CP_CAVEAT + "; set stats.bootstrap for subject-bootstrap intervals that account for it."
 
 
 def md_table(frame: pd.DataFrame) -> str:
@@ -38,6 +49,14 @@ def fmt_rate(value: float, low: float | None = None, high: float | None = None) 
     return text
 
 
+def fmt_threshold(value: float) -> str:
+    """A threshold with as many digits as tell it apart: 6 significant where they give the value back,
+    else the shortest exact form (a threshold just above tied scores at 0.7 is 0.7000000000000001,
+    which "0.7" would hide: a fixed threshold at 0.7 lets those scores match)."""
+    short = f"{value:.6g}"
+    return short if float(short) == float(value) else repr(float(value))
+
+
 def rates_table(rows: pd.DataFrame) -> pd.DataFrame:
     """Per-group rows of one threshold as a readable table."""
     has_ci = "fnmr_ci_low" in rows
@@ -48,7 +67,8 @@ def rates_table(rows: pd.DataFrame) -> pd.DataFrame:
             "subjects": rows["n_subjects"],
             "mated": rows["n_mated"],
             "non-mated": rows["n_nonmated"],
-            "FNMR": [
+            # pair-weighted: every mated pair counts once (subject-weighted FNMR: subject_fnmr.csv)
+            "FNMR (pair-weighted)": [
                 fmt_rate(r.fnmr, r.fnmr_ci_low if has_ci else None, r.fnmr_ci_high if has_ci else None)
                 for r in rows.itertuples()
             ],
@@ -214,6 +234,18 @@ def skin_tone_section(
     return lines + [""]
 
 
+def agreement_text(stat: dict[str, Any]) -> str:
+    """An agreement statistic with its interval; a zero-width bootstrap interval (every resample
+    agrees perfectly) is not an interval and is not printed as one."""
+    low, high = stat.get("ci_low"), stat.get("ci_high")
+    if low is None or pd.isna(low):
+        return f"{stat['value']:.3f} (no interval)"
+    if low == high:
+        return (f"{stat['value']:.3f} (every bootstrap resample gives {low:.3f}: no disagreement to resample, "
+                "so no interval is reported; more doubly-labelled subjects are needed to bound it)")
+    return f"{stat['value']:.3f} [{low:.3f}, {high:.3f}]"
+
+
 def sensitivity_lines(images: pd.DataFrame, differences: pd.DataFrame) -> list[str]:
     """The sensitivity analysis: what was redrawn from what, how many replicates, and the
     darker-lighter differences (skin_tone_sensitivity.csv)."""
@@ -262,18 +294,24 @@ def annotator_lines(label_files: list[Any]) -> list[str]:
     from frbench.annotate.sources import annotator_kinds
     from frbench.label.agreement import label_summary
 
-    s = label_summary(label_files, replicates=200)
+    from frbench.metrics.power import MIN_BOOTSTRAP_REPLICATES
+
+    s = label_summary(label_files, replicates=MIN_BOOTSTRAP_REPLICATES)
     kinds = annotator_kinds(label_files)
-    who = "; ".join(f"`{r.annotator}`: " + (r.kind if r.kind != "not recorded" else "kind not recorded (no "
-                                             f"{Path(r.file).with_suffix('.json').name})")
-                    for r in kinds.itertuples())
+    described = [(r.annotator, r.kind if r.kind != "not recorded" else
+                  f"kind not recorded (no {Path(r.file).with_suffix('.json').name})") for r in kinds.itertuples()]
+    # annotators of one kind are named together, so seven sessions of one model read as one sentence
+    by_kind: dict[str, list[str]] = {}
+    for name, kind in described:
+        by_kind.setdefault(kind, []).append(f"`{name}`")
+    who = "; ".join(f"{', '.join(names)}: {kind}" for kind, names in by_kind.items())
     lines = [f"**Annotators' labels:** {s['n_subjects']:,} subjects labelled by {s['n_annotators']} annotator(s); "
              f"{s['share_single_annotator']:.0%} of them by a single annotator. Who the annotators were: {who}."]
     for key, what in (("kappa_binary", "Cohen's kappa, lighter/darker"), ("alpha_binary", "Krippendorff's alpha, lighter/darker"),
                       ("alpha_monk", "Krippendorff's alpha, Monk (ordinal)")):
         stat = s.get(key)
         if stat and not pd.isna(stat["value"]):
-            lines.append(f"- {what}: {stat['value']:.3f} [{stat['ci_low']:.3f}, {stat['ci_high']:.3f}] over {stat['n_subjects']} subjects")
+            lines.append(f"- {what}: {agreement_text(stat)} over {stat['n_subjects']} subjects")
     return lines + ["", "Perceived skin tone, by the annotators named, from the photos shown: not ground truth.", ""]
 
 
@@ -282,6 +320,8 @@ def _summary_value(row: Any) -> str:
         return "unbounded"
     if row.status == "undefined":
         return "undefined"
+    if row.status == "not_estimable":
+        return "not estimable (too few errors)"
     text = f"{row.value:.4g}"
     status = getattr(row, "ci_status", None)
     if isinstance(status, str) and status not in ("not_reported", "no_replicates"):
@@ -290,6 +330,17 @@ def _summary_value(row: Any) -> str:
     elif status == "not_reported":
         text += f" (interval not reported: {row.undefined_share:.0%} of replicates undefined)"
     return text
+
+
+def few_replicates_note(bootstrap: int) -> list[str]:
+    """A warning where bootstrap intervals rest on fewer than ``MIN_BOOTSTRAP_REPLICATES`` replicates."""
+    from frbench.metrics.power import MIN_BOOTSTRAP_REPLICATES
+
+    if not 0 < bootstrap < MIN_BOOTSTRAP_REPLICATES:
+        return []
+    return [f"**Bootstrap intervals here rest on {bootstrap:,} replicates**, fewer than {MIN_BOOTSTRAP_REPLICATES:,}: "
+            f"a 95% percentile interval's ends are then about the {max(1, round(bootstrap * 0.025))}th most extreme "
+            "values on each side; treat them as rough.", ""]
 
 
 def _fairness_table(fairness: pd.DataFrame) -> str:
@@ -301,7 +352,7 @@ def _fairness_table(fairness: pd.DataFrame) -> str:
             "measure": fairness["measure"],
             "value": [_summary_value(r) for r in fairness.itertuples()],
             "groups": fairness["groups"].fillna(""),
-            "why undefined / unbounded": fairness["reason"].fillna(""),
+            "why undefined / unbounded / not estimable": fairness["reason"].fillna(""),
         }
     )
     return md_table(rows)
@@ -316,7 +367,10 @@ def _tests_table(tests: pd.DataFrame) -> str:
             "errors / comparisons": tests["errors"],
             "exact p (Holm)": [_p(a, b) for a, b in zip(tests["exact_p"], tests["exact_p_holm"])],
             "clustered p (Holm)": [_p(a, b) for a, b in zip(tests["clustered_p"], tests["clustered_p_holm"])],
-            "note": tests["note"].fillna(""),
+            "note": [
+                "; ".join(x for x in (note, method if "too few" in method else "") if x)
+                for note, method in zip(tests["note"].fillna(""), tests["clustered_method"].fillna(""))
+            ],
         }
     )
     return md_table(rows)
@@ -324,6 +378,20 @@ def _tests_table(tests: pd.DataFrame) -> str:
 
 def _p(p: float, holm: float) -> str:
     return "n/a" if pd.isna(p) else f"{p:.3g} ({holm:.3g})"
+
+
+def fold_resolution_note(threshold_table: pd.DataFrame | None, name: str) -> str:
+    """For fold-calibrated rows: how many folds' calibration sets could not resolve the target."""
+    if threshold_table is None or "resolvable" not in threshold_table:
+        return ""
+    folds = threshold_table[(threshold_table["threshold_name"] == name) & (threshold_table["fold"] != "all")]
+    bad = folds[folds["resolvable"] == False]  # noqa: E712
+    if bad.empty:
+        return ""
+    ks = ", ".join(sorted({str(k) for k in bad["k_allowed"]}))
+    return (f". **Target unresolvable in {len(bad)} of {len(folds)} calibration sets** (k = {ks} false matches "
+            "allowed, or none achieved): there the threshold sits above every impostor score of the other folds; "
+            "per fold in thresholds.csv")
 
 
 def threshold_labels(threshold_table: pd.DataFrame | None) -> dict[str, str]:
@@ -380,7 +448,9 @@ def render_report(
     failures: pd.DataFrame,
     manifest: dict[str, Any],
     figures: dict[str, list[str]] | None = None,
+    sections: list[str] | None = None,
 ) -> str:
+    """report.md; ``sections``: further lines (differentials, the ISO/IEC 19795-10 map) placed after the plots."""
     per_group, thresholds, fairness = measures.per_group, measures.thresholds, measures.fairness
     m = config.model
     lines = [f"# frbench report: {config.name}", ""]
@@ -391,7 +461,7 @@ def render_report(
         lines += [
             "## Headline: skin tone x gender (Gender Shades subgroups)",
             "",
-            f"FNMR and FMR at the global threshold {headline[0]} (similarity >= {thresholds[headline[0]]:.6g}); "
+            f"FNMR and FMR at the global threshold {headline[0]} (similarity >= {fmt_threshold(thresholds[headline[0]])}); "
             "rows skin tone, columns female/male. Brackets: 95% Clopper-Pearson interval; `sensitivity [..]`: the "
             "skin-tone sensitivity analysis (subjects resampled and perceived labels redrawn; a sensitivity "
             "analysis, not a confidence interval: Skin tone section), where there is one.",
@@ -438,8 +508,8 @@ def render_report(
     columns = {
         "threshold": list(thresholds),
         "what it is": [meaning.get(n, n) for n in thresholds],
-        "similarity": [f"{v:.6g}" for v in thresholds.values()],
-        "FNMR": [fmt_rate(overall.loc[n, "fnmr"]) for n in thresholds],
+        "similarity": [fmt_threshold(v) for v in thresholds.values()],
+        "FNMR (pair-weighted)": [fmt_rate(overall.loc[n, "fnmr"]) for n in thresholds],
         "FMR": [fmt_rate(overall.loc[n, "fmr"]) for n in thresholds],
     }
     accuracy = measures.accuracy.set_index("threshold_name") if measures.accuracy is not None else None
@@ -476,9 +546,10 @@ def render_report(
     for name in per_group["threshold_name"].unique():
         rows = per_group[per_group["threshold_name"] == name]
         if name in thresholds:
-            title = f"### {name}: {meaning.get(name, name)} (similarity >= {thresholds[name]:.6g})"
+            title = f"### {name}: {meaning.get(name, name)} (similarity >= {fmt_threshold(thresholds[name])})"
         else:
             title = f"### {name} (threshold set on the other folds, applied to each held-out fold; counts pooled)"
+            title += fold_resolution_note(measures.threshold_table, name)
         lines += [title, "", md_table(rates_table(rows)), ""]
     if measures.per_group_thresholds is not None:
         lines += [
@@ -495,18 +566,25 @@ def render_report(
         lines += [
             "## Fairness summaries", "",
             "A ratio over a zero rate is *unbounded* and one over no groups or 0/0 *undefined*: neither is "
-            "clamped or floored. Bootstrap intervals (subject resamples) are withheld when more than 5% of "
+            "clamped or floored. A measure whose rates rest on fewer than 3 errors in all is *not estimable*, "
+            "its counts given instead (one false match makes a max/min ratio of 14.8 or a Gini of 1.0). Bootstrap intervals (subject resamples) are withheld when more than 5% of "
             "replicates are undefined. A max/min ratio is at least 1 by construction, so its interval lies "
             "above 1 even for equal groups: read every ratio next to the tests of group differences below.", "",
             _fairness_table(fairness), "",
             "Definitions and references: `fairness.csv` (column `definition`).", "",
+            *few_replicates_note(config.stats.bootstrap),
         ]
     if measures.group_tests is not None and len(measures.group_tests):
         lines += [
             "## Tests of group differences", "",
             "H0: every compared group has the same rate. Exact: Fisher (two groups) or Freeman-Halton over "
-            "comparisons; clustered: a permutation of subjects' group labels, which respects that pairs share "
-            "subjects. p-values Holm-corrected across this table (in brackets). Full table: `group_tests.csv`.", "",
+            "comparisons, pairs taken as independent. Clustered: group labels permuted among clusters, within "
+            "strata of clusters with equal numbers of pairs; a cluster is a connected component of subjects "
+            "linked by the tested pairs (for FNMR a subject and its mated pairs, for FMR a set of subjects "
+            "joined by within-group non-mated pairs), so that pairs sharing a subject move together. Where few "
+            "relabellings exist the smallest attainable p is given with the method (`group_tests.csv`, "
+            "`clustered_method`); a test that cannot reach 0.05 says so. p-values Holm-corrected across this "
+            "table (in brackets).", "",
             _tests_table(measures.group_tests), "",
         ]
     if figures:
@@ -515,6 +593,7 @@ def render_report(
                             ("cross_group", "Cross-group FMR")):
             for path in figures.get(kind, []):
                 lines += [f"![{title}: {path}]({path})", ""]
+    lines += sections or []
     attributes = list(dict.fromkeys([*config.groups, *[a for c in config.intersections for a in c]]))
     lines += ["## Dataset composition", "", md_table(composition(images, attributes)), ""]
     lines += ["## Failure to enrol", ""]
@@ -526,7 +605,7 @@ def render_report(
     if "skin_tone" in images.columns:
         lines += skin_tone_section(images, figures or {}, list(config.annotate.skin_tone_labels), measures.label_noise)
     lines += ["## Caveats", ""]
-    caveats = [*dataset.caveats, *TOOL_CAVEATS]
+    caveats = [*dataset.caveats, *TOOL_CAVEATS, interval_caveat(config.stats.bootstrap, config.pairs.protocol)]
     if "skin_tone_source" in images.columns and (images["skin_tone_source"] == "ita").any():
         caveats.append(ITA_CAVEAT)
     if "skin_tone_source" in images.columns and (images["skin_tone_source"] == "estimator").any():

@@ -43,12 +43,16 @@ def worst_group(rows: pd.DataFrame, rate: str) -> dict[str, Any] | None:
     inside an intersection, as in ``frbench compare``). Groups whose comparisons resolve the rate
     (``<rate>_resolves``) are preferred, since an unresolved rate is not evidence; when no group
     resolves it the worst of them is returned, flagged ``underpowered``. Ties go to the group with
-    more pairs, then to the first in table order. None without any such group.
+    more pairs, then to the first in table order. None without any such group, and None when every
+    such group's rate is 0: no group is "worst" then.
     """
     n_col, k_col = ("n_mated", "n_fnm") if rate == "fnmr" else ("n_nonmated", "n_fm")
     groups = rows[(rows["attribute"] != ALL) & (rows[n_col] > 0) & ~rows["group"].map(has_unknown)]
-    if "in_summaries" in groups:
-        groups = groups[groups["in_summaries"].astype(bool)]
+    eligible = f"{rate}_in_summaries" if f"{rate}_in_summaries" in groups else "in_summaries"
+    if eligible in groups:
+        groups = groups[groups[eligible].astype(bool)]
+    if groups.empty or not (groups[k_col] > 0).any():
+        return None
     resolves = f"{rate}_resolves"
     if resolves in groups and groups[resolves].astype(bool).any():
         groups = groups[groups[resolves].astype(bool)]

@@ -58,6 +58,7 @@ RUN_TABLES = (
     "failures.csv", "fairness.csv", "scores.csv", "skin_tone_ita.csv", "cell_counts.csv", "det_points.csv",
     "cross_group_fmr.csv", "score_distributions.csv", "group_tests.csv", "accuracy.csv", "skin_tone_sensitivity.csv",
     "label_noise.csv",  # the sensitivity table's name before it became one; an old run's goes too
+    "score_shift.csv", "subject_fnmr.csv", "fnmr_decomposition.csv", "rates_vs_threshold.csv", "iso19795_10.csv",
     "report.md",
 )
 SEARCH_TABLES = (

@@ -26,10 +26,14 @@ from frbench.embed.duplicates import copies_caveat, identical_embeddings
 from frbench.embed.weights import ensure_weights
 from frbench.errors import ConfigError, DatasetError
 from frbench.groups import Groups
+from frbench.measure.differentials import measure_differentials
 from frbench.measure.protocols import IdentificationSearch, protocol_for, scores_table
+from frbench.measure.thresholds import primary_threshold
 from frbench.metrics.fairness import fte_differentials
 from frbench.metrics.grouped import failure_to_enrol
+from frbench.report.differentials import differentials_section, write_differentials
 from frbench.report.figures import write_figures
+from frbench.report.iso19795_10 import iso_map, iso_section
 from frbench.report.files import write_csv, write_json, write_text
 from frbench.report.markdown import render_report
 from frbench.report.output_dir import check_output_dir, output_lock
@@ -187,6 +191,7 @@ def _run_benchmark(
         # enrolment fails before any threshold: its differentials sit beside the rate summaries
         differentials = fte_differentials(fte, min_subjects=config.stats.min_group_subjects)
         measures.fairness = pd.concat([measures.fairness, differentials], ignore_index=True)
+    differentials = measure_differentials(config, scores, groups, measures)
     timings["measure_s"] = time.perf_counter() - t
 
     failures = _failures(images, status, detail)
@@ -225,10 +230,19 @@ def _run_benchmark(
     figures = write_figures(out_dir, groups.names, measures)
     if ita_table is not None:
         figures["skin_tone"] = [plot_ita_histogram(images, out_dir / "plots" / "ita_histogram.png")]
+    threshold_plots = write_differentials(out_dir, groups.names, differentials, measures.thresholds)
     timings["figures_s"] = time.perf_counter() - t
+    iso = iso_map(images, groups.columns, dataset.label_sources, differentials.nonmated_listed, bool(groups.names))
+    write_csv(out_dir / "iso19795_10.csv", iso)
+    sections = [
+        *differentials_section(differentials, primary_threshold(measures.thresholds, measures.threshold_table),
+                               threshold_plots),
+        *iso_section(iso),
+    ]
     write_text(
         out_dir / "report.md",
-        render_report(config, dataset, images, evaluation.pair_counts, measures, fte, failures, manifest, figures),
+        render_report(config, dataset, images, evaluation.pair_counts, measures, fte, failures, manifest, figures,
+                      sections),
     )
     timings["total_s"] = time.time() - started
     record_outputs(manifest, out_dir, [*RUN_TABLES, *(p for paths in figures.values() for p in paths)])
