@@ -12,6 +12,12 @@ from frbench.datasets import Dataset
 from frbench.measure.result import Measures
 from frbench.metrics.accuracy import BEST_ACCURACY
 
+def imported_source(config: Config) -> str:
+    """A score-only dataset's score file and its format, as reports name it."""
+    d = config.dataset
+    return f"{d.scores} ({d.score_format}" + (f", impostors {d.impostors}" if d.impostors else "") + ")"
+
+
 TOOL_CAVEATS = [
     "Thresholds at a target FMR are set on the non-mated scores of this same run (one global threshold, "
     "as NIST FRVT Part 3 does); they describe this data, not a deployment.",
@@ -363,7 +369,7 @@ def render_report(
             ]
     if m.name == IMPORTED_SCORES:
         system = (
-            f"- Imported scores from `{m.path}` ({manifest['score']['convention']}; match when similarity >= threshold); "
+            f"- Imported scores from `{m.path if m.path is not None else imported_source(config)}` ({manifest['score']['convention']}; match when similarity >= threshold); "
             "no model was run here"
         )
     else:

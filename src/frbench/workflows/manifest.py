@@ -185,7 +185,8 @@ def build_manifest(
     """
     if pipeline is None:
         direction = config.model.direction
-        running = {"pipeline": {"model": IMPORTED_SCORES, "path": str(config.model.path), "direction": direction}, "weights": {}}
+        running = {"pipeline": {"model": IMPORTED_SCORES, "path": str(config.model.path if config.model.path is not None else config.dataset.scores),
+                                "direction": direction}, "weights": {}}
         score = {"metric": None, "convention": f"imported {direction}" + (" negated" if direction == "distance" else ""),
                  "match_rule": "similarity >= threshold"}
     else:

@@ -26,7 +26,8 @@ from frbench.embed.duplicates import copies_caveat, identical_embeddings
 from frbench.embed.weights import ensure_weights
 from frbench.errors import ConfigError
 from frbench.groups import Groups
-from frbench.measure.protocols import IdentificationSearch, protocol_for, scores_table
+from frbench.measure.operating_points import eer_table
+from frbench.measure.protocols import ExhaustivePairs, IdentificationSearch, protocol_for, scores_table
 from frbench.metrics.fairness import fte_differentials
 from frbench.metrics.grouped import failure_to_enrol
 from frbench.report.figures import write_figures
@@ -46,6 +47,7 @@ RUN_TABLES = (
     "per_group.csv", "thresholds.csv", "per_group_thresholds.csv", "fold_accuracy.csv", "failure_to_enrol.csv",
     "failures.csv", "fairness.csv", "scores.csv", "skin_tone_ita.csv", "cell_counts.csv", "det_points.csv",
     "cross_group_fmr.csv", "score_distributions.csv", "group_tests.csv", "accuracy.csv", "label_noise.csv", "report.md",
+    "eer.csv",
 )
 
 
@@ -63,6 +65,7 @@ class RunResult:
     manifest: dict[str, Any] = field(default_factory=dict)
     accuracy: pd.DataFrame | None = None
     fold_accuracy: pd.DataFrame | None = None
+    eer: pd.DataFrame | None = None
 
 
 def groups_of(config: Config) -> Groups:
@@ -214,6 +217,12 @@ def _run_benchmark(
     if measures.label_noise is not None:
         write_csv(out_dir / "label_noise.csv", measures.label_noise)
     write_csv(out_dir / "scores.csv", scores_table(scores, groups, measures.thresholds))
+    eer = None
+    if protocol.kind != ExhaustivePairs.kind:
+        # every score is listed: EER, FMR100, FMR1000, ZeroFMR per group (exhaustive runs list mated pairs only)
+        eer = eer_table(scores, groups, level=config.stats.confidence_level, replicates=config.stats.bootstrap,
+                        seed=config.stats.seed)
+        write_csv(out_dir / "eer.csv", eer)
     if ita_table is not None:
         write_csv(out_dir / "skin_tone_ita.csv", ita_table)
     t = time.perf_counter()
@@ -232,7 +241,7 @@ def _run_benchmark(
     write_json(out_dir / "manifest.json", manifest)
     return RunResult(
         out_dir, measures.per_group, scores, measures.thresholds, fte, measures.fairness, stats, manifest,
-        accuracy=measures.accuracy, fold_accuracy=measures.fold_accuracy,
+        accuracy=measures.accuracy, fold_accuracy=measures.fold_accuracy, eer=eer,
     )
 
 
