@@ -54,6 +54,7 @@ def main() -> None:
     frbench models                  which deepface models and detectors can run here
     frbench run CONFIG.yaml         one benchmark run (or a grid of runs); tables in runs/<name>/
     frbench compare RUN_DIR...      runs side by side, best values marked
+    frbench export RUN_DIR          a run's scores as bob, pyeer or BFW files
     """
 
 
@@ -62,11 +63,12 @@ def main() -> None:
 from frbench.cli.annotate import annotate  # noqa: E402
 from frbench.cli.compare import compare  # noqa: E402
 from frbench.cli.data import data  # noqa: E402
+from frbench.cli.export import export  # noqa: E402
 from frbench.cli.label import label  # noqa: E402
 from frbench.cli.models import models  # noqa: E402
 from frbench.cli.run import run  # noqa: E402
 
-for command in (run, models, compare, annotate, data, label):
+for command in (run, models, compare, export, annotate, data, label):
     main.add_command(command)
 
 if __name__ == "__main__":
