@@ -27,6 +27,7 @@ from frbench.embed.weights import ensure_weights
 from frbench.errors import ConfigError
 from frbench.groups import Groups
 from frbench.measure.operating_points import eer_table
+from frbench.measure.result import Measures
 from frbench.measure.protocols import ExhaustivePairs, IdentificationSearch, protocol_for, scores_table
 from frbench.metrics.fairness import fte_differentials
 from frbench.metrics.grouped import failure_to_enrol
@@ -66,6 +67,9 @@ class RunResult:
     accuracy: pd.DataFrame | None = None
     fold_accuracy: pd.DataFrame | None = None
     eer: pd.DataFrame | None = None
+    # the measured tables behind every plot (None for identification runs)
+    measures: Measures | None = None
+    groups: Groups | None = None
 
 
 def groups_of(config: Config) -> Groups:
@@ -242,6 +246,7 @@ def _run_benchmark(
     return RunResult(
         out_dir, measures.per_group, scores, measures.thresholds, fte, measures.fairness, stats, manifest,
         accuracy=measures.accuracy, fold_accuracy=measures.fold_accuracy, eer=eer,
+        measures=measures, groups=groups,
     )
 
 
