@@ -14,6 +14,15 @@ from frbench.errors import FrbenchError
 
 
 
+def _usage_error(exc: click.UsageError) -> None:
+    """A usage error as the one documented line (not click's usage, hint and error lines), status 2."""
+    command = exc.ctx.command_path if exc.ctx is not None else "frbench"
+    # click may break a message over lines (the choices of an option): one line, as documented
+    message = " ".join(exc.format_message().split())
+    click.echo(f"frbench: error: {message} (see '{command} -h')", err=True)
+    sys.exit(exc.exit_code)
+
+
 class _Group(click.Group):
     """frbench's exit statuses (frbench.cli.exit_codes): a FrbenchError is one line per problem on stderr
     and status 2, without a traceback; Ctrl-C is 130; any other exception is an internal error, 1,
@@ -22,7 +31,12 @@ class _Group(click.Group):
     def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
                      **extra: object) -> click.Context:
         given = list(args)
-        ctx = super().make_context(info_name, args, parent=parent, **extra)
+        try:
+            ctx = super().make_context(info_name, args, parent=parent, **extra)
+        except click.exceptions.NoArgsIsHelpError:
+            raise
+        except click.UsageError as exc:
+            _usage_error(exc)
         # The command line as typed, for messages that tell the user what to run again.
         ctx.meta.setdefault(ARGV_KEY, given)
         return ctx
@@ -37,6 +51,10 @@ class _Group(click.Group):
         except KeyboardInterrupt:
             click.echo("\nfrbench: interrupted", err=True)
             sys.exit(exit_codes.INTERRUPTED)
+        except click.exceptions.NoArgsIsHelpError:
+            raise
+        except click.UsageError as exc:
+            _usage_error(exc)
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
         except Exception:
@@ -45,7 +63,7 @@ class _Group(click.Group):
             sys.exit(exit_codes.INTERNAL_ERROR)
 
 
-@click.group(cls=_Group, epilog=exit_codes.HELP)
+@click.group(cls=_Group, epilog=exit_codes.HELP, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="frbench")
 def main() -> None:
     """Measure face-recognition error rates (FMR, FNMR) per demographic group.

@@ -9,7 +9,7 @@ import click
 
 from frbench.cli import exit_codes
 from frbench.cli.options import (
-    ARGV_KEY, config_argument, json_option, output_option, overrides_option, quiet_option, workers_option,
+    ARGV_KEY, config_argument, data_root_option, json_option, output_option, overrides_option, quiet_option, workers_option,
 )
 
 
@@ -20,13 +20,15 @@ from frbench.cli.options import (
 @output_option("out_dir", "Run directory [runs/<config name>; a grid: one sub-directory per cell; --from: runs/<name>-reproduced].")
 @overrides_option("model.detector=opencv")
 @click.option("--offline", is_flag=True, help="Never download weights: stop at once, naming the missing file, if any is absent.")
-@workers_option(help="Embedding worker processes [number of cores].")
+@workers_option()
+@data_root_option()
 @quiet_option("No progress bar, log lines or headline table; errors only.")
 @json_option("Print a machine-readable summary (JSON) on stdout instead of the run directory.")
 @click.pass_context
 def run(
     ctx: click.Context, config: Path | None, from_manifest: Path | None, out_dir: Path | None,
-    overrides: tuple[str, ...], offline: bool, workers: int | None, quiet: bool, as_json: bool,
+    overrides: tuple[str, ...], offline: bool, workers: int | None, data_root: Path | None, quiet: bool,
+    as_json: bool,
 ) -> None:
     """Run the benchmark described by CONFIG and write per_group.csv, scores.csv, report.md and manifest.json.
 
@@ -54,14 +56,15 @@ def run(
     try:
         if grid is None:
             result, mismatches = reproduce_run(
-                from_manifest, out_dir, overrides, progress=not quiet, workers=workers, log=log
+                from_manifest, out_dir, overrides, data_root=data_root, progress=not quiet, workers=workers, log=log
             )
             for mismatch in mismatches:
                 warn(f"reproduction: {mismatch}")
             if not mismatches:
                 log("reproduction: versions, weights, dataset, config and result tables as recorded")
         elif grid.axes:
-            ran = run_grid(grid, out_dir, progress=not quiet, workers=workers, log=log, warn=warn)
+            ran = run_grid(grid, out_dir, data_root=data_root, progress=not quiet, workers=workers, log=log,
+                           warn=warn)
             counts = {s: sum(o.status == s for o in ran.outcomes) for s in ("completed", "skipped", "duplicate")}
             log(f"grid {grid.name}: {counts['completed']} completed, {counts['skipped']} skipped, "
                 f"{counts['duplicate']} not run (duplicates); see {ran.out_dir / 'grid.json'}")
@@ -77,7 +80,8 @@ def run(
                 click.echo(str(ran.out_dir))
             sys.exit(status)
         else:
-            result = run_benchmark(grid.cells[0].config, out_dir=out_dir, progress=not quiet, workers=workers, log=log)
+            result = run_benchmark(grid.cells[0].config, out_dir=out_dir, data_root=data_root, progress=not quiet,
+                                       workers=workers, log=log)
     except KeyboardInterrupt as exc:
         # EmbeddingInterrupted says how many images were saved and where; a bare Ctrl-C says nothing.
         saved = f"{exc}. " if str(exc) else "Embeddings finished so far are saved in the cache. "
