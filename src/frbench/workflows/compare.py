@@ -37,9 +37,11 @@ DESCRIPTORS = ("run", "run_dir", "model", "detector", "align", "distance_metric"
 # fairness.csv measures: lower is better (ratios are 1 and GARBE 0 for equal groups), except FDR (1 = equal)
 LOWER_IS_FAIRER = frozenset({
     *(f"{rate}_{ratio}" for rate in ("fmr", "fnmr", "gfar", "gfrr", "fte") for ratio in ("max_min_ratio", "max_geomean_ratio")),
+    *(f"{rate}_difference" for rate in ("fmr", "fnmr", "gfar", "gfrr")),
     "fte_range", "inequity_rate", "garbe", "balanced_error_ratio", "ser",
 })
-HIGHER_IS_FAIRER = frozenset({"fdr"})
+# FDR: 1 = equal; Fairlearn's ratio() is min/max, 1 = equal
+HIGHER_IS_FAIRER = frozenset({"fdr", *(f"{rate}_ratio" for rate in ("fmr", "fnmr", "gfar", "gfrr"))})
 GROUP_RATE_SUFFIXES = (".fnmr_worst", ".fnmr_best", ".fmr_worst", ".fmr_best")
 BEST_PREFIX = "best_"
 LEGEND = (
