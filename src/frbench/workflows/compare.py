@@ -47,7 +47,8 @@ BEST_PREFIX = "best_"
 LEGEND = (
     "Best value of each row in **bold** (only in rows where the runs differ): lowest FNMR, FMR, group rates "
     "and failure-to-enrol; lowest disparity ratios (1 = equal groups) and GARBE (0 = equal); highest fold "
-    "accuracy and FDR (1 = equal). An empty cell is a measure not defined for that run (e.g. a ratio when "
+    "accuracy and FDR (1 = equal). Worst and best groups are among those the run's own summaries compare "
+    "(per_group.csv in_summaries); `unbounded` is a ratio over a zero rate. An empty cell is a measure not defined for that run (e.g. a ratio when "
     "every group's rate is 0). Worst/best groups are point estimates over groups with pairs, `unknown` left "
     "out; each run's per_group.csv has their intervals and sizes."
 )
@@ -197,6 +198,10 @@ def _row(run: _Run, threshold_name: str) -> dict[str, Any]:
         row["fold_accuracy_std"] = acc.std(ddof=1)
         row["fold_accuracy_folds"] = len(acc)
     groups = rows[(rows["attribute"] != ALL) & ~rows["group"].map(has_unknown)]
+    if "in_summaries" in groups:
+        # the run's own eligibility (too few subjects, unknown labels): a group its summaries left out
+        # is not its worst or best group here either
+        groups = groups[groups["in_summaries"].map(lambda v: str(v).strip().lower() in ("true", "1"))]
     for attribute, part in groups.groupby("attribute", sort=False):
         for key, value in {**_extremes(part, "fnmr", "n_mated"), **_extremes(part, "fmr", "n_nonmated")}.items():
             row[f"{attribute}.{key}"] = value
@@ -278,7 +283,8 @@ def _fmt(value: Any) -> str:
     if isinstance(value, (bool, np.bool_)):
         return str(bool(value)).lower()
     if isinstance(value, (float, np.floating)):
-        return "" if np.isnan(value) else f"{value:.4g}"
+        # a ratio over a zero rate: the word the run's report uses, not inf
+        return "" if np.isnan(value) else "unbounded" if np.isinf(value) else f"{value:.4g}"
     return "" if value is None else str(value)
 
 
