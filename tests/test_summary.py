@@ -101,3 +101,14 @@ def test_worst_group_is_one_the_summaries_compare() -> None:
     ]).assign(in_summaries=[False, True, False], fnmr_resolves=[True, True, False])
     [row] = threshold_rows(table)
     assert row["worst_fnmr"]["group"] == "big" and row["worst_fnmr"]["underpowered"] is False
+
+
+def test_headline_cells_break_after_plus_never_inside_a_group_name() -> None:
+    from frbench.report.summary import wrap_cell
+
+    text = "race+gender=black+female 0.125 (3/24, underpowered)"
+    lines = wrap_cell(text, 16).splitlines()
+    assert lines == ["race+", "gender=black+", "female 0.125", "(3/24,", "underpowered)"]
+    for name in ("black", "female", "gender", "underpowered"):
+        assert any(name in line for line in lines)
+    assert wrap_cell("short", 16) == "short"
