@@ -207,3 +207,9 @@ def test_worst_group_is_one_the_runs_own_summaries_compare_and_unbounded_is_name
     assert row["race.fmr_best_group"] == "big"
     text = render_comparison(tables)
     assert "| race.fmr_max_min_ratio | unbounded | unbounded |" in text and "inf" not in text
+
+
+def test_compare_shows_each_threshold_also_as_deepfaces_distance(runs: list[Path]) -> None:
+    table = compare_runs(runs)[0][T].set_index("run")
+    # the fixture runs are cosine with similarity threshold 0.5: distance 1 - 0.5
+    assert (table["threshold_distance"] == 0.5).all()

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from frbench.scoring.similarity import METRICS, distance_from_similarity
 from frbench.errors import FrbenchError
 from frbench.report.files import unescape_frame, write_csv, write_text
 from frbench.report.markdown import md_table
@@ -188,6 +189,10 @@ def _row(run: _Run, threshold_name: str) -> dict[str, Any]:
         raise FrbenchError(f"{run.path / 'per_group.csv'}: expected one 'all' row for {threshold_name}, found {len(overall)}")
     first = overall.iloc[0]
     row["threshold"] = first["threshold"]
+    metric = model.get("distance_metric")
+    if model.get("name") != "scores" and metric in METRICS:
+        # deepface's own convention beside frbench's similarity: Dlib's 0.6, not -0.6
+        row["threshold_distance"] = distance_from_similarity(float(first["threshold"]), metric)
     for col in ("n_mated", "n_nonmated", "n_failed"):
         if col in overall:
             row[col] = first[col]

@@ -32,6 +32,7 @@ from frbench.measure.protocols import ExhaustivePairs, IdentificationSearch, pro
 from frbench.metrics.fairness import fte_differentials
 from frbench.metrics.grouped import failure_to_enrol
 from frbench.report.figures import write_figures
+from frbench.scoring.similarity import distance_from_similarity
 from frbench.report.files import write_csv, write_json, write_text
 from frbench.report.markdown import render_report
 from frbench.report.output_dir import check_output_dir
@@ -207,7 +208,7 @@ def _run_benchmark(
     for name in ("manifest.json", *RUN_TABLES):
         (out_dir / name).unlink(missing_ok=True)
     write_csv(out_dir / "per_group.csv", measures.per_group)
-    write_csv(out_dir / "thresholds.csv", measures.threshold_table)
+    write_csv(out_dir / "thresholds.csv", with_distance(measures.threshold_table, "threshold", pipeline, config))
     if measures.per_group_thresholds is not None:
         write_csv(out_dir / "per_group_thresholds.csv", measures.per_group_thresholds)
     if measures.fold_accuracy is not None:
@@ -220,7 +221,8 @@ def _run_benchmark(
         write_csv(out_dir / "group_tests.csv", measures.group_tests)
     if measures.label_noise is not None:
         write_csv(out_dir / "label_noise.csv", measures.label_noise)
-    write_csv(out_dir / "scores.csv", scores_table(scores, groups, measures.thresholds))
+    write_csv(out_dir / "scores.csv", with_distance(scores_table(scores, groups, measures.thresholds), "score", pipeline,
+                                                    config))
     eer = None
     if protocol.kind != ExhaustivePairs.kind:
         # every score is listed: EER, FMR100, FMR1000, ZeroFMR per group (exhaustive runs list mated pairs only)
@@ -248,6 +250,20 @@ def _run_benchmark(
         accuracy=measures.accuracy, fold_accuracy=measures.fold_accuracy, eer=eer,
         measures=measures, groups=groups,
     )
+
+
+def with_distance(table: pd.DataFrame, column: str, pipeline: Pipeline | None, config: Config) -> pd.DataFrame:
+    """``table`` with deepface's distance beside its similarity ``column``, where a deepface model ran.
+
+    deepface users read "match when distance <= 0.6"; the similarity stays the one frbench decides
+    by (one column each). Imported scores have no deepface distance: the table is returned as is.
+    """
+    if pipeline is None or column not in table:
+        return table
+    out = table.copy()
+    out.insert(out.columns.get_loc(column) + 1, "distance" if column == "score" else f"{column}_distance",
+               distance_from_similarity(out[column].to_numpy(dtype=float), config.model.distance_metric))
+    return out
 
 
 def _failures(images: pd.DataFrame, status: pd.Series, detail: pd.Series) -> pd.DataFrame:
