@@ -43,6 +43,15 @@ def fmt_rate(value: float, low: float | None = None, high: float | None = None) 
     return text
 
 
+# The one rule for the "subjects" column (metrics.counts.pair_counts' n_subjects), said where it is read.
+SUBJECTS_RULE = (
+    "*subjects*: distinct people among the group's pairs, i.e. pairs with both sides in the group (the one "
+    "group rule). Someone seen only in pairs with people of other groups counts in `all` but in no group, so "
+    "the groups' subjects need not add up to `all`'s, and a group's count can be below its subjects in the "
+    "dataset composition table, which counts everyone with an image."
+)
+
+
 def rates_table(rows: pd.DataFrame) -> pd.DataFrame:
     """Per-group rows of one threshold as a readable table."""
     has_ci = "fnmr_ci_low" in rows
@@ -431,7 +440,7 @@ def render_report(
             "",
         ]
     lines += [f"- {note}" for note in measures.notes] + ([""] if measures.notes else [])
-    lines += ["## Error rates by group", ""]
+    lines += ["## Error rates by group", "", SUBJECTS_RULE, ""]
     for name in per_group["threshold_name"].unique():
         rows = per_group[per_group["threshold_name"] == name]
         if name in thresholds:
