@@ -6,12 +6,13 @@ import json
 import math
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 from click.testing import CliRunner
 
 from frbench.cli.app import main
-from frbench.workflows.compare import best_flags, compare_runs, csv_with_flags, markdown_table
+from frbench.workflows.compare import best_flags, compare_runs, csv_with_flags, markdown_table, render_comparison
 from frbench.errors import FrbenchError
 
 NAN = float("nan")
@@ -183,3 +184,32 @@ def test_a_directory_that_is_not_a_run_is_named(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["compare", str(tmp_path / "empty")])
     assert result.exit_code == 2
     assert "empty: neither a run directory (manifest.json) nor a grid directory (grid.json)" in result.stderr
+
+
+def test_worst_group_is_one_the_runs_own_summaries_compare_and_unbounded_is_named(tmp_path: Path) -> None:
+    # the case: the worst FNMR came from a 2-pair group that the run left out of its summaries
+    rows = [
+        pg(T, "all", "all", 100, 1000, 0.10, 0.001),
+        pg(T, "race", "big", 60, 600, 0.08, 0.001),
+        pg(T, "race", "tiny", 2, 3, 0.5, 0.0),
+        pg(T, "race", "mid", 38, 397, 0.12, 0.002),
+    ]
+    runs = []
+    for name in ("A", "B"):
+        path = make_run(tmp_path / name, f"exp/{name}", "dlib", rows, [(T, "race", "fmr_max_min_ratio", np.inf)], [])
+        table = pd.read_csv(path / "per_group.csv")
+        table["in_summaries"] = [False, True, False, True]
+        table.to_csv(path / "per_group.csv", index=False)
+        runs.append(path)
+    tables, _ = compare_runs(runs)
+    row = tables[T].iloc[0]
+    assert row["race.fnmr_worst_group"] == "mid" and row["race.fnmr_worst"] == 0.12
+    assert row["race.fmr_best_group"] == "big"
+    text = render_comparison(tables)
+    assert "| race.fmr_max_min_ratio | unbounded | unbounded |" in text and "inf" not in text
+
+
+def test_compare_shows_each_threshold_also_as_deepfaces_distance(runs: list[Path]) -> None:
+    table = compare_runs(runs)[0][T].set_index("run")
+    # the fixture runs are cosine with similarity threshold 0.5: distance 1 - 0.5
+    assert (table["threshold_distance"] == 0.5).all()

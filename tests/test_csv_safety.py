@@ -109,7 +109,9 @@ def test_no_csv_of_a_run_starts_a_cell_with_a_formula_and_its_scores_read_back(t
 
     # compare reads the tables back with the labels as they were
     tables, _ = compare_runs([out])
-    text = " ".join(str(v) for table in tables.values() for v in table.to_numpy().ravel())
+    # these groups are too small for the run's summaries, so compare names them only in its
+    # per-group failure-to-enrol columns (fte.<attribute>=<group>), not as worst or best groups
+    text = " ".join(str(v) for table in tables.values() for v in [*table.columns, *table.to_numpy().ravel()])
     assert any(label in text for label in SUBJECTS.values())
     assert not any("'" + label in text for label in SUBJECTS.values())
 

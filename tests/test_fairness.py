@@ -176,8 +176,12 @@ def per_group_table() -> pd.DataFrame:
 MEASURES = [
     "fmr_max_min_ratio",
     "fmr_max_geomean_ratio",
+    "fmr_difference",
+    "fmr_ratio",
     "fnmr_max_min_ratio",
     "fnmr_max_geomean_ratio",
+    "fnmr_difference",
+    "fnmr_ratio",
     "fdr",
     "inequity_rate",
     "garbe",
@@ -189,12 +193,14 @@ def test_summary_table():
     out = fairness_summary(per_group_table())
     assert list(out.columns) == list(SUMMARY_COLUMNS)
     assert out.measure.tolist() == MEASURES * 4
-    assert out.threshold_name.tolist() == ["fmr=1e-03"] * 16 + ["deepface_default"] * 16
+    assert out.threshold_name.tolist() == ["fmr=1e-03"] * 24 + ["deepface_default"] * 24
     race = out[(out.threshold_name == "fmr=1e-03") & (out.attribute == "race")].set_index("measure")
     expected = {
         "fmr_max_min_ratio": 4.0,
         "fnmr_max_min_ratio": 2.0,
         "fmr_max_geomean_ratio": 2.0,
+        "fmr_ratio": 0.25,
+        "fnmr_ratio": 0.5,
         "fdr": 0.96,
         "inequity_rate": np.sqrt(8),
         "garbe": 0.25 * 3 / 7 + 0.75 * 0.25,
@@ -211,6 +217,8 @@ def test_summary_table():
     for measure in ("fmr_max_min_ratio", "fmr_max_geomean_ratio", "inequity_rate"):
         assert inter.loc[measure, "value"] == np.inf and inter.loc[measure, "status"] == "unbounded"
         assert "FMR is 0 in a+f (0 of 500)" in inter.loc[measure, "reason"]
+    # Fairlearn's ratio of the same groups is 0, defined: min/max has no zero denominator
+    assert inter.loc["fmr_ratio", "value"] == 0 and inter.loc["fmr_ratio", "status"] == "defined"
     assert inter.loc["fmr_max_min_ratio", "zero_groups"] == "a+f"
     assert inter.loc["fmr_max_min_ratio", "groups"] == "a+f;b+f"
     assert inter.loc["fmr_max_min_ratio", "excluded_groups"] == "unknown+f (label unknown); c+f (no FMR: no scored pairs)"
@@ -414,3 +422,16 @@ def test_fte_differentials_by_hand():
     r = both[both.attribute == "race"].set_index("measure")
     assert r.loc["fte_max_min_ratio", "value"] == np.inf and r.loc["fte_max_min_ratio", "reason"] == "FTE is 0 in x (0 of 300): unbounded"
     assert r.loc["fte_range", "value"] == pytest.approx(0.2)
+
+
+def test_fairlearn_difference_and_ratio_equal_fairlearns_definitions_by_hand():
+    from frbench.metrics.fairness import difference, min_max_ratio
+
+    rates = [0.02, 0.05, 0.04]
+    assert difference(rates) == pytest.approx(0.03)
+    assert min_max_ratio(rates) == pytest.approx(0.4)
+    assert min_max_ratio(rates) == pytest.approx(1 / max_min_ratio(rates))
+    # a zero rate: Fairlearn's ratio is 0 (defined) where frbench's max/min is unbounded
+    assert min_max_ratio([0.0, 0.1]) == 0.0 and np.isinf(max_min_ratio([0.0, 0.1]))
+    assert np.isnan(min_max_ratio([0.0, 0.0])) and difference([0.0, 0.0]) == 0.0
+    assert np.isnan(difference([0.1])) and np.isnan(min_max_ratio([0.1]))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 from deepface.modules.verification import find_distance
 
@@ -100,3 +101,24 @@ def test_default_threshold_unknown_model_or_metric():
 def test_zero_embedding_has_cosine_similarity_zero():
     s = pair_similarities(np.array([[0.0, 0.0]]), np.array([[1.0, 2.0]]), "cosine")
     assert s[0] == 0.0
+
+
+@pytest.mark.parametrize("metric, distance", [("euclidean", 0.6), ("euclidean_l2", 0.4), ("cosine", 0.07), ("angular", 0.2)])
+def test_distances_shown_in_deepfaces_convention_invert_the_similarity(metric, distance):
+    from frbench.scoring.similarity import distance_from_similarity, similarity_from_distance
+
+    similarity = similarity_from_distance(distance, metric)
+    assert distance_from_similarity(similarity, metric) == pytest.approx(distance)
+
+
+def test_scores_and_thresholds_tables_gain_a_distance_column_only_where_deepface_ran():
+    from types import SimpleNamespace
+
+    from frbench.workflows.run import with_distance
+
+    config = SimpleNamespace(model=SimpleNamespace(distance_metric="euclidean"))
+    table = pd.DataFrame({"threshold_name": ["deepface_default"], "threshold": [-0.6]})
+    shown = with_distance(table, "threshold", pipeline=object(), config=config)
+    assert list(shown.columns) == ["threshold_name", "threshold", "threshold_distance"]
+    assert shown.loc[0, "threshold_distance"] == pytest.approx(0.6) and shown.loc[0, "threshold"] == -0.6
+    assert with_distance(table, "threshold", pipeline=None, config=config) is table

@@ -154,7 +154,7 @@ def test_search_faces_responses_become_candidate_lists(tmp_path):
     "content, message",
     [
         ('{"FaceMatches": [\n  {"Similarity": 120, "Face": {"ExternalImageId": "A:A_0001.jpg"}}]}', r"a.json: FaceMatches\[0\].Similarity is 120"),
-        ('{"FaceMatches": [{"Similarity": 90, "Face": {}}]}', r"FaceMatches\[0\].Face.ExternalImageId is missing"),
+        ('{"FaceMatches": [{"Similarity": 90, "Face": {}}]}', r"FaceMatches\[0\].Face has no ExternalImageId: give a FaceId map"),
         ('{"FaceRecords": []}', "not a saved SearchFacesByImage response"),
         ('{"FaceMatches": [\n  {"Similarity": 90,}\n]}', r"a.json:2: not valid JSON"),
     ],

@@ -6,7 +6,6 @@ import json
 import re
 from pathlib import Path
 
-import cv2
 import numpy as np
 import pandas as pd
 import pytest
@@ -15,7 +14,6 @@ from click.testing import CliRunner
 
 from frbench.cli import main
 from tests.conftest import REPO
-from tests.test_no_groups import deepface_layout
 from tests.builders import csv_config, make_csv_dataset, needs_dlib
 
 
@@ -99,32 +97,6 @@ def test_quiet_prints_only_the_run_directory(config_file: Path, tmp_path: Path) 
     assert result.exit_code == 0 and result.stdout.strip() == str(tmp_path / "run") and result.stderr == ""
 
 
-def readme_python_example() -> str:
-    readme = (REPO / "README.md").read_text()
-    section = readme.split("## Python API", 1)[1].split("\n## ", 1)[0]
-    blocks = re.findall(r"```python\n(.*?)```", section, re.S)
-    assert len(blocks) == 1, "the Python API section has one example"
-    return blocks[0]
-
-
-@needs_dlib
-def test_the_readme_python_example_runs_as_written(lfw: Path, tmp_path: Path, monkeypatch, capsys) -> None:
-    # the dataset the example's config names, laid out as deepface's own test set, from LFW faces
-    people = {"Aaron_Peirsol": 3, "Abdullah_Gul": 3}
-    images = {f"{p.replace('_', '')}_{i}.jpg": cv2.imread(str(lfw / "images_deepfunneled" / p / f"{p}_{i:04d}.jpg"))
-              for p, n in people.items() for i in range(1, n + 1)}
-    deepface_layout(tmp_path / "data" / "deepface", images)
-    (tmp_path / "configs").symlink_to(REPO / "configs")
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("FRBENCH_DATA", str(tmp_path / "data"))
-    namespace: dict = {}
-    exec(compile(readme_python_example(), "README.md (Python API)", "exec"), namespace)
-    result = namespace["result"]
-    assert (result.out_dir / "manifest.json").is_file() and result.out_dir.resolve().is_relative_to(tmp_path.resolve())
-    printed = capsys.readouterr().out
-    assert "fmr=1e-01" in printed and "deepface_default" in printed
-
-
 def test_worst_group_is_one_the_summaries_compare() -> None:
     from frbench.report.summary import threshold_rows
 
@@ -135,3 +107,14 @@ def test_worst_group_is_one_the_summaries_compare() -> None:
     ]).assign(in_summaries=[False, True, False], fnmr_resolves=[True, True, False])
     [row] = threshold_rows(table)
     assert row["worst_fnmr"]["group"] == "big" and row["worst_fnmr"]["underpowered"] is False
+
+
+def test_headline_cells_break_after_plus_never_inside_a_group_name() -> None:
+    from frbench.report.summary import wrap_cell
+
+    text = "race+gender=black+female 0.125 (3/24, underpowered)"
+    lines = wrap_cell(text, 16).splitlines()
+    assert lines == ["race+", "gender=black+", "female 0.125", "(3/24,", "underpowered)"]
+    for name in ("black", "female", "gender", "underpowered"):
+        assert any(name in line for line in lines)
+    assert wrap_cell("short", 16) == "short"

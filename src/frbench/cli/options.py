@@ -1,5 +1,8 @@
 """Options several commands share, bundled once (as sqlite-utils does), so that they read and
-behave the same everywhere: the config argument, --set, -o, --workers, --quiet, --json."""
+behave the same everywhere: the config argument, --set, -o, --workers, --quiet, --json, --data-root.
+
+tests/test_cli_conventions.py walks every command's help and checks that each has the shared
+options it should, spelled and defaulted the same."""
 
 from __future__ import annotations
 
@@ -26,9 +29,19 @@ def overrides_option(example: str = "") -> Decorator:
     )
 
 
-def workers_option(default: int | None = None, help: str = "Worker processes.") -> Decorator:
-    return click.option("--workers", type=click.IntRange(min=1), default=default, show_default=default is not None,
-                        help=help)
+# One default everywhere: every core (None here; the command resolves it, the config's execution.workers first).
+WORKERS_HELP = "Worker processes [execution.workers, else the number of cores]."
+
+
+def workers_option() -> Decorator:
+    return click.option("--workers", type=click.IntRange(min=1), default=None, help=WORKERS_HELP)
+
+
+def data_root_option() -> Decorator:
+    return click.option(
+        "--data-root", type=click.Path(file_okay=False, path_type=Path),
+        help="Folder holding one folder per dataset [$FRBENCH_DATA or ./data].",
+    )
 
 
 def quiet_option(help: str = "No progress bar; errors only.") -> Decorator:

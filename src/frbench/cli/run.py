@@ -10,7 +10,7 @@ import click
 from frbench.cli import exit_codes
 from frbench.cli.signals import stop_status, stopped_by
 from frbench.cli.options import (
-    ARGV_KEY, config_argument, json_option, output_option, overrides_option, quiet_option, workers_option,
+    ARGV_KEY, config_argument, data_root_option, json_option, output_option, overrides_option, quiet_option, workers_option,
 )
 
 
@@ -23,13 +23,15 @@ from frbench.cli.options import (
 @click.option("--offline", is_flag=True, help="Never download weights: stop at once, naming the missing file, if any is absent.")
 @click.option("--allow-differences", is_flag=True,
               help="--from: list every difference from the record and exit 0 [exit status 4 on any difference].")
-@workers_option(help="Embedding worker processes [number of cores].")
+@workers_option()
+@data_root_option()
 @quiet_option("No progress bar, log lines or headline table; errors only.")
 @json_option("Print a machine-readable summary (JSON) on stdout instead of the run directory.")
 @click.pass_context
 def run(
     ctx: click.Context, config: Path | None, from_manifest: Path | None, out_dir: Path | None,
-    overrides: tuple[str, ...], offline: bool, allow_differences: bool, workers: int | None, quiet: bool,
+    overrides: tuple[str, ...], offline: bool, allow_differences: bool, workers: int | None, data_root: Path | None,
+    quiet: bool,
     as_json: bool,
 ) -> None:
     """Run the benchmark described by CONFIG and write per_group.csv, scores.csv, report.md and manifest.json.
@@ -61,14 +63,15 @@ def run(
     try:
         if grid is None:
             result, mismatches = reproduce_run(
-                from_manifest, out_dir, overrides, progress=not quiet, workers=workers, log=log
+                from_manifest, out_dir, overrides, data_root=data_root, progress=not quiet, workers=workers, log=log
             )
             for mismatch in mismatches:
                 warn(f"reproduction: {mismatch}")
             if not mismatches:
                 log("reproduction: versions, weights, dataset, config and result tables as recorded")
         elif grid.axes:
-            ran = run_grid(grid, out_dir, progress=not quiet, workers=workers, log=log, warn=warn)
+            ran = run_grid(grid, out_dir, data_root=data_root, progress=not quiet, workers=workers, log=log,
+                           warn=warn)
             counts = {s: sum(o.status == s for o in ran.outcomes) for s in ("completed", "skipped", "duplicate")}
             log(f"grid {grid.name}: {counts['completed']} completed, {counts['skipped']} skipped, "
                 f"{counts['duplicate']} not run (duplicates); see {ran.out_dir / 'grid.json'}")
@@ -84,7 +87,8 @@ def run(
                 click.echo(str(ran.out_dir))
             sys.exit(status)
         else:
-            result = run_benchmark(grid.cells[0].config, out_dir=out_dir, progress=not quiet, workers=workers, log=log)
+            result = run_benchmark(grid.cells[0].config, out_dir=out_dir, data_root=data_root, progress=not quiet,
+                                       workers=workers, log=log)
     except KeyboardInterrupt as exc:
         # EmbeddingInterrupted says how many images were saved and where; a bare Ctrl-C says nothing.
         saved = f"{exc}. " if str(exc) else "Embeddings finished so far are saved in the cache. "

@@ -61,6 +61,7 @@ from frbench.datasets.deepface_pairs import load_deepface_pairs  # noqa: E402
 from frbench.datasets.folder import join_labels, load_folder  # noqa: E402
 from frbench.datasets.lfw import load_lfw  # noqa: E402
 from frbench.datasets.rfw import load_rfw  # noqa: E402
+from frbench.datasets.score_files import load_score_dataset  # noqa: E402
 
 __all__ = [
     "Dataset",
@@ -72,6 +73,7 @@ __all__ = [
     "load_folder",
     "load_lfw",
     "load_rfw",
+    "load_score_dataset",
 ]
 
 
@@ -93,6 +95,11 @@ def load_dataset(cfg: "DatasetConfig", data_root: Path) -> Dataset:
         )
     elif cfg.format == "folder":
         dataset = load_folder(root, images=cfg.images, name=cfg.name)
+    elif cfg.format == "scores":
+        dataset = load_score_dataset(
+            root, cfg.name, str(cfg.scores), str(cfg.score_format), impostors=cfg.impostors,
+            score_column=cfg.score_column, folds=cfg.folds,
+        )
     elif cfg.format == "deepface-pairs":
         dataset = load_deepface_pairs(root, pairs=cfg.pairs, name=cfg.name, allow_outside_root=cfg.allow_outside_root)
     else:

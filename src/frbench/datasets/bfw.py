@@ -26,6 +26,7 @@ from frbench.datasets import Dataset
 from frbench.datasets.csv_manifest import FOLD_PATTERN, read_csv_rows
 from frbench.datasets.lfw import check_folds
 from frbench.datasets.paths import dataset_path
+from frbench.datasets.score_cells import parse_scores
 from frbench.errors import DatasetError
 from frbench.tables import validate_image_table, validate_pair_table
 
@@ -56,6 +57,8 @@ def load_bfw(
     images: str | None = None,
     folds: Sequence[int] | None = None,
     allow_outside_root: bool = False,
+    score_column: str | None = None,
+    require_images: bool = True,
 ) -> Dataset:
     """Load BFW's pair table, with per-image subject, gender and ethnicity from its columns.
 
@@ -72,6 +75,10 @@ def load_bfw(
         Folds whose pairs to keep; all when None. Images of dropped pairs are dropped too.
     allow_outside_root : bool
         Accept ``p1``/``p2`` paths that lead outside the image folder (``..`` or absolute paths).
+    score_column : str, optional
+        A model's score column to keep as the pairs' ``score`` (floats; empty or ``nan`` cells NaN).
+    require_images : bool
+        False for a score-only audit: no image file is looked for and ``path`` is empty.
 
     Returns
     -------
@@ -102,6 +109,8 @@ def load_bfw(
         if empty.any():
             raise DatasetError(f"{table_path}:{empty.idxmax()}: empty {col!r}")
     _check_codes(rows, table_path)
+    if score_column is not None and score_column not in rows.columns:
+        raise DatasetError(f"{table_path}:1: no score column {score_column!r}")
 
     sides = []
     for side in ("1", "2"):
@@ -137,6 +146,8 @@ def load_bfw(
         },
         index=rows.index,
     )
+    if score_column is not None:
+        pairs["score"] = parse_scores(rows[score_column], table_path, score_column)
     same_image = pairs["image_a"] == pairs["image_b"]
     if same_image.any():
         line = same_image.idxmax()
@@ -159,8 +170,10 @@ def load_bfw(
 
     used = set(pairs["image_a"]) | set(pairs["image_b"])
     image_table = described[described["image_id"].isin(used)].sort_values("image_id")
-    paths = []
-    for image_id, line in zip(image_table["image_id"], image_table["line"]):
+    if not require_images:
+        image_table = image_table.assign(path="")
+    paths = [] if require_images else list(image_table["path"])
+    for image_id, line in zip(image_table["image_id"], image_table["line"]) if require_images else ():
         try:
             paths.append(dataset_path(image_dir, image_id, allow_outside_root))
         except ValueError as exc:
@@ -170,7 +183,7 @@ def load_bfw(
         gender_source="dataset",
         race_source="dataset",
     )
-    absent = ~np.array([os.path.isfile(p) for p in image_table["path"]], dtype=bool)
+    absent = ~np.array([not require_images or os.path.isfile(p) for p in image_table["path"]], dtype=bool)
     if absent.any():
         first = image_table[absent].iloc[0]
         raise DatasetError(

@@ -270,10 +270,7 @@ def get_dataset(name: str) -> DatasetInfo:
     by_folder = [info for info in DATASETS.values() if info.folder == name]
     if by_folder:
         return by_folder[0]
-    raise DatasetError(
-        f"unknown dataset {name!r}; frbench knows {', '.join(DATASETS)} (for another folder give its format with "
-        "--format, or a config file naming it)"
-    )
+    raise DatasetError(f"unknown dataset {name!r}; frbench knows {', '.join(DATASETS)}")
 
 
 def count_images(folder: Path) -> int:

@@ -24,7 +24,7 @@ from frbench.measure.exhaustive import measure_exhaustive
 from frbench.measure.listed import measure_listed
 from frbench.measure.result import Measures
 from frbench.pairs.protocols import generated_pairs
-from frbench.scoring.imported import import_scores
+from frbench.scoring.imported import import_scores, own_scores
 from frbench.scoring.multiple_faces import best_face_similarities
 from frbench.scoring.similarity import pair_similarities
 from frbench.tables import OK
@@ -149,7 +149,11 @@ class ImportedScores:
 
     def evaluate(self, config: Config, images: pd.DataFrame, pairs: pd.DataFrame | None, embeddings: None,
                  groups: Groups) -> Evaluation:
-        imported = import_scores(Path(str(config.model.path)), images, pairs, config.model.direction)
+        if config.model.path is None:
+            # a score-only dataset (format: scores): its pairs carry the scores
+            imported = own_scores(pairs, config.model.direction, config.dataset)
+        else:
+            imported = import_scores(Path(str(config.model.path)), images, pairs, config.model.direction)
         scores = groups.join_sides(imported.pairs, images)
         # No image failed here: a pair is either scored by the other system or missing from its file.
         scores["status_a"] = scores["status_b"] = np.where(scores["ok"], OK, "unscored")

@@ -12,6 +12,8 @@ asks for such aggregates next to the per-group rates):
 * GARBE, Gini Aggregation Rate for Biometric Equitability (Howard, Laird, Rubin, Sirotin, Tipton &
   Vemury, "Evaluating proposed fairness models for face recognition algorithms", ICPR 2022
   workshops; arXiv:2203.05051);
+* Fairlearn's ``difference()`` and ``ratio()`` (between groups): ``<rate>_difference`` = max - min
+  and ``<rate>_ratio`` = min / max (<= 1), beside frbench's max/min;
 * ``balanced_error_ratio``: max/min over groups of (FMR + FNMR) / 2 at the *global* threshold.
   It is not Wang & Deng's skewed error ratio, which sets each group at its own threshold; that
   one is :func:`skewed_error_ratio` over :func:`own_threshold_errors` (``measure`` ``ser``).
@@ -107,6 +109,20 @@ def _max_min(r: np.ndarray) -> np.ndarray:
         return np.where(mn > 0, mx / np.where(mn > 0, mn, 1.0), np.where(mx > 0, np.inf, np.nan))
 
 
+def _difference(r: np.ndarray) -> np.ndarray:
+    if r.shape[1] < 2:
+        return np.full(r.shape[0], np.nan)
+    return r.max(axis=1) - r.min(axis=1)
+
+
+def _min_max(r: np.ndarray) -> np.ndarray:
+    if r.shape[1] < 2:
+        return np.full(r.shape[0], np.nan)
+    mx, mn = r.max(axis=1), r.min(axis=1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(mx > 0, mn / np.where(mx > 0, mx, 1.0), np.nan)
+
+
 def _max_geomean(r: np.ndarray) -> np.ndarray:
     if r.shape[1] < 2:
         return np.full(r.shape[0], np.nan)
@@ -162,6 +178,23 @@ def max_min_ratio(rates: ArrayLike) -> float:
     is 0 or there are fewer than 2 groups. No floor for zeros and no clamp (module rule 1).
     """
     return _one(_max_min, _rates(rates, "rates"))
+
+
+def difference(rates: ArrayLike) -> float:
+    """max_g r_g - min_g r_g: Fairlearn's ``MetricFrame.difference()`` (method ``between_groups``).
+
+    NaN (undefined) with fewer than 2 groups; 0 = equal.
+    """
+    return _one(_difference, _rates(rates, "rates"))
+
+
+def min_max_ratio(rates: ArrayLike) -> float:
+    """min_g r_g / max_g r_g: Fairlearn's ``MetricFrame.ratio()`` (method ``between_groups``), <= 1.
+
+    0 when some group's rate is 0 and another's is not; NaN (undefined) when every rate is 0 (0/0)
+    or there are fewer than 2 groups; 1 = equal. It is the reciprocal of :func:`max_min_ratio`.
+    """
+    return _one(_min_max, _rates(rates, "rates"))
 
 
 def max_geomean_ratio(rates: ArrayLike) -> float:
@@ -324,6 +357,14 @@ def _measures(alpha_fdr: float, alpha_ir: float, alpha_garbe: float, rates: Sequ
         out.append(_Measure(f"{rate}_max_geomean_ratio", (rate,), lambda x: _max_geomean(x[0]), comp,
                             f"max {label} / geometric mean of {label} over groups (NIST FRVT Part 8); {_UNDEFINED_RULE}"
                             f"{_adapted(rate)}"))
+        # Fairlearn's names (MetricFrame.difference() and .ratio(), between groups), over the same groups
+        out.append(_Measure(f"{rate}_difference", (rate,), lambda x: _difference(x[0]), (),
+                            f"max {label} - min {label} over groups (Fairlearn difference()); 0 = equal; "
+                            "NaN = undefined (fewer than 2 groups)"))
+        out.append(_Measure(f"{rate}_ratio", (rate,), lambda x: _min_max(x[0]),
+                            (_Component(label, "gini", 1.0, first),),
+                            f"min {label} / max {label} over groups (Fairlearn ratio()), <= 1, 1 = equal; "
+                            "0 where a group's rate is 0; NaN = undefined (every rate 0, or fewer than 2 groups)"))
     if "fmr" in rates and "fnmr" in rates:
         both = ("fmr", "fnmr")
         out.append(_Measure("fdr", both, lambda x: _fdr(x[0], x[1], alpha_fdr), (),

@@ -13,6 +13,12 @@ from frbench.datasets import Dataset
 from frbench.measure.result import Measures
 from frbench.metrics.accuracy import BEST_ACCURACY
 
+def imported_source(config: Config) -> str:
+    """A score-only dataset's score file and its format, as reports name it."""
+    d = config.dataset
+    return f"{d.scores} ({d.score_format}" + (f", impostors {d.impostors}" if d.impostors else "") + ")"
+
+
 TOOL_CAVEATS = [
     "Thresholds at a target FMR are set on the non-mated scores of this same run (one global threshold, "
     "as NIST FRVT Part 3 does); they describe this data, not a deployment.",
@@ -55,6 +61,15 @@ def fmt_threshold(value: float) -> str:
     which "0.7" would hide: a fixed threshold at 0.7 lets those scores match)."""
     short = f"{value:.6g}"
     return short if float(short) == float(value) else repr(float(value))
+
+
+# The one rule for the "subjects" column (metrics.counts.pair_counts' n_subjects), said where it is read.
+SUBJECTS_RULE = (
+    "*subjects*: distinct people among the group's pairs, i.e. pairs with both sides in the group (the one "
+    "group rule). Someone seen only in pairs with people of other groups counts in `all` but in no group, so "
+    "the groups' subjects need not add up to `all`'s, and a group's count can be below its subjects in the "
+    "dataset composition table, which counts everyone with an image."
+)
 
 
 def rates_table(rows: pd.DataFrame) -> pd.DataFrame:
@@ -480,7 +495,7 @@ def render_report(
             ]
     if m.name == IMPORTED_SCORES:
         system = (
-            f"- Imported scores from `{m.path}` ({manifest['score']['convention']}; match when similarity >= threshold); "
+            f"- Imported scores from `{m.path if m.path is not None else imported_source(config)}` ({manifest['score']['convention']}; match when similarity >= threshold); "
             "no model was run here"
         )
     else:
@@ -542,7 +557,7 @@ def render_report(
             "",
         ]
     lines += [f"- {note}" for note in measures.notes] + ([""] if measures.notes else [])
-    lines += ["## Error rates by group", ""]
+    lines += ["## Error rates by group", "", SUBJECTS_RULE, ""]
     for name in per_group["threshold_name"].unique():
         rows = per_group[per_group["threshold_name"] == name]
         if name in thresholds:

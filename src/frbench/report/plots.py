@@ -36,6 +36,15 @@ def plot_det(
     det: pd.DataFrame, attribute: str, path: Path, sizes: dict[str, tuple[int, int]] | None = None,
     min_pairs: int = 0,
 ) -> list[str]:
+    """:func:`det_figure` written to ``path``; returns its legend's lines."""
+    fig = det_figure(det, attribute, sizes, min_pairs)
+    save_png(fig, path)
+    return [text.get_text() for text in fig.axes[0].get_legend().get_texts()]
+
+
+def det_figure(
+    det: pd.DataFrame, attribute: str, sizes: dict[str, tuple[int, int]] | None = None, min_pairs: int = 0,
+) -> Figure:
     """DET curves (FNMR against FMR, both log axes) of each group of one attribute; returns the legend.
 
     ``det`` has columns ``group, threshold, fmr, fnmr`` (see ``metrics.curves.det_points``).
@@ -68,12 +77,16 @@ def plot_det(
     ax.set_ylabel("false non-match rate (FNMR)")
     ax.set_title(f"DET by {attribute}")
     ax.grid(True, which="both", alpha=0.3)
-    legend = ax.legend(fontsize=7)
-    save_png(fig, path)
-    return [text.get_text() for text in legend.get_texts()]
+    ax.legend(fontsize=7)
+    return fig
 
 
 def plot_score_distributions(hist: pd.DataFrame, attribute: str, path: Path, thresholds: dict[str, float]) -> None:
+    """:func:`score_distributions_figure` written to ``path``."""
+    save_png(score_distributions_figure(hist, attribute, thresholds), path)
+
+
+def score_distributions_figure(hist: pd.DataFrame, attribute: str, thresholds: dict[str, float]) -> Figure:
     """Mated and non-mated score densities per group, with the run's thresholds as labelled vertical lines."""
     groups = sorted(hist["group"].unique())
     fig, axes = _figure(len(groups), 1, figsize=(6, 1.6 * len(groups) + 0.6), sharex=True, squeeze=False)
@@ -93,10 +106,15 @@ def plot_score_distributions(hist: pd.DataFrame, attribute: str, path: Path, thr
     named = ", ".join(f"{name} {value:.4g}" for name, value in thresholds.items())
     axes[-1, 0].set_xlabel(f"similarity; dotted lines: thresholds ({named})", fontsize=8)
     fig.suptitle(f"score distributions by {attribute}")
-    save_png(fig, path)
+    return fig
 
 
 def plot_group_rates(rows: pd.DataFrame, attribute: str, threshold_name: str, path: Path) -> None:
+    """:func:`group_rates_figure` written to ``path``."""
+    save_png(group_rates_figure(rows, attribute, threshold_name), path)
+
+
+def group_rates_figure(rows: pd.DataFrame, attribute: str, threshold_name: str) -> Figure:
     """FNMR and FMR of each group of one attribute at one threshold, with Clopper-Pearson whiskers.
 
     ``rows`` are per_group.csv rows (the ``all`` row and the attribute's groups) at that threshold.
@@ -120,31 +138,59 @@ def plot_group_rates(rows: pd.DataFrame, attribute: str, threshold_name: str, pa
     axes[0].set_ylabel(f"{attribute} (mated / non-mated pairs)")
     axes[0].invert_yaxis()
     fig.suptitle(f"error rates by {attribute} at {threshold_name}")
-    save_png(fig, path)
+    return fig
 
 
-def plot_cross_group(matrix: pd.DataFrame, attribute: str, threshold_name: str, path: Path) -> None:
-    """log10 cross-group FMR heatmap in the NIST FRVT style; empty cells are blank, zero cells marked."""
+# One fixed colour scale for every cross-group heatmap (log10 FMR from 1e-5 to 1), so that a colour
+# means the same rate in every plot and every run; rates below 1e-5 take the lowest colour.
+CROSS_GROUP_LOG_RANGE = (-5.0, 0.0)
+ZERO_COLOUR, EMPTY_COLOUR = "black", "#d9d9d9"
+
+
+def cross_group_figure(matrix: pd.DataFrame, attribute: str, threshold_name: str) -> Figure:
+    """log10 cross-group FMR heatmap in the NIST FRVT style, on the fixed scale ``CROSS_GROUP_LOG_RANGE``.
+
+    A cell with no non-mated pair is grey and hatched ("no pairs"); a cell whose FMR is 0 is black
+    (the colour bar's lower triangle), never confused with an empty or a low-rate cell.
+    """
+    import matplotlib
+
     groups = sorted(set(matrix["g_a"]))
     grid = matrix.pivot(index="g_a", columns="g_b", values="fmr").reindex(index=groups, columns=groups)
     counts = matrix.pivot(index="g_a", columns="g_b", values="n_nonmated").reindex(index=groups, columns=groups)
     values = grid.to_numpy(dtype=float)
-    with np.errstate(divide="ignore"):
-        logged = np.where(values > 0, np.log10(np.where(values > 0, values, 1)), np.nan)
+    n = counts.fillna(0).to_numpy(dtype=float)
+    low, high = CROSS_GROUP_LOG_RANGE
+    with np.errstate(divide="ignore", invalid="ignore"):
+        logged = np.where(values > 0, np.clip(np.log10(np.where(values > 0, values, 1)), low, high), np.nan)
+    # zero FMR below the scale (the colour map's "under" colour); no pairs masked (its "bad" colour)
+    shown = np.where((n > 0) & (values == 0), low - 1, logged)
+    shown = np.ma.masked_where(n == 0, shown)
+    cmap = matplotlib.colormaps["viridis"].with_extremes(under=ZERO_COLOUR, bad=EMPTY_COLOUR)
     fig, ax = _figure(figsize=(1.0 * len(groups) + 2.5, 0.8 * len(groups) + 2))
-    image = ax.imshow(logged, cmap="viridis", aspect="auto")
-    fig.colorbar(image, ax=ax, label="log10 FMR")
+    image = ax.imshow(shown, cmap=cmap, vmin=low, vmax=high, aspect="auto")
+    bar = fig.colorbar(image, ax=ax, extend="min")
+    bar.set_label(f"log10 FMR (fixed scale 1e{int(low)} to 1; black: FMR = 0; grey: no pairs)", fontsize=7)
     for i in range(len(groups)):
         for j in range(len(groups)):
-            n = counts.iat[i, j]
-            text = "-" if not n else ("0" if values[i, j] == 0 else f"{values[i, j]:.1e}")
-            # Cells without a colour (zero FMR, no pairs) sit on a white background.
-            colour = "white" if np.isfinite(logged[i, j]) else "black"
-            ax.text(j, i, f"{text}\nn={int(n) if n == n else 0}", ha="center", va="center", fontsize=7, color=colour)
+            if n[i, j] == 0:
+                ax.add_patch(matplotlib.patches.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, hatch="//",
+                                                          edgecolor="white", lw=0))
+                text, colour = "no pairs", "black"
+            else:
+                text = "0" if values[i, j] == 0 else f"{values[i, j]:.1e}"
+                # dark cells (zero, low rates) take white text
+                colour = "white" if values[i, j] == 0 or logged[i, j] < (low + high) / 2 else "black"
+            ax.text(j, i, f"{text}\nn={int(n[i, j])}", ha="center", va="center", fontsize=7, color=colour)
     ax.set_xticks(range(len(groups)), groups, rotation=45, ha="right", fontsize=8)
     ax.set_yticks(range(len(groups)), groups, fontsize=8)
     ax.set_title(f"cross-group FMR by {attribute} at {threshold_name}")
-    save_png(fig, path)
+    return fig
+
+
+def plot_cross_group(matrix: pd.DataFrame, attribute: str, threshold_name: str, path: Path) -> None:
+    """:func:`cross_group_figure` written to ``path``."""
+    save_png(cross_group_figure(matrix, attribute, threshold_name), path)
 
 
 def plot_ita_histogram(images: pd.DataFrame, path: Path) -> str:

@@ -7,6 +7,8 @@ never disagree with ``per_group.csv`` and ``accuracy.csv``.
 
 from __future__ import annotations
 
+import re
+
 import math
 from typing import TYPE_CHECKING, Any
 
@@ -157,6 +159,25 @@ def _worst(entry: dict[str, Any] | None) -> str:
     return f"{entry['attribute']}={entry['group']} {_rate(entry['rate'])} ({entry['errors']}/{entry['pairs']}{flag})"
 
 
+def wrap_cell(text: str, width: int) -> str:
+    """``text`` in lines of at most ``width``, broken at spaces and after the ``+`` of an intersection.
+
+    A group name (``black+female``) is never split inside a word; a single word longer than
+    ``width`` stays whole on its own line (wider than asked, but readable).
+    """
+    pieces: list[tuple[str, str]] = []  # (piece, separator before it)
+    for word in text.split():
+        parts = re.split(r"(?<=\+)", word)
+        pieces.extend((part, " " if i == 0 else "") for i, part in enumerate(p for p in parts if p))
+    lines: list[str] = []
+    for piece, sep in pieces:
+        if lines and len(lines[-1]) + len(sep) + len(piece) <= width:
+            lines[-1] += sep + piece
+        else:
+            lines.append(piece)
+    return "\n".join(lines)
+
+
 def headline(summary: dict[str, Any], width: int | None = None) -> str:
     """A few lines for the terminal: one row per threshold with overall rates and the worst groups.
 
@@ -184,14 +205,13 @@ def headline(summary: dict[str, Any], width: int | None = None) -> str:
             for r in summary["thresholds"]
         ]
     )
-    limits = None
     if width is not None:
         fixed = [max(len(c), table[c].str.len().max()) for c in table.columns[:4]]
         # tabulate's "simple" format: two spaces between columns
         room = max(16, (width - sum(fixed) - 2 * (len(table.columns) - 1)) // 2)
-        limits = [None] * 4 + [room, room]
-    lines.append(tabulate(table, headers="keys", tablefmt="simple", showindex=False, disable_numparse=True,
-                          maxcolwidths=limits))
+        for column in table.columns[4:]:
+            table[column] = [wrap_cell(text, room) for text in table[column]]
+    lines.append(tabulate(table, headers="keys", tablefmt="simple", showindex=False, disable_numparse=True))
     best, folds = summary.get("best_accuracy"), summary.get("fold_accuracy")
     if folds is not None:
         lines.append(f"fold-calibrated accuracy: {folds['mean']:.4f} +/- {_rate(folds['sd'])} over {folds['n_folds']} folds")

@@ -233,3 +233,22 @@ def _mismatch(flags: pd.Series, describe: Callable[[Any], str]) -> Mismatch:
     """Count the flagged rows; describe the first few by their index label (a line, or a row)."""
     hits = flags.index[flags.to_numpy(dtype=bool)]
     return Mismatch(count=len(hits), examples=tuple(describe(label) for label in hits[:MAX_EXAMPLES]))
+
+
+def own_scores(pairs: pd.DataFrame, direction: str, dataset: Any) -> ImportedScores:
+    """The scores a score-only dataset (``format: scores``) carries in its PairTable's ``score`` column.
+
+    ``dataset``: the config's dataset section (its ``scores`` file and ``score_format`` are
+    recorded). A NaN score is a comparison the system could not make: kept, ``ok`` False.
+    """
+    if direction not in DIRECTIONS:
+        raise DatasetError(f"direction must be one of {DIRECTIONS}, got {direction!r}")
+    value = pairs["score"].to_numpy(dtype=float)
+    out = pairs[[c for c in ("image_a", "image_b", "mated", "fold") if c in pairs]].copy()
+    out["ok"] = np.isfinite(value)
+    out["score"] = value if direction == "similarity" else -value
+    unscored = _mismatch(~out["ok"], lambda i: f"{out.at[i, 'image_a']} / {out.at[i, 'image_b']}")
+    return ImportedScores(
+        pairs=out.reset_index(drop=True), source=Path(f"{dataset.scores} ({dataset.score_format})"),
+        direction=direction, n_rows=len(pairs), pairs_from="scores", unscored_pairs=unscored,
+    )

@@ -42,6 +42,18 @@ def similarity_from_distance(distance: ArrayLike, metric: str) -> NDArray[np.flo
     return float(s) if s.ndim == 0 else s
 
 
+def distance_from_similarity(similarity: ArrayLike, metric: str) -> NDArray[np.float64] | float:
+    """deepface's distance (lower = more alike; match when distance <= threshold) from a similarity.
+
+    The inverse of :func:`similarity_from_distance` (``1 - s`` or ``-s``), for showing scores and
+    thresholds as deepface's users read them: Dlib's euclidean threshold 0.6, not -0.6.
+    """
+    _check_metric(metric)
+    s = np.asarray(similarity, dtype=np.float64)
+    d = 1.0 - s if metric in ("cosine", "angular") else -s
+    return float(d) if d.ndim == 0 else d
+
+
 def _embedding_matrix(x: ArrayLike, name: str) -> NDArray[np.float64]:
     arr = np.asarray(x, dtype=np.float64)
     if arr.ndim != 2:

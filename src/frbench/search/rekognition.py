@@ -16,7 +16,10 @@ Response shapes (Amazon Rekognition API Reference, "SearchFacesByImage", "Compar
 
 ``ExternalImageId`` allows only ``[a-zA-Z0-9_.\\-:]`` (no ``/``): frbench expects the gallery
 image id, or the subject id, with every ``/`` written as ``:`` when the faces were indexed
-(:func:`external_image_id`), and reads ``:`` back as ``/``.
+(:func:`external_image_id`), and reads ``:`` back as ``/``. Faces indexed without an
+``ExternalImageId`` (AWS's own examples, many deployments) are named through a ``FaceId`` map
+instead: :func:`face_ids_from_csv` (``face_id, image_id``) or :func:`face_ids_from_index_faces`
+(the saved ``IndexFaces`` responses, each listed with the image it indexed).
 
 A saved error (boto3's ``{"Error": {"Code": ..., "Message": ...}}`` or the service's
 ``{"__type": ..., "message": ...}``, e.g. ``InvalidParameterException`` when the probe has no
@@ -96,8 +99,51 @@ def _index(index_csv: Path, columns: tuple[str, ...]) -> pd.DataFrame:
     return table
 
 
-def search_faces_candidates(index_csv: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+def face_ids_from_csv(path: Path) -> dict[str, str]:
+    """``FaceId`` -> image id from a CSV with columns ``face_id, image_id`` (one row per indexed face)."""
+    path = Path(path)
+    table = _index(path, ("face_id", "image_id"))
+    repeated = table["face_id"].duplicated(keep=False) & ~table.duplicated(["face_id", "image_id"], keep=False)
+    if repeated.any():
+        line = repeated[repeated].index[1]
+        raise DatasetError(f"{path}:{line}: face_id {table.at[line, 'face_id']!r} already names another image")
+    return dict(zip(table["face_id"], table["image_id"]))
+
+
+def face_ids_from_index_faces(index_csv: Path) -> dict[str, str]:
+    """``FaceId`` -> image id from saved ``IndexFaces`` responses.
+
+    ``index_csv`` lists them: ``response`` (path relative to its folder) and ``image_id`` (the
+    image that request indexed). Every ``FaceRecords[].Face.FaceId`` of a response maps to its
+    image (an image with several indexed faces gives several FaceIds); a saved error adds none.
+    """
+    index_csv = Path(index_csv)
+    table = _index(index_csv, ("response", "image_id"))
+    out: dict[str, str] = {}
+    for line, rec in table.iterrows():
+        path = (index_csv.parent / rec["response"]).resolve()
+        data = _load(path, f"{index_csv}:{line}")
+        if _error(data) is not None:
+            continue
+        records = data.get("FaceRecords")
+        if not isinstance(records, list):
+            raise DatasetError(f"{path}: no FaceRecords list: not a saved IndexFaces response")
+        for i, record in enumerate(records):
+            face = record.get("Face") if isinstance(record, dict) else None
+            face_id = face.get("FaceId") if isinstance(face, dict) else None
+            if not isinstance(face_id, str) or not face_id:
+                raise DatasetError(f"{path}: FaceRecords[{i}].Face.FaceId is missing")
+            if out.get(face_id, rec["image_id"]) != rec["image_id"]:
+                raise DatasetError(f"{path}: FaceId {face_id!r} was indexed for {out[face_id]!r} too")
+            out[face_id] = rec["image_id"]
+    return out
+
+
+def search_faces_candidates(index_csv: Path, face_ids: dict[str, str] | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Candidate rows from saved ``SearchFacesByImage`` responses.
+
+    A match is named by its ``ExternalImageId``, or, where the face was indexed without one, by
+    ``face_ids[FaceId]`` (:func:`face_ids_from_csv`, :func:`face_ids_from_index_faces`).
 
     Returns
     -------
@@ -128,7 +174,15 @@ def search_faces_candidates(index_csv: Path) -> tuple[pd.DataFrame, pd.DataFrame
             face = match.get("Face") if isinstance(match, dict) else None
             ext = face.get("ExternalImageId") if isinstance(face, dict) else None
             if not isinstance(ext, str) or not ext:
-                raise DatasetError(f"{path}: FaceMatches[{i}].Face.ExternalImageId is missing; index faces with one")
+                face_id = face.get("FaceId") if isinstance(face, dict) else None
+                if face_ids is None:
+                    raise DatasetError(
+                        f"{path}: FaceMatches[{i}].Face has no ExternalImageId: give a FaceId map (saved IndexFaces "
+                        "responses, or a CSV of face_id, image_id)"
+                    )
+                if face_id not in face_ids:
+                    raise DatasetError(f"{path}: FaceMatches[{i}].Face.FaceId {face_id!r} is not in the FaceId map")
+                ext = external_image_id(face_ids[face_id])
             sim = _similarity(match.get("Similarity"), path, f"FaceMatches[{i}].Similarity")
             rows.append((rec["probe"], ext.replace(":", "/"), repr(sim), str(i + 1)))
             lines.append(line)

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from frbench.scoring.similarity import METRICS, distance_from_similarity
 from frbench.errors import FrbenchError
 from frbench.report.files import unescape_frame, write_csv, write_text
 from frbench.report.markdown import md_table
@@ -39,15 +40,18 @@ DESCRIPTORS = ("run", "run_dir", "model", "detector", "align", "distance_metric"
 # fairness.csv measures: lower is better (ratios are 1 and GARBE 0 for equal groups), except FDR (1 = equal)
 LOWER_IS_FAIRER = frozenset({
     *(f"{rate}_{ratio}" for rate in ("fmr", "fnmr", "gfar", "gfrr", "fte") for ratio in ("max_min_ratio", "max_geomean_ratio")),
+    *(f"{rate}_difference" for rate in ("fmr", "fnmr", "gfar", "gfrr")),
     "fte_range", "inequity_rate", "garbe", "balanced_error_ratio", "ser",
 })
-HIGHER_IS_FAIRER = frozenset({"fdr"})
+# FDR: 1 = equal; Fairlearn's ratio() is min/max, 1 = equal
+HIGHER_IS_FAIRER = frozenset({"fdr", *(f"{rate}_ratio" for rate in ("fmr", "fnmr", "gfar", "gfrr"))})
 GROUP_RATE_SUFFIXES = (".fnmr_worst", ".fnmr_best", ".fmr_worst", ".fmr_best")
 BEST_PREFIX = "best_"
 LEGEND = (
     "Best value of each row in **bold** (only in rows where the runs differ): lowest FNMR, FMR, group rates "
     "and failure-to-enrol; lowest disparity ratios (1 = equal groups) and GARBE (0 = equal); highest fold "
-    "accuracy and FDR (1 = equal). An empty cell is a measure not defined for that run (e.g. a ratio when "
+    "accuracy and FDR (1 = equal). Worst and best groups are among those the run's own summaries compare "
+    "(per_group.csv in_summaries); `unbounded` is a ratio over a zero rate. An empty cell is a measure not defined for that run (e.g. a ratio when "
     "every group's rate is 0). Worst/best groups are point estimates over groups with pairs, `unknown` left "
     "out; each run's per_group.csv has their intervals and sizes."
 )
@@ -199,6 +203,10 @@ def _row(run: _Run, threshold_name: str) -> dict[str, Any]:
         raise FrbenchError(f"{run.path / 'per_group.csv'}: expected one 'all' row for {threshold_name}, found {len(overall)}")
     first = overall.iloc[0]
     row["threshold"] = first["threshold"]
+    metric = model.get("distance_metric")
+    if model.get("name") != "scores" and metric in METRICS:
+        # deepface's own convention beside frbench's similarity: Dlib's 0.6, not -0.6
+        row["threshold_distance"] = distance_from_similarity(float(first["threshold"]), metric)
     for col in ("n_mated", "n_nonmated", "n_failed"):
         if col in overall:
             row[col] = first[col]
@@ -209,6 +217,10 @@ def _row(run: _Run, threshold_name: str) -> dict[str, Any]:
         row["fold_accuracy_std"] = acc.std(ddof=1)
         row["fold_accuracy_folds"] = len(acc)
     groups = rows[(rows["attribute"] != ALL) & ~rows["group"].map(has_unknown)]
+    if "in_summaries" in groups:
+        # the run's own eligibility (too few subjects, unknown labels): a group its summaries left out
+        # is not its worst or best group here either
+        groups = groups[groups["in_summaries"].map(lambda v: str(v).strip().lower() in ("true", "1"))]
     for attribute, part in groups.groupby("attribute", sort=False):
         for key, value in {**_extremes(part, "fnmr", "n_mated"), **_extremes(part, "fmr", "n_nonmated")}.items():
             row[f"{attribute}.{key}"] = value
@@ -290,7 +302,8 @@ def _fmt(value: Any) -> str:
     if isinstance(value, (bool, np.bool_)):
         return str(bool(value)).lower()
     if isinstance(value, (float, np.floating)):
-        return "" if np.isnan(value) else f"{value:.4g}"
+        # a ratio over a zero rate: the word the run's report uses, not inf
+        return "" if np.isnan(value) else "unbounded" if np.isinf(value) else f"{value:.4g}"
     return "" if value is None else str(value)
 
 

@@ -59,7 +59,7 @@ RUN_TABLES = (
     "cross_group_fmr.csv", "score_distributions.csv", "group_tests.csv", "accuracy.csv", "skin_tone_sensitivity.csv",
     "label_noise.csv",  # the sensitivity table's name before it became one; an old run's goes too
     "score_shift.csv", "subject_fnmr.csv", "fnmr_decomposition.csv", "rates_vs_threshold.csv", "iso19795_10.csv",
-    "report.md",
+    "eer.csv", "report.md",
 )
 SEARCH_TABLES = (
     "identification.csv", "searches.csv", "candidates.csv", "cmc.csv", "candidate_groups.csv", "gallery_size.csv",
@@ -259,7 +259,8 @@ def build_manifest(
     """
     if pipeline is None:
         direction = config.model.direction
-        running = {"pipeline": {"model": IMPORTED_SCORES, "path": str(config.model.path), "direction": direction}, "weights": {}}
+        running = {"pipeline": {"model": IMPORTED_SCORES, "path": str(config.model.path if config.model.path is not None else config.dataset.scores),
+                                "direction": direction}, "weights": {}}
         score = {"metric": None, "convention": f"imported {direction}" + (" negated" if direction == "distance" else ""),
                  "match_rule": "similarity >= threshold"}
     else:

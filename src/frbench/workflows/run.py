@@ -27,13 +27,16 @@ from frbench.embed.weights import ensure_weights
 from frbench.errors import ConfigError, DatasetError
 from frbench.groups import Groups
 from frbench.measure.differentials import measure_differentials
-from frbench.measure.protocols import IdentificationSearch, protocol_for, scores_table
+from frbench.measure.operating_points import eer_table
+from frbench.measure.result import Measures
+from frbench.measure.protocols import ExhaustivePairs, IdentificationSearch, protocol_for, scores_table
 from frbench.measure.thresholds import primary_threshold
 from frbench.metrics.fairness import fte_differentials
 from frbench.metrics.grouped import failure_to_enrol
 from frbench.report.differentials import differentials_section, write_differentials
 from frbench.report.figures import write_figures
 from frbench.report.iso19795_10 import iso_map, iso_section
+from frbench.scoring.similarity import distance_from_similarity
 from frbench.report.files import write_csv, write_json, write_text
 from frbench.report.markdown import render_report
 from frbench.report.output_dir import check_output_dir, output_lock
@@ -60,6 +63,10 @@ class RunResult:
     manifest: dict[str, Any] = field(default_factory=dict)
     accuracy: pd.DataFrame | None = None
     fold_accuracy: pd.DataFrame | None = None
+    eer: pd.DataFrame | None = None
+    # the measured tables behind every plot (None for identification runs)
+    measures: Measures | None = None
+    groups: Groups | None = None
 
 
 def groups_of(config: Config) -> Groups:
@@ -208,7 +215,7 @@ def _run_benchmark(
     for name in ("manifest.json", *RUN_TABLES):
         (out_dir / name).unlink(missing_ok=True)
     write_csv(out_dir / "per_group.csv", measures.per_group)
-    write_csv(out_dir / "thresholds.csv", measures.threshold_table)
+    write_csv(out_dir / "thresholds.csv", with_distance(measures.threshold_table, "threshold", pipeline, config))
     if measures.per_group_thresholds is not None:
         write_csv(out_dir / "per_group_thresholds.csv", measures.per_group_thresholds)
     if measures.fold_accuracy is not None:
@@ -221,7 +228,14 @@ def _run_benchmark(
         write_csv(out_dir / "group_tests.csv", measures.group_tests)
     if measures.label_noise is not None:
         write_csv(out_dir / "skin_tone_sensitivity.csv", measures.label_noise)
-    write_csv(out_dir / "scores.csv", scores_table(scores, groups, measures.thresholds))
+    write_csv(out_dir / "scores.csv", with_distance(scores_table(scores, groups, measures.thresholds), "score", pipeline,
+                                                    config))
+    eer = None
+    if protocol.kind != ExhaustivePairs.kind:
+        # every score is listed: EER, FMR100, FMR1000, ZeroFMR per group (exhaustive runs list mated pairs only)
+        eer = eer_table(scores, groups, level=config.stats.confidence_level, replicates=config.stats.bootstrap,
+                        seed=config.stats.seed)
+        write_csv(out_dir / "eer.csv", eer)
     if ita_table is not None:
         write_csv(out_dir / "skin_tone_ita.csv", ita_table)
     t = time.perf_counter()
@@ -250,7 +264,8 @@ def _run_benchmark(
     write_json(out_dir / "manifest.json", manifest)
     return RunResult(
         out_dir, measures.per_group, scores, measures.thresholds, fte, measures.fairness, stats, manifest,
-        accuracy=measures.accuracy, fold_accuracy=measures.fold_accuracy,
+        accuracy=measures.accuracy, fold_accuracy=measures.fold_accuracy, eer=eer,
+        measures=measures, groups=groups,
     )
 
 
@@ -300,6 +315,20 @@ def _stop_if_nothing_scores(config: Config, images: pd.DataFrame, pairs: pd.Data
     ]
     write_text(out_dir / "report.md", "\n".join(lines))
     raise DatasetError(f"{what}: {enrolment}; failures.csv, failure_to_enrol.csv and report.md are in {out_dir}")
+
+
+def with_distance(table: pd.DataFrame, column: str, pipeline: Pipeline | None, config: Config) -> pd.DataFrame:
+    """``table`` with deepface's distance beside its similarity ``column``, where a deepface model ran.
+
+    deepface users read "match when distance <= 0.6"; the similarity stays the one frbench decides
+    by (one column each). Imported scores have no deepface distance: the table is returned as is.
+    """
+    if pipeline is None or column not in table:
+        return table
+    out = table.copy()
+    out.insert(out.columns.get_loc(column) + 1, "distance" if column == "score" else f"{column}_distance",
+               distance_from_similarity(out[column].to_numpy(dtype=float), config.model.distance_metric))
+    return out
 
 
 def _failures(images: pd.DataFrame, status: pd.Series, detail: pd.Series) -> pd.DataFrame:
