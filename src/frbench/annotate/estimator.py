@@ -231,13 +231,18 @@ def aggregate_subjects(per_image: pd.DataFrame, model: SkinToneModel) -> pd.Data
     for subject, group in per_image.groupby("subject_id", sort=True):
         ok = group[group["status"] == OK]
         if len(ok) == 0:
-            unread = group["status"].isin(UNREAD).all()
-            rows.append((subject, UNKNOWN if unread else UNCERTAIN, math.nan, math.nan, 0))
+            rows.append(_without_usable_image(subject, group))
             continue
         p, dist = pool_subject(ok["p_darker"].to_numpy(), ok[monk_cols].to_numpy())
         monk = float(median_class(dist[None, :], model.monk_classes)[0])
         rows.append((subject, str(decide(np.array([p]), model.band)[0]), p, monk, len(ok)))
     return _subject_table(rows)
+
+
+def _without_usable_image(subject: str, group: pd.DataFrame) -> tuple:
+    """A subject none of whose images passed: ``unknown`` when none could even be read, else ``uncertain``."""
+    unread = group["status"].isin(UNREAD).all()
+    return (subject, UNKNOWN if unread else UNCERTAIN, math.nan, math.nan, 0)
 
 
 def _subject_table(rows: list[tuple]) -> pd.DataFrame:
@@ -331,8 +336,7 @@ def pool_subject_means(features: pd.DataFrame, model: SkinToneModel) -> pd.DataF
     for subject, group in features.groupby("subject_id", sort=True):
         ok = group[group["status"] == OK]
         if len(ok) == 0:
-            unread = group["status"].isin(UNREAD).all()
-            rows.append((subject, UNKNOWN if unread else UNCERTAIN, math.nan, math.nan, 0))
+            rows.append(_without_usable_image(subject, group))
             continue
         mean = ok[cols].to_numpy(dtype=np.float64).mean(axis=0)[None, :]
         p = float(model.p_darker(mean)[0])
