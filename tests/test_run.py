@@ -30,7 +30,7 @@ def test_synthetic_run_writes_tables_that_agree_with_the_scores(tmp_path: Path) 
     per_group = pd.read_csv(tmp_path / "run" / "per_group.csv")
     scores = pd.read_csv(tmp_path / "run" / "scores.csv")
     assert list(scores.columns) == [
-        "image_a", "image_b", "subject_a", "subject_b", "mated", "score", "status_a", "status_b", "gender_a",
+        "image_a", "image_b", "subject_a", "subject_b", "mated", "score", "distance", "status_a", "status_b", "gender_a",
         "gender_b", *(f"match_{name}" for name in result.thresholds),
     ]
 

@@ -111,7 +111,7 @@ def shared_arrays(arrays: Mapping[str, np.ndarray], scratch_dir: str | Path | No
 
 def _score_tile_group(plan: ExhaustivePlan, q_path: str, tiles: list[tuple[int, int]]):
     """The task: score ``tiles`` of ``plan`` (its matrix memory-mapped from ``q_path``)."""
-    q = np.load(q_path, mmap_mode="r")
+    q = np.load(q_path, mmap_mode="r", allow_pickle=False)
     state = plan.accumulators()
     mated_raw = _stream_tiles(q, plan.metric, plan.block, plan.mated_a, plan.mated_b, state, tiles)
     return state.partial(), mated_raw

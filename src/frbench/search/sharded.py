@@ -28,14 +28,14 @@ from numpy.typing import ArrayLike
 
 from frbench.errors import FrbenchError
 from frbench.scoring.distributed import import_distributed, n_workers, shared_arrays
-from frbench.search.topk import DEFAULT_BLOCK_BYTES, SearchResult, _order, _subject_codes, resolve_kernel, search
+from frbench.search.topk import DEFAULT_BLOCK_BYTES, SearchResult, _first_subjects, _order, _subject_codes, resolve_kernel, search
 
 
 def _search_shard(probe_path: str, gallery_path: str, subjects: np.ndarray, g0: int, g1: int, length: int,
                   kernel: str, block_bytes: int) -> tuple[np.ndarray, np.ndarray, int]:
     """The task: top-L subjects of every probe in gallery rows g0..g1 (rows returned as global rows)."""
-    probes = np.load(probe_path, mmap_mode="r")
-    gallery = np.load(gallery_path, mmap_mode="r")
+    probes = np.load(probe_path, mmap_mode="r", allow_pickle=False)
+    gallery = np.load(gallery_path, mmap_mode="r", allow_pickle=False)
     res = search(probes, gallery[g0:g1], subjects[g0:g1], length, kernel=kernel, block_bytes=block_bytes)
     rows = np.where(res.rows >= 0, res.rows + g0, -1)
     return rows, res.scores, res.n_rechecked
@@ -48,17 +48,8 @@ def merge_shard_lists(rows: list[np.ndarray], scores: list[np.ndarray], subject_
     s = np.concatenate(scores, axis=1)
     order = _order(s, r)
     r, s = np.take_along_axis(r, order, axis=1), np.take_along_axis(s, order, axis=1)
-    n = r.shape[0]
-    out_rows = np.full((n, length), -1, dtype=np.int64)
-    out_scores = np.full((n, length), np.nan)
-    subj = np.where(r >= 0, subject_codes[np.maximum(r, 0)], -1)
-    for p in range(n):
-        valid = r[p] >= 0
-        _, first = np.unique(subj[p][valid], return_index=True)
-        take = np.sort(first)[:length]
-        out_rows[p, : take.size] = r[p][valid][take]
-        out_scores[p, : take.size] = s[p][valid][take]
-    return out_rows, out_scores
+    # the one tie rule, as a single process applies it: a subject's first image in that order
+    return _first_subjects(r, s, np.asarray(subject_codes), length, k_max=2)
 
 
 def sharded_search(
