@@ -294,11 +294,9 @@ def image_features_for(
         failed = (out["status"] == OK) & (part["status"].to_numpy() != OK)
         out.loc[failed, "status"] = part.loc[failed.to_numpy(), "status"].to_numpy()
         out.loc[failed, "detail"] = part.loc[failed.to_numpy(), "detail"].to_numpy()
-    for part in parts:
-        for col in part.columns:
-            if col in model.features:
-                out[col] = part[col].to_numpy()
-    return out
+    # one concat, not one insert per feature (a hundred-odd embedding columns)
+    columns = {col: part[col].to_numpy() for part in parts for col in part.columns if col in model.features}
+    return pd.concat([out, pd.DataFrame(columns, index=out.index)], axis=1)
 
 
 def _embedding_table(images: pd.DataFrame, spec: EmbeddingSpec, cache_dir: Path | None, progress: bool,
