@@ -6,7 +6,7 @@ The registry here reads the URLs from the same module constants deepface downloa
 and friends, ``Yolo.YoloModel``, the cascade table of ``OpenCv``, retina-face's ``WEIGHTS_URLS``) for the
 backend engine deepface runs on, and names each file as deepface's own
 ``download_all_models_in_one_shot`` does: the last part of the primary URL, with a ``.bz2``/``.zip``
-archive suffix removed (the archive is unpacked after download). tests/test_weights.py checks the result
+archive suffix removed (the archive is unpacked after download). tests/embed/test_weights.py checks the result
 against what each model class really asks ``download_weights_if_necessary`` for.
 
 Which bytes each file must hold, and which registry packages carry them, is in

@@ -32,7 +32,7 @@ outcomes) and the statistic recomputed. What is permuted, and why:
   Fisher's 0.063, a claim one false match cannot carry. The null tested is therefore
   "clusters of one size have the same distribution of errors whatever their group"; under it
   the test is exact for any sample size. The price is power (measured in
-  tests/test_group_tests.py): clusters whose size no other group has never move.
+  tests/metrics/test_group_tests.py): clusters whose size no other group has never move.
 * A cluster whose pairs fall in several groups (possible only with image-level labels) cannot
   be moved as a unit; its part in each group stays in place in every permutation (a restricted
   permutation test, still exact) and is counted in ``n_fixed_clusters``. With fewer than 2

