@@ -57,7 +57,7 @@ from numpy.typing import ArrayLike, NDArray
 from frbench.groups import ALL, Groups
 from frbench.metrics.counts import pair_arrays
 from frbench.metrics.group_rules import (
-    SUMMARY_COLUMNS,
+    SUMMARY_COLUMNS,  # noqa: F401  (fairness.csv's columns, imported from here by callers)
     UNDEFINED,
     VERIFICATION_RATES,
     Rate,
