@@ -205,8 +205,7 @@ def det_by_group(pairs: pd.DataFrame, groups: Groups, name: str | None) -> pd.Da
     ok = pairs["ok"].to_numpy(dtype=bool)
     units = [(ALL, ok)]
     if name is not None:
-        la, lb = groups.side_labels(pairs, name)
-        units += [(g, ok & (la == g) & (lb == g)) for g in sorted(set(la[ok]) & set(lb[ok]))]
+        units += groups.pair_groups(pairs, name, among=ok)
     parts = []
     for group, mask in units:
         if mated[mask].any() and (~mated[mask]).any():
