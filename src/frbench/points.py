@@ -82,8 +82,8 @@ class Threshold:
     ``kind`` says how it was set (:data:`KINDS`); ``target`` is the rate it was set at (an FMR,
     or an FPIR for ``target_fpir``), NaN for deepface's default and fixed values. ``fold`` is
     ``all`` for a threshold set on the whole run, else the held-out fold a fold-calibrated
-    threshold decides (its ``value`` was set on the other folds; NaN for the pooled rows).
-    Build one with the constructors below, which name it.
+    threshold decides (its ``value`` was set on the other folds). Build one with the
+    constructors below, which name it.
     """
 
     name: str
