@@ -17,7 +17,7 @@ from frbench.measure.protocols import ExhaustivePairs
 from frbench.points import OperatingPoints, Threshold, fixed_name, rate_text, target_fmr_name, target_fpir_name
 from frbench.workflows.run import run_benchmark
 from tests.synthetic_scores import imported_run_config
-from tests.test_protocol_equivalence import synthetic
+from tests.behaviour.test_protocol_equivalence import synthetic
 
 THREE = [1.0e-3, 1.2e-3, 1.5e-3]
 
