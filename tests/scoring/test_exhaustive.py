@@ -197,6 +197,18 @@ def test_hand_computed_case() -> None:
     np.testing.assert_array_equal(result.mated_scores, [1.0])
 
 
+def test_cell_counts_name_thresholds_by_position_even_when_two_share_a_similarity() -> None:
+    emb, subject, groups = hand_case()
+    result = exhaustive_scores(emb, subject, groups, [0.5, 0.5, 0.9], [])
+    cells = cell_counts(result, {"gender": ["female", "male"]}, names=["fixed=0.5", "deepface_default", "fixed=0.9"])
+    per_name = cells.groupby("threshold_name", sort=False).size()
+    assert per_name.index.tolist() == ["fixed=0.5", "deepface_default", "fixed=0.9"]
+    assert per_name.nunique() == 1
+    assert (cells.loc[cells["threshold_name"] == "fixed=0.9", "threshold"] == 0.9).all()
+    with pytest.raises(ValueError, match="2 threshold names for 3 thresholds"):
+        cell_counts(result, names=["a", "b"])
+
+
 def test_cell_counts_and_per_group_fmr_tables() -> None:
     emb, subject, groups = hand_case()
     result = exhaustive_scores(emb, subject, groups, [0.5], [0.2])

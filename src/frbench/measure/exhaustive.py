@@ -70,10 +70,7 @@ def measure_exhaustive(
     thresholds = points.values()
 
     mated = mated_pairs(images, enrolled, result, status, groups)
-    cells = cell_counts(result, categories)
-    # cell_counts gives one block of rows per threshold, in order: named by position, as two
-    # thresholds may share a similarity
-    cells.insert(0, "threshold_name", np.repeat(points.names, len(cells) // max(len(points), 1)))
+    cells = cell_counts(result, categories, names=points.names)
     counts = exhaustive_counts(pair_counts(mated, groups, thresholds), cells, images, enrolled, groups)
     per_group = add_subject_weighted_fnmr(rates_from_counts(
         counts, config.stats.confidence_level, points.fmr_targets(), config.stats.min_group_subjects

@@ -612,7 +612,8 @@ class _Accumulators:
 CELL_COLUMNS = ("attribute", "group_a", "group_b", "threshold", "target_fmr", "n_nonmated", "n_fm")
 
 
-def cell_counts(result: ExhaustiveResult, categories: Mapping[str, Sequence[str]] | None = None) -> pd.DataFrame:
+def cell_counts(result: ExhaustiveResult, categories: Mapping[str, Sequence[str]] | None = None,
+                names: Sequence[str] | None = None) -> pd.DataFrame:
     """The per-cell counts of ``result`` as a tidy table, one row per threshold x cell.
 
     Parameters
@@ -620,6 +621,9 @@ def cell_counts(result: ExhaustiveResult, categories: Mapping[str, Sequence[str]
     result : ExhaustiveResult
     categories : mapping attribute -> group names, optional
         Name of each code (``categories[a][code]``); without it groups are named by their code.
+    names : threshold names, optional
+        One per threshold of ``result``, in its order: a first column ``threshold_name``. Named by
+        position, never by value, as two thresholds may share a similarity.
 
     Returns
     -------
@@ -634,10 +638,15 @@ def cell_counts(result: ExhaustiveResult, categories: Mapping[str, Sequence[str]
         rows.append((ALL, ALL, ALL, threshold, target, result.n_nonmated, int(result.n_fm[t])))
         for a, nonmated in result.cell_nonmated.items():
             G = nonmated.shape[0]
-            names = list(categories.get(a, [str(c) for c in range(G)]))
-            if len(names) < G:
-                raise ValueError(f"categories[{a!r}] names {len(names)} groups, but codes go up to {G - 1}")
+            labels = list(categories.get(a, [str(c) for c in range(G)]))
+            if len(labels) < G:
+                raise ValueError(f"categories[{a!r}] names {len(labels)} groups, but codes go up to {G - 1}")
             fm = result.cell_fm[a][t]
             for g, h in zip(*np.triu_indices(G)):
-                rows.append((a, names[g], names[h], threshold, target, int(nonmated[g, h]), int(fm[g, h])))
-    return pd.DataFrame(rows, columns=list(CELL_COLUMNS))
+                rows.append((a, labels[g], labels[h], threshold, target, int(nonmated[g, h]), int(fm[g, h])))
+    cells = pd.DataFrame(rows, columns=list(CELL_COLUMNS))
+    if names is not None:
+        if len(names) != len(result.thresholds):
+            raise ValueError(f"{len(names)} threshold names for {len(result.thresholds)} thresholds")
+        cells.insert(0, "threshold_name", np.repeat(list(names), len(cells) // max(len(names), 1)))
+    return cells

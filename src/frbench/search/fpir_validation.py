@@ -40,9 +40,7 @@ def run_cells(images: pd.DataFrame, matrix: np.ndarray, usable: np.ndarray, name
         code, cat = pd.factorize(pd.Series(groups.image_labels(keep, name)), sort=True)
         codes[name], cats[name] = code, list(cat)
     result = exhaustive_scores(matrix[usable], subjects, codes, thresholds=list(thresholds.values()))
-    cells = cell_counts(result, cats)
-    cells.insert(0, "threshold_name", cells["threshold"].map({v: k for k, v in thresholds.items()}))
-    return cells
+    return cell_counts(result, cats, names=list(thresholds))
 
 
 def _composition(gallery: pd.DataFrame, groups: Groups, name: str) -> dict[str, float]:
