@@ -6,6 +6,9 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+# The two studies' names (StudyResult.kind, ``frbench run --json``'s ``kind``).
+VERIFICATION, IDENTIFICATION = "verification", "identification"
+
 
 @dataclass
 class Measures:

@@ -29,7 +29,7 @@ from frbench.embed.duplicates import copies_caveat, identical_embeddings
 from frbench.embed.weights import ensure_weights
 from frbench.errors import ConfigError, DatasetError
 from frbench.groups import Groups
-from frbench.measure.result import Measures
+from frbench.measure.result import VERIFICATION, Measures
 from frbench.report.files import write_csv, write_json, write_text
 from frbench.report.output_dir import check_output_dir, output_lock
 from frbench.studies import Study, StudyInputs, StudyResult, study_for
@@ -63,7 +63,7 @@ class RunResult:
     # the measured tables behind every plot (None for identification runs)
     measures: Measures | None = None
     groups: Groups | None = None
-    kind: str = "verification"
+    kind: str = VERIFICATION
     group_tests: pd.DataFrame | None = None
 
 
