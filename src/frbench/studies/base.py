@@ -26,7 +26,7 @@ from frbench.datasets import Dataset
 from frbench.embed import Embeddings
 from frbench.embed.backend import Pipeline
 from frbench.groups import Groups
-from frbench.measure.result import IDENTIFICATION, VERIFICATION, Measures
+from frbench.measure.result import Measures
 from frbench.metrics.grouped import failure_to_enrol
 from frbench.tables import OK
 

@@ -17,6 +17,7 @@ import pandas as pd
 
 from frbench.config import Config
 from frbench.datasets import Dataset
+from frbench.measure.result import IDENTIFICATION
 from frbench.report.markdown import TOOL_CAVEATS, md_table
 from frbench.search.identification import (
     CompositionParams,
@@ -31,9 +32,7 @@ from frbench.search.identification import (
     write_identification_plots,
 )
 from frbench.search.measures import FPIR_PREFIX
-from frbench.studies.base import (
-    IDENTIFICATION, Figures, NothingMeasured, StudyInputs, StudyResult, enrolment_tables,
-)
+from frbench.studies.base import Figures, NothingMeasured, StudyInputs, StudyResult, enrolment_tables
 
 
 def identification_params(config: Config) -> IdentificationParams:

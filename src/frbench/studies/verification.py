@@ -27,7 +27,7 @@ from frbench.measure.differentials import Differentials, measure_differentials
 from frbench.measure.exhaustive import measure_exhaustive
 from frbench.measure.listed import measure_listed
 from frbench.measure.operating_points import eer_table
-from frbench.measure.result import Measures
+from frbench.measure.result import VERIFICATION, Measures
 from frbench.measure.thresholds import primary_threshold
 from frbench.metrics.fairness import fte_differentials
 from frbench.pairs.protocols import generated_pairs
@@ -39,9 +39,7 @@ from frbench.report.plots import plot_ita_histogram
 from frbench.scoring.imported import import_scores, own_scores
 from frbench.scoring.multiple_faces import best_face_similarities
 from frbench.scoring.similarity import distance_from_similarity, pair_similarities
-from frbench.studies.base import (
-    VERIFICATION, Figures, NothingMeasured, StudyInputs, StudyResult, enrolment_tables,
-)
+from frbench.studies.base import Figures, NothingMeasured, StudyInputs, StudyResult, enrolment_tables
 from frbench.tables import OK
 
 DECISION_PREFIX = "match_"

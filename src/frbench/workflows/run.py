@@ -88,6 +88,22 @@ class Embedded:
     dataset: Dataset
 
 
+@dataclass(frozen=True)
+class RunContext:
+    """What every stage of one run shares: its config and folder, where embeddings are cached, how
+    many workers, progress bars and log, and the timings the manifest records (filled in by the stages)."""
+
+    config: Config
+    out_dir: Path
+    run_id: str
+    cache_dir: Path
+    workers: int | None
+    progress: bool
+    log: Callable[[str], None]
+    started: float = field(default_factory=time.time)
+    timings: dict[str, float] = field(default_factory=dict)
+
+
 def groups_of(config: Config) -> Groups:
     """The groups a config reports: its ``groups`` and ``intersections``."""
     return Groups.of(config.groups, config.intersections)
@@ -136,31 +152,19 @@ def run_benchmark(
 
 def _run_benchmark(config: Config, out_dir: Path, data_root: Path | None, progress: bool, workers: int | None,
                    log: Callable[[str], None], run_id: str) -> RunResult:
-    started = time.time()
-    timings: dict[str, float] = {}
-    cache_dir = resolve_cache_dir(config.cache.dir)
-    n_workers = workers if workers is not None else config.execution.workers
+    run = RunContext(config, out_dir, run_id, resolve_cache_dir(config.cache.dir),
+                     workers if workers is not None else config.execution.workers, progress, log)
     study = study_for(config)
     pipeline = pipeline_from_config(config) if study.embeds else None
     if pipeline is not None:
         # before the dataset is read: absent weights (offline) or packages stop the run at once
         ensure_weights(pipeline.model, pipeline.detector, config.offline, log=log)
-    loaded = load_inputs(config, study, data_root, cache_dir, n_workers, progress, timings, log)
-    embedded = embed(config, loaded, pipeline, cache_dir, n_workers, progress, timings)
-    t = time.perf_counter()
+    loaded = load_inputs(run, study, data_root)
+    embedded = embed(run, loaded, pipeline)
     inputs = StudyInputs(config, embedded.dataset, loaded.images, loaded.pairs, embedded.embeddings, loaded.groups,
                          pipeline, loaded.ita_table)
-    stop = study.nothing_measurable(inputs)
-    if stop is not None:
-        # before measuring: with nothing to measure the failures are still written, never lost
-        write_nothing_measured(inputs, stop, out_dir, run_id)
-    result = study.evaluate(inputs)
-    timings["measure_s"] = time.perf_counter() - t
-    manifest = build_manifest(config, inputs.dataset, inputs.images, inputs.pairs, result.pair_counts, pipeline,
-                              result.thresholds, embedded.stats, timings, cache_dir, loaded.groups.columns)
-    manifest.update(result.manifest_extra)
-    manifest["run_id"] = run_id
-    write_run(result, manifest, out_dir, timings, started)
+    result = evaluate(run, study, inputs)
+    manifest = write_run(run, inputs, embedded.stats, result)
     return RunResult(
         out_dir, result.per_group, result.scores, result.thresholds, result.failure_to_enrol, result.fairness,
         embedded.stats, manifest, accuracy=result.accuracy, fold_accuracy=result.fold_accuracy, eer=result.eer,
@@ -168,13 +172,13 @@ def _run_benchmark(config: Config, out_dir: Path, data_root: Path | None, progre
     )
 
 
-def load_inputs(config: Config, study: Study, data_root: Path | None, cache_dir: Path, n_workers: int | None,
-                progress: bool, timings: dict[str, float], log: Callable[[str], None]) -> Loaded:
+def load_inputs(run: RunContext, study: Study, data_root: Path | None) -> Loaded:
     """Stage 1: the dataset, the study's selection of it, its annotations (skin tone), checked and validated."""
+    config = run.config
     t = time.perf_counter()
     dataset = load_dataset(config.dataset, resolve_data_root(data_root))
     images, pairs = study.select(config, dataset)
-    timings["load_dataset_s"] = time.perf_counter() - t
+    run.timings["load_dataset_s"] = time.perf_counter() - t
     ita_table = None
     if config.annotate.skin_tone is not None or config.annotate.skin_tone_labels:
         check_attributes(config, images, dataset.name, still_to_come=ANNOTATION_COLUMNS)
@@ -182,44 +186,44 @@ def load_inputs(config: Config, study: Study, data_root: Path | None, cache_dir:
         # A subject's tone is the median over all its images in the dataset, not only those in pairs.
         subjects = dataset.images[dataset.images["subject_id"].isin(set(images["subject_id"]))]
         annotated, ita_table = apply_annotations(
-            config.annotate, subjects, cache_dir, workers=n_workers or 1, progress=progress,
+            config.annotate, subjects, run.cache_dir, workers=run.workers or 1, progress=run.progress,
             max_pixels=config.dataset.max_pixels,
         )
         images = images.drop(columns=[c for c in annotated.columns if c in images.columns and c not in ("image_id",)]
                              ).merge(annotated, on="image_id", how="left", validate="one_to_one")
-        timings["annotate_s"] = time.perf_counter() - t
+        run.timings["annotate_s"] = time.perf_counter() - t
     check_attributes(config, images, dataset.name)
     groups = groups_of(config)
     images = validate_image_table(images, groups.columns)
     if pairs is not None:
         pairs = validate_pair_table(pairs, images["image_id"])
-    log(
+    run.log(
         f"{dataset.name}: {len(images)} images of {images['subject_id'].nunique()} subjects, "
         + (f"{len(pairs)} pairs" if pairs is not None else "all pairs (exhaustive)")
     )
     return Loaded(dataset, images, pairs, groups, ita_table)
 
 
-def embed(config: Config, loaded: Loaded, pipeline: Pipeline | None, cache_dir: Path, n_workers: int | None,
-          progress: bool, timings: dict[str, float]) -> Embedded:
+def embed(run: RunContext, loaded: Loaded, pipeline: Pipeline | None) -> Embedded:
     """Stage 2: every selected image through the pipeline (none where no model runs: imported scores)."""
     if pipeline is None:
         stats = EmbedStats(n_images=len(loaded.images), n_cached=0, n_computed=0, n_failed=0, seconds=0.0,
                            executor="none (imported scores)", workers=0)
         return Embedded(None, stats, loaded.dataset)
+    config = run.config
     t = time.perf_counter()
     embeddings, stats = embed_images(
         loaded.images,
         pipeline,
-        cache_dir=cache_dir,
+        cache_dir=run.cache_dir,
         executor=config.execution.executor,
-        workers=n_workers,
-        progress=progress,
+        workers=run.workers,
+        progress=run.progress,
         offline=config.offline,
         scheduler=config.execution.scheduler,
         max_pixels=config.dataset.max_pixels,
     )
-    timings["embed_s"] = time.perf_counter() - t
+    run.timings["embed_s"] = time.perf_counter() - t
     dataset = loaded.dataset
     copies = copies_caveat(identical_embeddings(embeddings.image_ids, embeddings.matrix, embeddings.status), loaded.pairs)
     if copies is not None:
@@ -227,11 +231,27 @@ def embed(config: Config, loaded: Loaded, pipeline: Pipeline | None, cache_dir: 
     return Embedded(embeddings, stats, dataset)
 
 
-def write_run(result: StudyResult, manifest: dict[str, Any], out_dir: Path, timings: dict[str, float],
-              started: float) -> None:
-    """Stage 4: every file of the run into ``out_dir``, after removing every earlier run's output
+def evaluate(run: RunContext, study: Study, inputs: StudyInputs) -> StudyResult:
+    """Stage 3: the study's measurement; where nothing can be measured, the failures are written (never
+    lost) and DatasetError raised instead (:func:`write_nothing_measured`)."""
+    t = time.perf_counter()
+    stop = study.nothing_measurable(inputs)
+    if stop is not None:
+        write_nothing_measured(inputs, stop, run.out_dir, run.run_id)
+    result = study.evaluate(inputs)
+    run.timings["measure_s"] = time.perf_counter() - t
+    return result
+
+
+def write_run(run: RunContext, inputs: StudyInputs, stats: EmbedStats, result: StudyResult) -> dict[str, Any]:
+    """Stage 4: every file of the run into its folder, after removing every earlier run's output
     (:func:`~frbench.workflows.manifest.clear_outputs`); the manifest last, as its presence marks a
-    complete run. The manifest's ``outputs`` lists the sha256 of each file written."""
+    complete run. Returns the manifest, whose ``outputs`` lists the sha256 of each file written."""
+    config, out_dir = run.config, run.out_dir
+    manifest = build_manifest(config, inputs.dataset, inputs.images, inputs.pairs, result.pair_counts, inputs.pipeline,
+                              result.thresholds, stats, run.timings, run.cache_dir, inputs.groups.columns)
+    manifest.update(result.manifest_extra)
+    manifest["run_id"] = run.run_id
     out_dir.mkdir(parents=True, exist_ok=True)
     clear_outputs(out_dir)
     for name, table in result.tables.items():
@@ -240,11 +260,12 @@ def write_run(result: StudyResult, manifest: dict[str, Any], out_dir: Path, timi
         write_json(out_dir / name, document)
     t = time.perf_counter()
     figures = result.write_files(out_dir)
-    timings["figures_s"] = time.perf_counter() - t
+    run.timings["figures_s"] = time.perf_counter() - t
     write_text(out_dir / "report.md", result.report(manifest, figures))
-    timings["total_s"] = time.time() - started
+    run.timings["total_s"] = time.time() - run.started
     record_outputs(manifest, out_dir, [*result.tables, *result.documents, *figures.recorded, "report.md"])
     write_json(out_dir / "manifest.json", manifest)
+    return manifest
 
 
 def write_nothing_measured(inputs: StudyInputs, stop: NothingMeasured, out_dir: Path, run_id: str) -> None:
