@@ -1,4 +1,7 @@
-"""What measuring one run produces, whatever its protocol: the tables every report is written from."""
+"""What measuring one verification (1:1) run produces, whatever its pairs: the tables its report is written from.
+
+A study's full result, 1:1 or 1:N, is :class:`frbench.studies.base.StudyResult`; these are its 1:1 measures.
+"""
 
 from __future__ import annotations
 
