@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from frbench.config import validate_config
 from frbench.errors import ConfigError
 from frbench.groups import Groups
-from frbench.measure.protocols import ExhaustivePairs
+from frbench.studies.verification import ExhaustivePairs
 from frbench.points import OperatingPoints, Threshold, fixed_name, rate_text, target_fmr_name, target_fpir_name
 from frbench.workflows.run import run_benchmark
 from tests.synthetic_scores import imported_run_config
@@ -117,7 +117,7 @@ def test_exhaustive_thresholds_at_one_similarity_keep_their_own_names() -> None:
         # a few dozen impostors: every target below 1/n sets the same threshold, above every impostor
         "thresholds": {"deepface_default": False, "target_fmr": [1e-4, 1.2e-4], "fixed": [0.1]},
     })
-    measures = ExhaustivePairs().evaluate(config, images, None, embeddings, Groups(["gender"])).measures
+    measures = ExhaustivePairs().measure(config, images, None, embeddings, Groups(["gender"])).measures
     assert measures.thresholds["fmr=1e-04"] == measures.thresholds["fmr=1.2e-04"]
     cells = measures.cells
     assert cells.groupby("threshold_name", sort=False).size().index.tolist() == ["fixed=0.1", "fmr=1e-04", "fmr=1.2e-04"]

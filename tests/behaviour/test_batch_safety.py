@@ -47,7 +47,7 @@ GATED_RUN = textwrap.dedent(
     """
     import sys, time
     from pathlib import Path
-    import frbench.measure.protocols as protocols
+    import frbench.studies.verification as protocols
 
     gate = Path(sys.argv[1])
     real = protocols.import_scores

@@ -10,7 +10,7 @@ import yaml
 
 from frbench.config import load_config, validate_config
 from frbench.datasets import load_dataset
-from frbench.measure.protocols import protocol_for
+from frbench.studies import study_for
 from tests.conftest import REPO
 
 README = (REPO / "README.md").read_text()
@@ -41,6 +41,6 @@ def test_the_quick_config_is_the_size_its_comment_and_the_readme_say(lfw: Path) 
     comment = path.read_text().splitlines()[0]
     pairs, images = (int(n) for n in re.search(r"\((\d+) pairs, (\d+) images\)", comment).groups())
     config = load_config(path)
-    chosen_images, chosen_pairs = protocol_for(config).select(config, load_dataset(config.dataset, lfw.parent))
+    chosen_images, chosen_pairs = study_for(config).select(config, load_dataset(config.dataset, lfw.parent))
     assert (len(chosen_pairs), len(chosen_images)) == (pairs, images)
     assert f"embeds {images} images" in " ".join(README.split())

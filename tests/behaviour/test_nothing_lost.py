@@ -21,7 +21,8 @@ from frbench.cli.app import main
 from frbench.config import validate_config
 from frbench.errors import FrbenchError
 from frbench.report.files import atomic_write_bytes, write_csv
-from frbench.workflows.run import RUN_TABLES, run_benchmark
+from frbench.workflows.manifest import RUN_OUTPUTS
+from frbench.workflows.run import run_benchmark
 from tests.builders import csv_config, make_csv_dataset
 
 needs_dlib = pytest.mark.skipif(
@@ -103,7 +104,7 @@ def test_a_run_stopped_while_writing_leaves_no_manifest_even_over_an_old_run(tmp
     def crash(*args: object, **kwargs: object) -> str:
         raise RuntimeError("killed while rendering the report")
 
-    monkeypatch.setattr("frbench.workflows.run.render_report", crash)
+    monkeypatch.setattr("frbench.studies.verification.render_report", crash)
     other = validate_config(csv_config(root, tmp_path / "cache", thresholds={"fixed": [0.9]}))
     with pytest.raises(RuntimeError):
         run_benchmark(other, out_dir=tmp_path / "run", progress=False)
@@ -115,7 +116,7 @@ def test_a_run_stopped_while_writing_leaves_no_manifest_even_over_an_old_run(tmp
 
 @needs_dlib
 def test_run_tables_lists_every_file_a_run_writes(tmp_path: Path) -> None:
-    """RUN_TABLES is what a rerun clears: it must name every table, or an old one could survive."""
+    """RUN_OUTPUTS is what a rerun clears: it must name every table, or an old one could survive."""
     root = make_csv_dataset(tmp_path / "data", n_subjects=2, per_subject=2)
     config = validate_config(csv_config(
         root, tmp_path / "cache", groups=["gender", "skin_tone"], annotate={"skin_tone": "ita"},
@@ -125,7 +126,7 @@ def test_run_tables_lists_every_file_a_run_writes(tmp_path: Path) -> None:
     exhaustive = validate_config(csv_config(root, tmp_path / "cache", pairs={"protocol": "exhaustive"}))
     run_benchmark(exhaustive, out_dir=tmp_path / "ex", progress=False)
     written = {p.name for d in ("run", "ex") for p in (tmp_path / d).iterdir() if p.is_file()}
-    assert written - {"manifest.json"} <= set(RUN_TABLES)
+    assert written - {"manifest.json"} <= set(RUN_OUTPUTS)
     assert {"skin_tone_ita.csv", "per_group_thresholds.csv", "cell_counts.csv"} <= written
 
 

@@ -17,7 +17,7 @@ import pytest
 from frbench.config import validate_config
 from frbench.embed import Embeddings
 from frbench.groups import Groups
-from frbench.measure.protocols import ExhaustivePairs, ListedPairs, score_listed_pairs
+from frbench.studies.verification import ExhaustivePairs, ListedPairs, score_listed_pairs
 
 COUNTS = ["threshold_name", "attribute", "group", "n_subjects", "n_mated", "n_nonmated", "n_fnm", "n_fm", "n_failed"]
 
@@ -58,16 +58,16 @@ def test_listed_and_exhaustive_protocols_give_identical_counts() -> None:
         "groups": ["gender", "race"], "intersections": [["gender", "race"]],
         "thresholds": {"deepface_default": False, "target_fmr": [], "fixed": fixed, "fold_calibrated": False},
     })
-    listed = ListedPairs().evaluate(config, images, pairs, embeddings, groups).measures.per_group
+    listed = ListedPairs().measure(config, images, pairs, embeddings, groups).measures.per_group
     exhaustive_config = config.model_copy(update={"pairs": config.pairs.model_copy(update={"protocol": "exhaustive"})})
-    exhaustive = ExhaustivePairs().evaluate(exhaustive_config, images, None, embeddings, groups).measures.per_group
+    exhaustive = ExhaustivePairs().measure(exhaustive_config, images, None, embeddings, groups).measures.per_group
 
     assert len(listed) == len(exhaustive) == 3 * (1 + 2 + 2 + 4)
     pd.testing.assert_frame_equal(listed[COUNTS], exhaustive[COUNTS])
     rates = ["fnmr", "fmr", "fnmr_ci_low", "fnmr_ci_high", "fmr_ci_low", "fmr_ci_high", "gfar", "gfrr",
              "fmr_rule3_bound", "fmr_resolves", "fnmr_resolves", "in_summaries"]
     pd.testing.assert_frame_equal(listed[rates], exhaustive[rates])
-    cells = ExhaustivePairs().evaluate(exhaustive_config, images, None, embeddings, groups).measures.cells
+    cells = ExhaustivePairs().measure(exhaustive_config, images, None, embeddings, groups).measures.cells
     failed = images["image_id"].iloc[4]
     enrolled_nonmated = (~pairs["mated"] & (pairs["image_a"] != failed) & (pairs["image_b"] != failed)).sum()
     assert set(cells.loc[cells["attribute"] == "all", "n_nonmated"]) == {enrolled_nonmated}
@@ -85,8 +85,8 @@ def test_cross_group_matrices_agree(seed: int) -> None:
         "name": "eq", "dataset": {"name": "x"}, "model": {"name": "Dlib", "distance_metric": "cosine"},
         "groups": ["gender"], "thresholds": {"deepface_default": False, "target_fmr": [], "fixed": [0.1]},
     })
-    listed = ListedPairs().evaluate(config, images, pairs, embeddings, groups).measures.cross_group
+    listed = ListedPairs().measure(config, images, pairs, embeddings, groups).measures.cross_group
     exhaustive_config = config.model_copy(update={"pairs": config.pairs.model_copy(update={"protocol": "exhaustive"})})
-    exhaustive = ExhaustivePairs().evaluate(exhaustive_config, images, None, embeddings, groups).measures.cross_group
+    exhaustive = ExhaustivePairs().measure(exhaustive_config, images, None, embeddings, groups).measures.cross_group
     keys = ["attribute", "threshold_name", "g_a", "g_b", "n_nonmated", "n_fm"]
     pd.testing.assert_frame_equal(listed[keys], exhaustive[keys])

@@ -114,7 +114,7 @@ def test_distances_shown_in_deepfaces_convention_invert_the_similarity(metric, d
 def test_scores_and_thresholds_tables_gain_a_distance_column_only_where_deepface_ran():
     from types import SimpleNamespace
 
-    from frbench.workflows.run import with_distance
+    from frbench.studies.verification import with_distance
 
     config = SimpleNamespace(model=SimpleNamespace(distance_metric="euclidean"))
     table = pd.DataFrame({"threshold_name": ["deepface_default"], "threshold": [-0.6]})

@@ -1,4 +1,7 @@
-"""What measuring one run produces, whatever its protocol: the tables every report is written from."""
+"""What measuring one verification (1:1) run produces, whatever its pairs: the tables its report is written from.
+
+A study's full result, 1:1 or 1:N, is :class:`frbench.studies.base.StudyResult`; these are its 1:1 measures.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +10,9 @@ from dataclasses import dataclass, field
 import pandas as pd
 
 from frbench.points import OperatingPoints
+
+# The two studies' names (StudyResult.kind, ``frbench run --json``'s ``kind``).
+VERIFICATION, IDENTIFICATION = "verification", "identification"
 
 
 @dataclass

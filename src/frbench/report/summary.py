@@ -18,6 +18,7 @@ from tabulate import tabulate
 
 from frbench.groups import ALL
 from frbench.metrics.accuracy import BEST_ACCURACY
+from frbench.measure.result import IDENTIFICATION
 from frbench.tables import has_unknown
 
 if TYPE_CHECKING:
@@ -115,10 +116,9 @@ def run_summary(result: RunResult) -> dict[str, Any]:
     """
     manifest = result.manifest
     dataset = manifest.get("dataset", {})
-    per_group, kind = result.per_group, "verification"
-    if "fnir" in per_group.columns:
+    per_group, kind = result.per_group, result.kind
+    if kind == IDENTIFICATION:
         # a search run: FNIR and FPIR take the places of FNMR and FMR (errors per search)
-        kind = "identification"
         per_group = per_group.rename(columns={"fnir": "fnmr", "fpir": "fmr", "fnir_resolves": "fnmr_resolves",
                                               "fpir_resolves": "fmr_resolves"})
     best = None
@@ -184,7 +184,7 @@ def headline(summary: dict[str, Any], width: int | None = None) -> str:
     than 16 characters each).
     """
     d = summary["dataset"]
-    search = summary.get("kind") == "identification"
+    search = summary.get("kind") == IDENTIFICATION
     miss, false, unit = ("FNIR", "FPIR", "searches") if search else ("FNMR", "FMR", "pairs")
     if search:
         pairs = f"{d['n_mated'] + d['n_nonmated']:,} searches ({d['n_mated']:,} mated)"

@@ -20,10 +20,10 @@ import numpy as np
 import pandas as pd
 
 from frbench.groups import Groups
+from frbench.metrics.power import MIN_GROUP_SUBJECTS
 from frbench.report.files import write_csv, write_json
 from frbench.search.measures import (
     DEFAULT_RANKS,
-    FPIR_PREFIX,
     OperatingPoint,
     SearchTable,
     bootstrap_rates,
@@ -255,6 +255,46 @@ def measure_identification(
     )
 
 
+def identification_tables(result: IdentificationResult) -> dict[str, pd.DataFrame]:
+    """The CSV files of ``result`` by name, in writing order (see :func:`write_identification`)."""
+    cands = result.table.candidates.rename(columns={"probe_id": "probe", "candidate_id": "candidate"})
+    tables: dict[str, pd.DataFrame | None] = {
+        "identification.csv": result.identification,
+        "searches.csv": result.searches_csv(),
+        "candidates.csv": cands[["probe", "candidate", "score", "rank"]],
+        "cmc.csv": result.cmc,
+        "candidate_groups.csv": result.candidate_groups,
+        "gallery_size.csv": result.gallery_size,
+        "composition.csv": result.composition,
+        "fpir_prediction_check.csv": result.fpir_check,
+        "fpir_prediction.csv": result.fpir_prediction,
+        "gallery.csv": result.split.gallery,
+        "probes.csv": result.split.probes,
+    }
+    return {name: frame for name, frame in tables.items() if frame is not None}
+
+
+def write_identification_plots(result: IdentificationResult, out_dir: Path) -> list[Path]:
+    """plots/: CMC, candidate groups and gallery-size curves per attribute; returns the paths written."""
+    from frbench.search import plots as p
+
+    written = []
+    attrs = [a for a in result.cmc["attribute"].unique() if a != "all"]
+    names = decided_names(result.points)
+    for attr in attrs:
+        p.plot_cmc(result.cmc, attr, out_dir / "plots" / f"cmc_{attr}.png")
+        written.append(out_dir / "plots" / f"cmc_{attr}.png")
+        for sel in ["rank=1", *names[1:2]]:
+            path = out_dir / "plots" / f"candidate_groups_{attr}_{sel.replace('=', '_')}.png"
+            p.plot_candidate_groups(result.candidate_groups, attr, sel, path)
+            written.append(path)
+        if result.gallery_size is not None and names:
+            path = out_dir / "plots" / f"gallery_size_{attr}.png"
+            p.plot_gallery_size(gallery_size_summary(result.gallery_size), attr, names[min(1, len(names) - 1)], path)
+            written.append(path)
+    return written
+
+
 def write_identification(result: IdentificationResult, out_dir: Path, plots: bool = True) -> list[Path]:
     """Write the tables (and plots) of ``result`` into ``out_dir``; returns the paths written.
 
@@ -266,49 +306,124 @@ def write_identification(result: IdentificationResult, out_dir: Path, plots: boo
     """
     out_dir = Path(out_dir)
     written = []
-
-    def put(name: str, frame: pd.DataFrame | None) -> None:
-        if frame is not None:
-            write_csv(out_dir / name, frame)
-            written.append(out_dir / name)
-
-    put("identification.csv", result.identification)
-    put("searches.csv", result.searches_csv())
-    cands = result.table.candidates.rename(columns={"probe_id": "probe", "candidate_id": "candidate"})
-    put("candidates.csv", cands[["probe", "candidate", "score", "rank"]])
-    put("cmc.csv", result.cmc)
-    put("candidate_groups.csv", result.candidate_groups)
-    put("gallery_size.csv", result.gallery_size)
-    put("composition.csv", result.composition)
-    put("fpir_prediction_check.csv", result.fpir_check)
-    put("fpir_prediction.csv", result.fpir_prediction)
-    put("gallery.csv", result.split.gallery)
-    put("probes.csv", result.split.probes)
+    for name, frame in identification_tables(result).items():
+        write_csv(out_dir / name, frame)
+        written.append(out_dir / name)
     write_json(out_dir / "identification.json", result.record())
     written.append(out_dir / "identification.json")
     if plots:
-        from frbench.search import plots as p
-
-        attrs = [a for a in result.cmc["attribute"].unique() if a != "all"]
-        names = [pt.name for pt in result.points if pt.name.startswith(FPIR_PREFIX)]
-        for attr in attrs:
-            p.plot_cmc(result.cmc, attr, out_dir / "plots" / f"cmc_{attr}.png")
-            written.append(out_dir / "plots" / f"cmc_{attr}.png")
-            for sel in ["rank=1", *names[1:2]]:
-                path = out_dir / "plots" / f"candidate_groups_{attr}_{sel.replace('=', '_')}.png"
-                p.plot_candidate_groups(result.candidate_groups, attr, sel, path)
-                written.append(path)
-            if result.gallery_size is not None and names:
-                path = out_dir / "plots" / f"gallery_size_{attr}.png"
-                p.plot_gallery_size(gallery_size_summary(result.gallery_size), attr, names[min(1, len(names) - 1)], path)
-                written.append(path)
+        written += write_identification_plots(result, out_dir)
     return written
+
+
+# How the 1:1 summaries' words read for searches: a search's FMR is its FPIR, its FNMR its FNIR.
+_SEARCH_WORDING = (
+    (r"(?<![A-Za-z])FNMR(?![A-Za-z])", "FNIR"),
+    (r"(?<![A-Za-z])FMR(?![A-Za-z])", "FPIR"),
+    (r"false non-matches", "missed mated searches"),
+    (r"false non-match", "missed mated search"),
+    (r"false matches", "false-positive searches"),
+    (r"false match", "false-positive search"),
+    (r"no scored pairs", "no completed searches"),
+)
+_RATE_IN = {"fnir": "fnmr", "fpir": "fmr"}
+_RATE_OUT = {"fnmr": "fnir", "fmr": "fpir"}
+# The exact test treats every search as an independent trial; probes of one subject are not.
+SEARCH_TEST_NOTE = "exact test only: each search counted as an independent trial (no clustered test for searches)"
+
+
+def decided_names(points: Sequence[OperatingPoint]) -> list[str]:
+    """The names of the points set at a target FPIR, in order (the thresholds of a search run)."""
+    return [p.name for p in points if p.target_fpir is not None]
+
+
+def _search_words(text: pd.Series) -> pd.Series:
+    out = text.astype(str)
+    for pattern, words in _SEARCH_WORDING:
+        out = out.str.replace(pattern, words, regex=True)
+    return out
+
+
+def _decided_rows(rates: pd.DataFrame, decided: Sequence[str]) -> pd.DataFrame:
+    """The rows of thresholds set at a target FPIR: a threshold decides both FNIR and FPIR there (at
+    ``rank=R`` FPIR is 1 by construction, so no differential of it exists)."""
+    return rates[rates["threshold_name"].isin(list(decided))].reset_index(drop=True)
+
+
+def search_fairness(rates: pd.DataFrame, decided: Sequence[str], min_subjects: int = MIN_GROUP_SUBJECTS) -> pd.DataFrame:
+    """fairness.csv of a search run: the 1:1 summaries (:func:`frbench.metrics.fairness.fairness_summary`)
+    of FNIR and FPIR per probe group, at the thresholds named in ``decided`` (those set at a target FPIR:
+    :func:`decided_names`).
+
+    The summaries are computed by the 1:1 code on the search counts (a search's FNIR in the place of
+    FNMR, its FPIR in that of FMR; the counts of :func:`~frbench.search.measures.search_counts`), then
+    named for search: ``fnir_max_min_ratio``, ``fpir_ratio``, ...; FDR, IR, GARBE and the balanced
+    error ratio keep their names, their definitions say FPIR and FNIR.
+    """
+    from frbench.metrics.fairness import fairness_summary
+
+    rows = _decided_rows(rates, decided)
+    keep = ["threshold_name", "attribute", "group", "n_subjects", "n_mated", "n_fnm", "n_nonmated", "n_fm", "fnir", "fpir"]
+    table = fairness_summary(rows[keep].rename(columns=_RATE_IN), min_subjects=min_subjects)
+    table["measure"] = table["measure"].str.replace(r"^(fnmr|fmr)_", lambda m: _RATE_OUT[m.group(1)] + "_", regex=True)
+    for column in ("reason", "excluded_groups", "definition"):
+        table[column] = _search_words(table[column])
+    table["definition"] = table["definition"] + "; over searches of each probe group"
+    return table
+
+
+def search_group_tests(rates: pd.DataFrame, decided: Sequence[str], min_subjects: int = MIN_GROUP_SUBJECTS, seed: int = 0) -> pd.DataFrame:
+    """group_tests.csv of a search run: the exact test of equal FNIR and of equal FPIR across probe
+    groups (:func:`frbench.metrics.group_tests.exact_tests_from_counts` on the search counts, rates
+    named ``fnir``/``fpir``), at the thresholds named in ``decided``, Holm-corrected over the table."""
+    from frbench.metrics.group_tests import exact_tests_from_counts
+
+    rows = _decided_rows(rates, decided)
+    counts = rows[["threshold_name", "threshold", "attribute", "group", "n_subjects", "n_mated", "n_fnm", "n_nonmated",
+                   "n_fm"]]
+    table = exact_tests_from_counts(counts, min_subjects=min_subjects, seed=seed)
+    table["rate"] = table["rate"].map(_RATE_OUT).fillna(table["rate"])
+    table["excluded_groups"] = _search_words(table["excluded_groups"])
+    table["note"] = np.where(table["n_groups"] >= 2, SEARCH_TEST_NOTE, _search_words(table["note"]))
+    return table
+
+
+def fairness_report_lines(fairness: pd.DataFrame, tests: pd.DataFrame | None) -> list[str]:
+    """report.md's short section on differences between probe groups: per ``fpir=`` threshold and
+    attribute, the max/min ratios of FNIR and FPIR and the exact tests' Holm-adjusted p-values."""
+    lines = [
+        "### Differences between probe groups", "",
+        "The 1:1 summaries and tests, on searches: FNIR and FPIR per probe group at each threshold set at a target "
+        "FPIR (fairness.csv: max/min, max/geometric mean, Fairlearn's difference and ratio, FDR, IR, GARBE; "
+        "group_tests.csv: exact test of equal rates, Holm-corrected, each search an independent trial). A ratio "
+        "resting on fewer than 3 errors is not estimable.", "",
+    ]
+    ratios = fairness[fairness["measure"].isin(["fnir_max_min_ratio", "fpir_max_min_ratio"])]
+    if ratios.empty:
+        return lines + ["No attribute with groups to compare.", ""]
+
+    def shown(row: pd.Series) -> str:
+        return f"{row['value']:.3g}" if row["status"] == "defined" else str(row["status"]).replace("_", " ")
+
+    p_values = {}
+    if tests is not None:
+        for _, t in tests.iterrows():
+            p = t["exact_p_holm"]
+            p_values[(t["threshold_name"], t["attribute"], t["rate"])] = "-" if pd.isna(p) else f"{p:.3g}"
+    lines += ["| threshold | attribute | FNIR max/min | FPIR max/min | p equal FNIR (Holm) | p equal FPIR (Holm) |",
+              "|---|---|---|---|---|---|"]
+    for (name, attribute), part in ratios.groupby(["threshold_name", "attribute"], sort=False):
+        by = part.set_index("measure")
+        cells = [str(name), str(attribute), shown(by.loc["fnir_max_min_ratio"]), shown(by.loc["fpir_max_min_ratio"]),
+                 p_values.get((name, attribute, "fnir"), "-"), p_values.get((name, attribute, "fpir"), "-")]
+        lines.append("| " + " | ".join(cells) + " |")
+    return lines + [""]
 
 
 def report_section(result: IdentificationResult, target: str | None = None) -> str:
     """Markdown for ``report.md``: FNIR at rank 1 and FPIR/FNIR at one target FPIR per group."""
     rates = result.identification
-    names = [p.name for p in result.points if p.name.startswith(FPIR_PREFIX)]
+    names = decided_names(result.points)
     target = target or (names[1] if len(names) > 1 else (names[0] if names else None))
     lines = [
         "## One-to-many search (identification)",

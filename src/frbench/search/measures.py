@@ -87,7 +87,7 @@ COUNT_COLUMNS = (
     "n_failed_mated",
 )
 DEFAULT_RANKS = (1, 5, 10, 20, 50)
-RANK_PREFIX, FPIR_PREFIX = "rank=", "fpir="  # how names begin; what a point is, is read from the point
+RANK_PREFIX = "rank="  # how an investigative point is named; what a point is, is read from the point
 
 
 @dataclass(frozen=True)

@@ -51,20 +51,37 @@ COMPARED_ENTRIES = (
     "config",
 )
 
-# Every table a run may write (1:1 and 1:N); a rerun into the same directory removes them all
-# first, and a run directory holding one its manifest does not list is a mix of two runs.
-RUN_TABLES = (
+# Every file a run may write, 1:1 and 1:N alike (and ``plots/``, which holds its figures). Before a run
+# writes anything, the manifest and all of these go (:func:`clear_outputs`), so that a folder never
+# mixes two runs; a run folder holding one its manifest does not list is such a mix.
+RUN_OUTPUTS = (
     "per_group.csv", "thresholds.csv", "per_group_thresholds.csv", "fold_accuracy.csv", "failure_to_enrol.csv",
     "failures.csv", "fairness.csv", "scores.csv", "skin_tone_ita.csv", "cell_counts.csv", "det_points.csv",
     "cross_group_fmr.csv", "score_distributions.csv", "group_tests.csv", "accuracy.csv", "skin_tone_sensitivity.csv",
     "label_noise.csv",  # the sensitivity table's name before it became one; an old run's goes too
     "score_shift.csv", "subject_fnmr.csv", "fnmr_decomposition.csv", "rates_vs_threshold.csv", "iso19795_10.csv",
     "eer.csv", "report.md",
-)
-SEARCH_TABLES = (
     "identification.csv", "searches.csv", "candidates.csv", "cmc.csv", "candidate_groups.csv", "gallery_size.csv",
     "composition.csv", "fpir_prediction_check.csv", "fpir_prediction.csv", "gallery.csv", "probes.csv", "identification.json",
 )
+PLOTS = "plots"
+PLOT_SUFFIX = ".png"
+
+
+def clear_outputs(out_dir: Path) -> None:
+    """Remove what an earlier run left in ``out_dir``: its manifest first (it marks a complete run, so a
+    run stopped from here on leaves none beside a mix of tables), then every file of ``RUN_OUTPUTS`` and
+    every plot in ``plots/`` (the folder too, once empty). Files a run never writes are left alone."""
+    out_dir = Path(out_dir)
+    for name in ("manifest.json", *RUN_OUTPUTS):
+        (out_dir / name).unlink(missing_ok=True)
+    plots = out_dir / PLOTS
+    if plots.is_dir() and not plots.is_symlink():
+        for path in plots.iterdir():
+            if path.suffix == PLOT_SUFFIX and (path.is_file() or path.is_symlink()):
+                path.unlink()
+        if not any(plots.iterdir()):
+            plots.rmdir()
 
 
 def new_run_id() -> str:
@@ -102,7 +119,7 @@ def run_dir_problems(run_dir: Path, manifest: Mapping[str, Any]) -> list[str] | 
             problems.append(f"{name}: written by {run} (manifest.json) but missing")
         elif file_sha256(path) != digest:
             problems.append(f"{name}: not the file {run} wrote (sha256 differs from manifest.json: another run's, or edited)")
-    for name in (*RUN_TABLES, *SEARCH_TABLES):
+    for name in RUN_OUTPUTS:
         if name not in outputs and (Path(run_dir) / name).is_file():
             problems.append(f"{name}: not written by {run} (not in manifest.json: another run's)")
     return problems

@@ -1,7 +1,10 @@
-"""One benchmark run end to end: dataset -> pairs -> embeddings -> scores -> thresholds -> tables.
+"""One benchmark run end to end: dataset -> (annotations) -> embeddings -> study -> files and manifest.
 
-``run_benchmark`` is what ``frbench run`` calls; every stage is a function of its own module, so
-this file only wires them together and records what was done in the manifest.
+``run_benchmark`` is what ``frbench run`` calls. It drives whichever study the config names
+(:func:`frbench.studies.study_for`: verification or identification) through four stages, each a
+function of its own: :func:`load_inputs` (dataset, annotations, validated tables), :func:`embed`,
+``study.evaluate`` and :func:`write_run` (every file, the manifest last). It never asks which
+study it runs.
 """
 
 from __future__ import annotations
@@ -17,33 +20,22 @@ import pandas as pd
 
 from frbench.annotate.apply import apply_annotations
 from frbench.config import Config, config_errors_named
-from frbench.datasets import load_dataset
+from frbench.datasets import Dataset, load_dataset
 from frbench.datasets.registry import resolve_data_root
-from frbench.embed import EmbedStats, embed_images
+from frbench.embed import EmbedStats, Embeddings, embed_images
 from frbench.embed.backend import Pipeline
 from frbench.embed.cache import resolve_cache_dir
 from frbench.embed.duplicates import copies_caveat, identical_embeddings
 from frbench.embed.weights import ensure_weights
 from frbench.errors import ConfigError, DatasetError
 from frbench.groups import Groups
-from frbench.measure.differentials import measure_differentials
-from frbench.measure.operating_points import eer_table
-from frbench.measure.result import Measures
-from frbench.measure.protocols import ExhaustivePairs, IdentificationSearch, protocol_for, scores_table
-from frbench.measure.thresholds import primary_threshold
-from frbench.metrics.fairness import fte_differentials
-from frbench.metrics.grouped import failure_to_enrol
-from frbench.report.differentials import differentials_section, write_differentials
-from frbench.report.figures import write_figures
-from frbench.report.iso19795_10 import iso_map, iso_section
-from frbench.scoring.similarity import distance_from_similarity
+from frbench.measure.result import VERIFICATION, Measures
 from frbench.report.files import write_csv, write_json, write_text
-from frbench.report.markdown import render_report
 from frbench.report.output_dir import check_output_dir, output_lock
-from frbench.report.plots import plot_ita_histogram
+from frbench.studies import Study, StudyInputs, StudyResult, study_for
+from frbench.studies.base import NothingMeasured, enrolment_tables
 from frbench.tables import OK, validate_image_table, validate_pair_table
-from frbench.workflows.identify import write_identification_run
-from frbench.workflows.manifest import RUN_TABLES, build_manifest, new_run_id, record_outputs
+from frbench.workflows.manifest import build_manifest, clear_outputs, new_run_id, record_outputs
 
 # Columns annotate: {skin_tone: ...} adds (frbench.annotate.skin_tone.annotate_skin_tone).
 ANNOTATION_COLUMNS = ("skin_tone", "skin_tone_category")
@@ -51,7 +43,11 @@ ANNOTATION_COLUMNS = ("skin_tone", "skin_tone_category")
 
 @dataclass
 class RunResult:
-    """What a run produced; the same tables are on disk in ``out_dir``."""
+    """What a run produced; the same tables are on disk in ``out_dir``.
+
+    ``kind``: the study's (``verification`` or ``identification``: then ``per_group`` holds FNIR and
+    FPIR per probe group, ``scores`` the searches); ``study``: its full result.
+    """
 
     out_dir: Path
     per_group: pd.DataFrame
@@ -67,6 +63,45 @@ class RunResult:
     # the measured tables behind every plot (None for identification runs)
     measures: Measures | None = None
     groups: Groups | None = None
+    kind: str = VERIFICATION
+    group_tests: pd.DataFrame | None = None
+
+
+@dataclass(frozen=True)
+class Loaded:
+    """The load stage's output: the dataset, the study's images (annotated) and pairs, validated."""
+
+    dataset: Dataset
+    images: pd.DataFrame
+    pairs: pd.DataFrame | None
+    groups: Groups
+    ita_table: pd.DataFrame | None
+
+
+@dataclass(frozen=True)
+class Embedded:
+    """The embed stage's output: embeddings (None where no model runs), their counts, and the
+    dataset with a caveat added where images turned out to be copies of one another."""
+
+    embeddings: Embeddings | None
+    stats: EmbedStats
+    dataset: Dataset
+
+
+@dataclass(frozen=True)
+class RunContext:
+    """What every stage of one run shares: its config and folder, where embeddings are cached, how
+    many workers, progress bars and log, and the timings the manifest records (filled in by the stages)."""
+
+    config: Config
+    out_dir: Path
+    run_id: str
+    cache_dir: Path
+    workers: int | None
+    progress: bool
+    log: Callable[[str], None]
+    started: float = field(default_factory=time.time)
+    timings: dict[str, float] = field(default_factory=dict)
 
 
 def groups_of(config: Config) -> Groups:
@@ -115,245 +150,149 @@ def run_benchmark(
             return _run_benchmark(config, out_dir, data_root, progress, workers, log, run_id)
 
 
-def _run_benchmark(
-    config: Config,
-    out_dir: Path | None,
-    data_root: Path | None,
-    progress: bool,
-    workers: int | None,
-    log: Callable[[str], None],
-    run_id: str,
-) -> RunResult:
-    started = time.time()
-    timings: dict[str, float] = {}
-    cache_dir = resolve_cache_dir(config.cache.dir)
-    n_workers = workers if workers is not None else config.execution.workers
-    protocol = protocol_for(config)
-    pipeline = pipeline_from_config(config) if protocol.embeds else None
+def _run_benchmark(config: Config, out_dir: Path, data_root: Path | None, progress: bool, workers: int | None,
+                   log: Callable[[str], None], run_id: str) -> RunResult:
+    run = RunContext(config, out_dir, run_id, resolve_cache_dir(config.cache.dir),
+                     workers if workers is not None else config.execution.workers, progress, log)
+    study = study_for(config)
+    pipeline = pipeline_from_config(config) if study.embeds else None
     if pipeline is not None:
         # before the dataset is read: absent weights (offline) or packages stop the run at once
         ensure_weights(pipeline.model, pipeline.detector, config.offline, log=log)
+    loaded = load_inputs(run, study, data_root)
+    embedded = embed(run, loaded, pipeline)
+    inputs = StudyInputs(config, embedded.dataset, loaded.images, loaded.pairs, embedded.embeddings, loaded.groups,
+                         pipeline, loaded.ita_table)
+    result = evaluate(run, study, inputs)
+    manifest = write_run(run, inputs, embedded.stats, result)
+    return RunResult(
+        out_dir, result.per_group, result.scores, result.thresholds, result.failure_to_enrol, result.fairness,
+        embedded.stats, manifest, accuracy=result.accuracy, fold_accuracy=result.fold_accuracy, eer=result.eer,
+        measures=result.measures, groups=loaded.groups, kind=result.kind, group_tests=result.group_tests,
+    )
 
+
+def load_inputs(run: RunContext, study: Study, data_root: Path | None) -> Loaded:
+    """Stage 1: the dataset, the study's selection of it, its annotations (skin tone), checked and validated."""
+    config = run.config
     t = time.perf_counter()
     dataset = load_dataset(config.dataset, resolve_data_root(data_root))
-    images, pairs = protocol.select(config, dataset)
-    timings["load_dataset_s"] = time.perf_counter() - t
+    images, pairs = study.select(config, dataset)
+    run.timings["load_dataset_s"] = time.perf_counter() - t
+    ita_table = None
     if config.annotate.skin_tone is not None or config.annotate.skin_tone_labels:
         check_attributes(config, images, dataset.name, still_to_come=ANNOTATION_COLUMNS)
         t = time.perf_counter()
         # A subject's tone is the median over all its images in the dataset, not only those in pairs.
         subjects = dataset.images[dataset.images["subject_id"].isin(set(images["subject_id"]))]
         annotated, ita_table = apply_annotations(
-            config.annotate, subjects, cache_dir, workers=n_workers or 1, progress=progress,
+            config.annotate, subjects, run.cache_dir, workers=run.workers or 1, progress=run.progress,
             max_pixels=config.dataset.max_pixels,
         )
         images = images.drop(columns=[c for c in annotated.columns if c in images.columns and c not in ("image_id",)]
                              ).merge(annotated, on="image_id", how="left", validate="one_to_one")
-        timings["annotate_s"] = time.perf_counter() - t
-    else:
-        ita_table = None
+        run.timings["annotate_s"] = time.perf_counter() - t
     check_attributes(config, images, dataset.name)
     groups = groups_of(config)
     images = validate_image_table(images, groups.columns)
     if pairs is not None:
         pairs = validate_pair_table(pairs, images["image_id"])
-    log(
+    run.log(
         f"{dataset.name}: {len(images)} images of {images['subject_id'].nunique()} subjects, "
         + (f"{len(pairs)} pairs" if pairs is not None else "all pairs (exhaustive)")
     )
+    return Loaded(dataset, images, pairs, groups, ita_table)
 
-    t = time.perf_counter()
-    if protocol.embeds:
-        embeddings, stats = embed_images(
-            images,
-            pipeline,
-            cache_dir=cache_dir,
-            executor=config.execution.executor,
-            workers=n_workers,
-            progress=progress,
-            offline=config.offline,
-            scheduler=config.execution.scheduler,
-            max_pixels=config.dataset.max_pixels,
-        )
-        timings["embed_s"] = time.perf_counter() - t
-        t = time.perf_counter()
-        copies = copies_caveat(identical_embeddings(embeddings.image_ids, embeddings.matrix, embeddings.status), pairs)
-        if copies is not None:
-            dataset = dataclasses.replace(dataset, caveats=[*dataset.caveats, copies])
-    else:
-        embeddings = None
-        stats = EmbedStats(n_images=len(images), n_cached=0, n_computed=0, n_failed=0, seconds=0.0,
+
+def embed(run: RunContext, loaded: Loaded, pipeline: Pipeline | None) -> Embedded:
+    """Stage 2: every selected image through the pipeline (none where no model runs: imported scores)."""
+    if pipeline is None:
+        stats = EmbedStats(n_images=len(loaded.images), n_cached=0, n_computed=0, n_failed=0, seconds=0.0,
                            executor="none (imported scores)", workers=0)
-    if embeddings is not None and protocol.kind != IdentificationSearch.kind:
-        # before measuring: with nothing to score the failures are still written, never lost
-        _stop_if_nothing_scores(config, images, pairs, embeddings, groups, out_dir, run_id)
-    evaluation = protocol.evaluate(config, images, pairs, embeddings, groups)
-    if protocol.kind == IdentificationSearch.kind:
-        # one-to-many search: its own tables (the same per-group engine), not the 1:1 ones
-        return _finish_identification(config, dataset, images, embeddings, evaluation, groups, pipeline, stats,
-                                      timings, cache_dir, out_dir, started, run_id)
-    measures, scores, status, detail = evaluation.measures, evaluation.scores, evaluation.status, evaluation.detail
-    fte = failure_to_enrol(images, status, groups, level=config.stats.confidence_level)
-    if groups.names:
-        # enrolment fails before any threshold: its differentials sit beside the rate summaries
-        differentials = fte_differentials(fte, min_subjects=config.stats.min_group_subjects)
-        measures.fairness = pd.concat([measures.fairness, differentials], ignore_index=True)
-    differentials = measure_differentials(config, scores, groups, measures)
-    timings["measure_s"] = time.perf_counter() - t
-
-    failures = _failures(images, status, detail)
-    manifest = build_manifest(
-        config, dataset, images, pairs, evaluation.pair_counts, pipeline, measures.thresholds, stats, timings,
-        cache_dir, groups.columns,
-    )
-    manifest.update(evaluation.extra)
-    manifest["run_id"] = run_id
-
-    out_dir.mkdir(parents=True, exist_ok=True)
-    # The manifest marks a complete run: an earlier run's goes first, with its tables, so that a
-    # run stopped while writing leaves no manifest beside a mix of old and new tables.
-    for name in ("manifest.json", *RUN_TABLES):
-        (out_dir / name).unlink(missing_ok=True)
-    write_csv(out_dir / "per_group.csv", measures.per_group)
-    write_csv(out_dir / "thresholds.csv", with_distance(measures.threshold_table, "threshold", pipeline, config))
-    if measures.per_group_thresholds is not None:
-        write_csv(out_dir / "per_group_thresholds.csv", measures.per_group_thresholds)
-    if measures.fold_accuracy is not None:
-        write_csv(out_dir / "fold_accuracy.csv", measures.fold_accuracy)
-    write_csv(out_dir / "accuracy.csv", measures.accuracy)
-    write_csv(out_dir / "failure_to_enrol.csv", fte)
-    write_csv(out_dir / "failures.csv", failures)
-    write_csv(out_dir / "fairness.csv", measures.fairness)
-    if measures.group_tests is not None:
-        write_csv(out_dir / "group_tests.csv", measures.group_tests)
-    if measures.label_noise is not None:
-        write_csv(out_dir / "skin_tone_sensitivity.csv", measures.label_noise)
-    write_csv(out_dir / "scores.csv", with_distance(scores_table(scores, groups, measures.thresholds), "score", pipeline,
-                                                    config))
-    eer = None
-    if protocol.kind != ExhaustivePairs.kind:
-        # every score is listed: EER, FMR100, FMR1000, ZeroFMR per group (exhaustive runs list mated pairs only)
-        eer = eer_table(scores, groups, level=config.stats.confidence_level, replicates=config.stats.bootstrap,
-                        seed=config.stats.seed)
-        write_csv(out_dir / "eer.csv", eer)
-    if ita_table is not None:
-        write_csv(out_dir / "skin_tone_ita.csv", ita_table)
+        return Embedded(None, stats, loaded.dataset)
+    config = run.config
     t = time.perf_counter()
-    if measures.cells is not None:
-        write_csv(out_dir / "cell_counts.csv", measures.cells)
-    figures = write_figures(out_dir, groups.names, measures)
-    if ita_table is not None:
-        figures["skin_tone"] = [plot_ita_histogram(images, out_dir / "plots" / "ita_histogram.png")]
-    threshold_plots = write_differentials(out_dir, groups.names, differentials, measures.thresholds)
-    timings["figures_s"] = time.perf_counter() - t
-    iso = iso_map(images, groups.columns, dataset.label_sources, differentials.nonmated_listed, bool(groups.names))
-    write_csv(out_dir / "iso19795_10.csv", iso)
-    sections = [
-        *differentials_section(differentials, primary_threshold(measures.thresholds, measures.threshold_table),
-                               threshold_plots),
-        *iso_section(iso),
-    ]
-    write_text(
-        out_dir / "report.md",
-        render_report(config, dataset, images, evaluation.pair_counts, measures, fte, failures, manifest, figures,
-                      sections),
+    embeddings, stats = embed_images(
+        loaded.images,
+        pipeline,
+        cache_dir=run.cache_dir,
+        executor=config.execution.executor,
+        workers=run.workers,
+        progress=run.progress,
+        offline=config.offline,
+        scheduler=config.execution.scheduler,
+        max_pixels=config.dataset.max_pixels,
     )
-    timings["total_s"] = time.time() - started
-    record_outputs(manifest, out_dir, [*RUN_TABLES, *(p for paths in figures.values() for p in paths)])
-    # The manifest goes last: its presence marks a complete run directory.
+    run.timings["embed_s"] = time.perf_counter() - t
+    dataset = loaded.dataset
+    copies = copies_caveat(identical_embeddings(embeddings.image_ids, embeddings.matrix, embeddings.status), loaded.pairs)
+    if copies is not None:
+        dataset = dataclasses.replace(dataset, caveats=[*dataset.caveats, copies])
+    return Embedded(embeddings, stats, dataset)
+
+
+def evaluate(run: RunContext, study: Study, inputs: StudyInputs) -> StudyResult:
+    """Stage 3: the study's measurement; where nothing can be measured, the failures are written (never
+    lost) and DatasetError raised instead (:func:`write_nothing_measured`)."""
+    t = time.perf_counter()
+    stop = study.nothing_measurable(inputs)
+    if stop is not None:
+        write_nothing_measured(inputs, stop, run.out_dir, run.run_id)
+    result = study.evaluate(inputs)
+    run.timings["measure_s"] = time.perf_counter() - t
+    return result
+
+
+def write_run(run: RunContext, inputs: StudyInputs, stats: EmbedStats, result: StudyResult) -> dict[str, Any]:
+    """Stage 4: every file of the run into its folder, after removing every earlier run's output
+    (:func:`~frbench.workflows.manifest.clear_outputs`); the manifest last, as its presence marks a
+    complete run. Returns the manifest, whose ``outputs`` lists the sha256 of each file written."""
+    config, out_dir = run.config, run.out_dir
+    manifest = build_manifest(config, inputs.dataset, inputs.images, inputs.pairs, result.pair_counts, inputs.pipeline,
+                              result.thresholds, stats, run.timings, run.cache_dir, inputs.groups.columns)
+    manifest.update(result.manifest_extra)
+    manifest["run_id"] = run.run_id
+    out_dir.mkdir(parents=True, exist_ok=True)
+    clear_outputs(out_dir)
+    for name, table in result.tables.items():
+        write_csv(out_dir / name, table)
+    for name, document in result.documents.items():
+        write_json(out_dir / name, document)
+    t = time.perf_counter()
+    figures = result.write_files(out_dir)
+    run.timings["figures_s"] = time.perf_counter() - t
+    write_text(out_dir / "report.md", result.report(manifest, figures))
+    run.timings["total_s"] = time.time() - run.started
+    record_outputs(manifest, out_dir, [*result.tables, *result.documents, *figures.recorded, "report.md"])
     write_json(out_dir / "manifest.json", manifest)
-    return RunResult(
-        out_dir, measures.per_group, scores, measures.thresholds, fte, measures.fairness, stats, manifest,
-        accuracy=measures.accuracy, fold_accuracy=measures.fold_accuracy, eer=eer,
-        measures=measures, groups=groups,
-    )
+    return manifest
 
 
-def scorable_pairs(images: pd.DataFrame, pairs: pd.DataFrame | None, status: pd.Series) -> tuple[int, int]:
-    """(mated, non-mated) pairs whose two images both enrolled; for all pairs (``pairs`` None) whether any
-    exists (0 or 1 each), as the exhaustive protocol's are never listed."""
-    ok = status.reindex(images["image_id"]).eq(OK).to_numpy()
-    if pairs is not None:
-        enrolled = dict(zip(images["image_id"], ok))
-        both = pairs["image_a"].map(enrolled).fillna(False).astype(bool) & pairs["image_b"].map(enrolled).fillna(False).astype(bool)
-        mated = pairs["mated"].astype(bool)
-        return int((both & mated).sum()), int((both & ~mated).sum())
-    per_subject = images.loc[ok, "subject_id"].value_counts()
-    return int((per_subject >= 2).any()), int(len(per_subject) >= 2)
-
-
-def _stop_if_nothing_scores(config: Config, images: pd.DataFrame, pairs: pd.DataFrame | None, embeddings: Any,
-                            groups: Groups, out_dir: Path, run_id: str) -> None:
-    """When no pair can be scored (or no non-mated pair, and a target FMR needs them), write failures.csv,
-    failure_to_enrol.csv and a short report.md that says what failed, then raise DatasetError naming the
-    failure counts; no manifest, as the run did not complete."""
-    n_mated, n_nonmated = scorable_pairs(images, pairs, embeddings.status)
-    if n_mated + n_nonmated and (n_nonmated or not config.thresholds.target_fmr):
-        return
+def write_nothing_measured(inputs: StudyInputs, stop: NothingMeasured, out_dir: Path, run_id: str) -> None:
+    """When nothing can be measured, write failures.csv, failure_to_enrol.csv and a short report.md that
+    says what failed, then raise DatasetError naming the failure counts; no manifest, as the run did
+    not complete."""
+    embeddings, images = inputs.embeddings, inputs.images
     status = embeddings.status.reindex(images["image_id"])
     failed = status[status != OK]
     counts = ", ".join(f"{reason}: {n}" for reason, n in failed.value_counts().sort_index().items())
-    what = ("no pair could be scored" if not n_mated + n_nonmated
-            else "no non-mated pair could be scored, so no threshold can be set at a target FMR")
     enrolment = f"{len(failed)} of {len(images)} images failed to enrol" + (f" ({counts})" if counts else "")
-    fte = failure_to_enrol(images, embeddings.status, groups, level=config.stats.confidence_level)
-    failures = _failures(images, embeddings.status, embeddings.detail)
+    fte, failures = enrolment_tables(inputs.config, images, embeddings.status, embeddings.detail, inputs.groups)
     out_dir.mkdir(parents=True, exist_ok=True)
-    for name in ("manifest.json", *RUN_TABLES):
-        (out_dir / name).unlink(missing_ok=True)
+    clear_outputs(out_dir)
     write_csv(out_dir / "failures.csv", failures)
     write_csv(out_dir / "failure_to_enrol.csv", fte)
     table = failed.value_counts().sort_index()
     lines = [
-        f"# frbench report: {config.name} (nothing measured)", "",
-        f"Run `{run_id}` stopped before measuring: {what}. {enrolment}.", "",
+        f"# frbench report: {inputs.config.name} (nothing measured)", "",
+        f"Run `{run_id}` stopped before measuring: {stop.what}. {enrolment}.", "",
         "| reason | images |", "|---|---|", *[f"| {reason} | {n} |" for reason, n in table.items()], "",
-        f"Pairs whose two images enrolled: {n_mated} mated, {n_nonmated} non-mated"
-        + ("" if pairs is None else f" (of {len(pairs)} listed)") + ".", "",
+        stop.compared, "",
         "Every failure, with its reason, is in failures.csv; per group in failure_to_enrol.csv. No rates were "
         "measured and no manifest.json was written: this folder holds no complete run.", "",
     ]
     write_text(out_dir / "report.md", "\n".join(lines))
-    raise DatasetError(f"{what}: {enrolment}; failures.csv, failure_to_enrol.csv and report.md are in {out_dir}")
-
-
-def with_distance(table: pd.DataFrame, column: str, pipeline: Pipeline | None, config: Config) -> pd.DataFrame:
-    """``table`` with deepface's distance beside its similarity ``column``, where a deepface model ran.
-
-    deepface users read "match when distance <= 0.6"; the similarity stays the one frbench decides
-    by (one column each). Imported scores have no deepface distance: the table is returned as is.
-    """
-    if pipeline is None or column not in table:
-        return table
-    out = table.copy()
-    out.insert(out.columns.get_loc(column) + 1, "distance" if column == "score" else f"{column}_distance",
-               distance_from_similarity(out[column].to_numpy(dtype=float), config.model.distance_metric))
-    return out
-
-
-def _failures(images: pd.DataFrame, status: pd.Series, detail: pd.Series) -> pd.DataFrame:
-    """failures.csv: every image that did not enrol, with its reason."""
-    out = pd.DataFrame(
-        {"image_id": images["image_id"], "status": status.loc[images["image_id"]].to_numpy(),
-         "detail": detail.loc[images["image_id"]].to_numpy()}
-    )
-    return out[out["status"] != OK].reset_index(drop=True)
-
-
-def _finish_identification(config, dataset, images, embeddings, result, groups, pipeline, stats, timings, cache_dir,
-                           out_dir, started, run_id) -> RunResult:
-    fte = failure_to_enrol(images, embeddings.status, groups, level=config.stats.confidence_level)
-    failures = _failures(images, embeddings.status, embeddings.detail)
-    thresholds = {p.name: float(p.threshold) for p in result.points if p.name.startswith("fpir=")}
-    counts = {"n_pairs": 0, "n_mated": int(result.split.record.get("n_mated_probes", 0)),
-              "n_nonmated": int(result.split.record.get("n_nonmated_probes", 0))}
-    manifest = build_manifest(config, dataset, images, None, counts, pipeline, thresholds, stats, timings, cache_dir,
-                              groups.columns)
-    manifest["run_id"] = run_id
-    timings["total_s"] = time.time() - started
-    write_identification_run(config, dataset, images, result, fte, failures, manifest, out_dir)
-    return RunResult(out_dir, result.identification, result.table.searches, thresholds, fte, pd.DataFrame(), stats,
-                     manifest)
+    raise DatasetError(f"{stop.what}: {enrolment}; failures.csv, failure_to_enrol.csv and report.md are in {out_dir}")
 
 
 def pipeline_from_config(config: Config) -> Pipeline:
