@@ -59,10 +59,10 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from frbench.config.schema import EXHAUSTIVE_METRICS as METRICS
 from frbench.metrics.thresholds import _allowed_false_matches
 from frbench.pairs.protocols import mated_index_pairs
 
-METRICS = ("cosine", "euclidean_l2")
 HIST_RANGE = {"cosine": (-1.0, 1.0), "euclidean_l2": (-2.0, 0.0)}
 ALL = "all"
 
