@@ -25,7 +25,7 @@ import pandas as pd
 
 from frbench.datasets import Dataset
 from frbench.errors import DatasetError
-from frbench.report.files import unescape_frame
+from frbench.io.spreadsheet import unescape_frame
 from frbench.tables import UNKNOWN, validate_image_table, validate_pair_table
 
 IMAGES_DIR = "images_deepfunneled"

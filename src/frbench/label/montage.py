@@ -41,7 +41,7 @@ from frbench.label.files import (
     utc_timestamp,
     write_label_file,
 )
-from frbench.report.files import atomic_write_bytes
+from frbench.io.atomic import atomic_write_bytes
 
 TOOL = f"frbench-label-montage {__version__}"
 KEY_COLUMNS = ("tile", "subject_id", "image_id")

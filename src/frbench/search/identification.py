@@ -20,7 +20,8 @@ import numpy as np
 import pandas as pd
 
 from frbench.groups import Groups
-from frbench.report.files import write_csv, write_json
+from frbench.io.atomic import write_json
+from frbench.io.spreadsheet import write_csv
 from frbench.search.measures import (
     DEFAULT_RANKS,
     FPIR_PREFIX,

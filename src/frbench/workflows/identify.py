@@ -14,7 +14,8 @@ import pandas as pd
 
 from frbench.config import Config
 from frbench.datasets import Dataset
-from frbench.report.files import write_csv, write_json, write_text
+from frbench.io.atomic import write_json, write_text
+from frbench.io.spreadsheet import write_csv
 from frbench.report.markdown import TOOL_CAVEATS, md_table
 from frbench.workflows.manifest import SEARCH_TABLES, record_outputs
 

@@ -37,7 +37,8 @@ from frbench.report.differentials import differentials_section, write_differenti
 from frbench.report.figures import write_figures
 from frbench.report.iso19795_10 import iso_map, iso_section
 from frbench.scoring.similarity import distance_from_similarity
-from frbench.report.files import write_csv, write_json, write_text
+from frbench.io.atomic import write_json, write_text
+from frbench.io.spreadsheet import write_csv
 from frbench.report.markdown import render_report
 from frbench.report.output_dir import check_output_dir, output_lock
 from frbench.report.plots import plot_ita_histogram
