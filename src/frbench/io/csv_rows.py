@@ -85,14 +85,23 @@ def read_csv_rows(
     # A cell frbench (or a spreadsheet) wrote as '=... to keep it from running as a formula reads
     # back as written (frbench.io.spreadsheet.escape_cell), so tables frbench wrote round-trip.
     table.columns = [(unescape_cell if unescape else str)(str(c).strip()) for c in table.columns]
-    # A quoted cell may span lines; count them so that reported lines match the editor's.
-    spans = sum((table[c].str.count("\n") for c in table.columns), pd.Series(0, index=table.index))
+    # Per-cell passes cost a Python call per cell; the raw bytes say which a file can need.
+    raw = path.read_bytes()
+    # A quoted cell may span lines; count them so that reported lines match the editor's. Without
+    # a '"' in the file no cell is quoted, so none spans lines.
+    spans = (
+        sum((table[c].str.count("\n") for c in table.columns), pd.Series(0, index=table.index))
+        if b'"' in raw else pd.Series(0, index=table.index)
+    )
     before = np.concatenate([[0], np.cumsum(spans.to_numpy())])[: len(table)]
     table.index = 2 + np.arange(len(table)) + before
     table = table.apply(lambda col: col.str.strip())
     blank = ~(table != "").any(axis=1)
     _refuse_short_rows(path, table, blank)
-    if unescape:
+    # An escaped cell holds a "'"; without one below the header line (the names are unescaped
+    # above), none does. A file without "\n" is searched whole.
+    below_header = raw[raw.find(b"\n") + 1:]
+    if unescape and b"'" in below_header:
         table = unescape_frame(table)
     # skip_blank_lines=False keeps line numbering exact; blank rows are then dropped here.
     table = table[~blank]
