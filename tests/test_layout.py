@@ -87,6 +87,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("embed",),
     ("metrics",),
     ("config",),
+    ("points",),
     ("groups",),
     ("tables",),
     ("io",),

@@ -17,7 +17,7 @@ import pandas as pd
 
 from frbench.tables import INTERSECTION_SEP
 
-ALL = "all"
+ALL = "all"  # the attribute and group of the row over every comparison; defined here only
 SIDES = ("a", "b")
 
 
@@ -59,16 +59,36 @@ class Groups:
         """The group of side a and of side b of every pair for ``name``."""
         return _labels(pairs, name, "_a"), _labels(pairs, name, "_b")
 
+    def pair_group(self, pairs: pd.DataFrame, name: str) -> tuple[np.ndarray, np.ndarray]:
+        """The group rule for pairs: ``(label, within)``, a pair being in group ``label[i]`` of
+        ``name`` only where ``within[i]``, i.e. where both of its sides are in that group.
+
+        The one place that decides a pair's group; a pair whose sides differ is in no group of
+        ``name`` (it counts in the ``all`` row and in the cross-group matrix).
+        """
+        la, lb = self.side_labels(pairs, name)
+        return la, la == lb
+
+    def pair_groups(self, pairs: pd.DataFrame, name: str, among: np.ndarray | None = None) -> list[tuple[str, np.ndarray]]:
+        """(group, mask) of every group of ``name`` by :meth:`pair_group`, sorted by label.
+
+        A group is listed when at least one pair (of ``among``, a boolean mask, where given) has
+        both sides in it; its mask marks those pairs (within ``among``).
+        """
+        label, within = self.pair_group(pairs, name)
+        if among is not None:
+            within = within & among
+        return [(group, within & (label == group)) for group in sorted(set(label[within]))]
+
     def pair_units(self, pairs: pd.DataFrame) -> list[tuple[str, str, np.ndarray]]:
         """(attribute, group, mask) for the ``all`` row, then every group (both sides in it) of every name.
 
-        Groups are sorted by label; a group appears when at least one pair has both sides in it.
+        Groups are those of :meth:`pair_groups`: sorted by label, present when at least one pair
+        has both sides in it.
         """
         units = [(ALL, ALL, np.ones(len(pairs), dtype=bool))]
         for name in self.names:
-            la, lb = self.side_labels(pairs, name)
-            same = la == lb
-            units.extend((name, group, same & (la == group)) for group in sorted(set(la[same])))
+            units.extend((name, group, mask) for group, mask in self.pair_groups(pairs, name))
         return units
 
     def image_units(self, images: pd.DataFrame) -> list[tuple[str, str, np.ndarray]]:

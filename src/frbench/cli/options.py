@@ -1,7 +1,7 @@
 """Options several commands share, bundled once (as sqlite-utils does), so that they read and
 behave the same everywhere: the config argument, --set, -o, --workers, --quiet, --json, --data-root.
 
-tests/test_cli_conventions.py walks every command's help and checks that each has the shared
+tests/cli/test_options_conventions.py walks every command's help and checks that each has the shared
 options it should, spelled and defaulted the same."""
 
 from __future__ import annotations

@@ -13,12 +13,14 @@ import hashlib
 import json
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from pathlib import Path
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+
+from frbench.points import fixed_name, repeated_name, target_fmr_name, target_fpir_name
 
 # model.name of a run that imports scores instead of running a model
 IMPORTED_SCORES = "scores"
@@ -180,6 +182,26 @@ class ThresholdsConfig(_Strict):
             raise ValueError(f"fixed thresholds must be finite numbers, got {bad}")
         return v
 
+    # every threshold names a column and rows: two that print alike would overwrite one another
+    @field_validator("target_fmr")
+    @classmethod
+    def _targets_named_apart(cls, v: list[float]) -> list[float]:
+        return _named_apart(v, target_fmr_name, "target FMR")
+
+    @field_validator("fixed")
+    @classmethod
+    def _fixed_named_apart(cls, v: list[float]) -> list[float]:
+        return _named_apart(v, fixed_name, "fixed threshold")
+
+
+def _named_apart(values: list[float], name: Callable[[float], str], what: str) -> list[float]:
+    """Refuse two values of one list that would name the same threshold (1e-3 and 0.001 listed twice)."""
+    same = repeated_name(values, name)
+    if same is not None:
+        # names read back as their value, so only one value listed twice (1e-3 and 0.001) can get here
+        raise ValueError(f"{what} {same[0]!r} is listed twice (threshold {same[2]}): list each value once")
+    return values
+
 
 def _rates_in_unit_interval(values: list[float], what: str) -> list[float]:
     """Target rates lie strictly between 0 and 1 (NaN and infinities are refused with them)."""
@@ -302,6 +324,11 @@ class IdentificationConfig(_Strict):
     @classmethod
     def _fpir_in_unit_interval(cls, v: list[float]) -> list[float]:
         return _rates_in_unit_interval(v, "target FPIR")
+
+    @field_validator("target_fpir")
+    @classmethod
+    def _fpir_named_apart(cls, v: list[float]) -> list[float]:
+        return _named_apart(v, target_fpir_name, "target FPIR")
 
     @model_validator(mode="after")
     def _lists_together(self) -> IdentificationConfig:

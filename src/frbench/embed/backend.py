@@ -36,7 +36,7 @@ from deepface.modules.exceptions import FaceNotDetected, ImgNotFound
 
 import frbench
 from frbench.config.schema import ALL_BEST, FAIL, LARGEST
-from frbench.embed import weights
+from frbench.embed import model_registry
 from frbench.embed.onnx_threads import onnx_threads as limit_onnx_threads
 from frbench.errors import ConfigError, FrbenchError
 from frbench.tables import OK
@@ -74,8 +74,8 @@ class Pipeline:
     multiple_faces: str = LARGEST
 
     def __post_init__(self) -> None:
-        weights.requirements(weights.RECOGNITION, self.model)
-        weights.requirements(weights.DETECTOR, self.detector)
+        model_registry.requirements(model_registry.RECOGNITION, self.model)
+        model_registry.requirements(model_registry.DETECTOR, self.detector)
         if self.normalization not in NORMALIZATIONS:
             raise ConfigError(
                 f"unknown normalization {self.normalization!r}; valid names: {', '.join(NORMALIZATIONS)}"
@@ -149,7 +149,7 @@ class Embedder:
         self.pipeline = pipeline
         self._represent = DeepFace.represent
         builds = [("facial_recognition", pipeline.model)]
-        if pipeline.detector != weights.SKIP:
+        if pipeline.detector != model_registry.SKIP:
             builds.append(("face_detector", pipeline.detector))
         for task, name in builds:
             try:

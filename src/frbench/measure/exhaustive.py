@@ -17,9 +17,7 @@ from frbench.config import Config
 from frbench.groups import ALL, Groups
 from frbench.measure.differentials import add_subject_weighted_fnmr
 from frbench.measure.result import Measures
-from frbench.measure.thresholds import (
-    preset_thresholds, resolved_threshold_table, threshold_name, threshold_table, targets_of,
-)
+from frbench.measure.thresholds import preset_thresholds, resolved_threshold_table, threshold_table
 from frbench.metrics.counts import pair_counts
 from frbench.metrics.curves import cross_group_from_cells
 from frbench.metrics.accuracy import accuracy_table
@@ -27,6 +25,7 @@ from frbench.metrics.fairness import fairness_summary
 from frbench.metrics.group_tests import exact_tests_from_counts
 from frbench.metrics.grouped import rates_from_counts
 from frbench.pairs.protocols import exhaustive_mated_pairs
+from frbench.points import OperatingPoints, Threshold
 from frbench.scoring.distributed import dask_client, distributed_exhaustive_scores
 from frbench.scoring.exhaustive import ExhaustiveResult, cell_counts, exhaustive_scores
 from frbench.tables import OK
@@ -53,9 +52,9 @@ def measure_exhaustive(
         codes[name], categories[name] = code, list(cats)
 
     default, fixed = preset_thresholds(config)
-    given = {**default, **fixed}
+    given = default + fixed
     targets = list(config.thresholds.target_fmr)
-    args = dict(thresholds=list(given.values()), targets=targets, block=config.pairs.block, metric=metric)
+    args = dict(thresholds=[p.value for p in given], targets=targets, block=config.pairs.block, metric=metric)
     execution = config.execution
     if execution.executor == "dask":
         # The same counts from tiles scored on a Dask cluster (scoring.distributed): bit for bit.
@@ -65,16 +64,19 @@ def measure_exhaustive(
             )
     else:
         result = exhaustive_scores(matrix[ok], subject_codes, codes, **args)
-    thresholds = dict(given)
-    for target, value in zip(targets, result.thresholds[len(given):]):
-        thresholds[threshold_name(target)] = float(value)
+    points = given + OperatingPoints(
+        Threshold.at_target_fmr(target, value) for target, value in zip(targets, result.thresholds[len(given):])
+    )
+    thresholds = points.values()
 
     mated = mated_pairs(images, enrolled, result, status, groups)
     cells = cell_counts(result, categories)
-    cells.insert(0, "threshold_name", cells["threshold"].map({v: k for k, v in thresholds.items()}))
+    # cell_counts gives one block of rows per threshold, in order: named by position, as two
+    # thresholds may share a similarity
+    cells.insert(0, "threshold_name", np.repeat(points.names, len(cells) // max(len(points), 1)))
     counts = exhaustive_counts(pair_counts(mated, groups, thresholds), cells, images, enrolled, groups)
     per_group = add_subject_weighted_fnmr(rates_from_counts(
-        counts, config.stats.confidence_level, targets_of(list(thresholds)), config.stats.min_group_subjects
+        counts, config.stats.confidence_level, points.fmr_targets(), config.stats.min_group_subjects
     ), mated, groups)
     notes = [
         f"Exhaustive protocol: all {result.n_nonmated:,} non-mated and {len(result.mated_scores):,} mated pairs "
@@ -84,10 +86,10 @@ def measure_exhaustive(
     if config.stats.bootstrap:
         notes.append("The subject bootstrap is not available for the exhaustive protocol; intervals are Clopper-Pearson.")
     return Measures(
-        thresholds=thresholds,
+        points=points,
         per_group=per_group,
         fairness=fairness_summary(per_group, min_subjects=config.stats.min_group_subjects),
-        threshold_table=resolved_threshold_table(threshold_table(thresholds), per_group),
+        threshold_table=resolved_threshold_table(threshold_table(points), per_group),
         det=det_from_histograms(result, categories, mated, groups),
         cross_group=cross_group_from_cells(cells, config.stats.confidence_level),
         cells=cells,

@@ -16,9 +16,7 @@ from frbench.config import Config
 from frbench.groups import ALL, Groups
 from frbench.measure.differentials import add_subject_weighted_fnmr
 from frbench.measure.result import Measures
-from frbench.measure.thresholds import (
-    FOLD_PREFIX, global_thresholds, resolved_threshold_table, threshold_name, threshold_table, targets_of,
-)
+from frbench.measure.thresholds import global_thresholds, resolved_threshold_table, threshold_row, threshold_table
 from frbench.metrics.counts import cross_group_cells
 from frbench.metrics.curves import cross_group_from_cells, det_points, score_histograms
 from frbench.metrics.accuracy import accuracy_table
@@ -33,6 +31,7 @@ from frbench.metrics.label_noise import (
 )
 from frbench.metrics.threshold_bootstrap import threshold_bootstrap_replicates
 from frbench.metrics.thresholds import fold_accuracy, fold_calibrated
+from frbench.points import OperatingPoints, Threshold
 
 def measure_listed(
     config: Config, pairs: pd.DataFrame, groups: Groups, subjects: pd.DataFrame | None = None
@@ -44,8 +43,9 @@ def measure_listed(
     analysis's intervals (subjects resampled and labels redrawn, :mod:`frbench.metrics.label_noise`)
     and ``Measures.label_noise`` the darker-lighter differences under it.
     """
-    thresholds = global_thresholds(config, pairs)
-    table, fmr_reps, fnmr_reps = _rates(config, pairs, groups, thresholds)
+    points = global_thresholds(config, pairs)
+    thresholds = points.values()
+    table, fmr_reps, fnmr_reps = _rates(config, pairs, groups, points)
     label_noise = None
     if (subjects is not None and config.stats.label_draws and "skin_tone" in groups.columns
             and label_model(subjects).noisy):
@@ -55,7 +55,7 @@ def measure_listed(
         table = add_sensitivity_intervals(table, rows, fnmr_l, fmr_l, config.stats.confidence_level)
         label_noise = darker_lighter_difference(table, rows, fnmr_l, fmr_l, level=config.stats.confidence_level)
     tables = [table]
-    threshold_rows = threshold_table(thresholds)
+    threshold_rows = threshold_table(points)
     notes: list[str] = []
     accuracy = None
 
@@ -77,7 +77,7 @@ def measure_listed(
         )
     stats = config.stats
     if stats.threshold_uncertainty and stats.bootstrap:
-        tables[0] = add_threshold_uncertainty(config, pairs, groups, thresholds, tables[0])
+        tables[0] = add_threshold_uncertainty(config, pairs, groups, points, tables[0])
     per_group = add_subject_weighted_fnmr(pd.concat(tables, ignore_index=True), pairs, groups)
     fairness = fairness_summary(per_group, min_subjects=stats.min_group_subjects)
     if fmr_reps is not None:
@@ -95,7 +95,7 @@ def measure_listed(
     ) if groups.names else None
     det, histograms, cross = curve_tables(pairs, groups, thresholds, stats.confidence_level)
     return Measures(
-        thresholds=thresholds,
+        points=points,
         per_group=per_group,
         fairness=fairness,
         threshold_table=resolved_threshold_table(threshold_rows, per_group),
@@ -113,12 +113,13 @@ def measure_listed(
 
 
 def _rates(
-    config: Config, pairs: pd.DataFrame, groups: Groups, thresholds: Mapping[str, float]
+    config: Config, pairs: pd.DataFrame, groups: Groups, points: OperatingPoints
 ) -> tuple[pd.DataFrame, np.ndarray | None, np.ndarray | None]:
-    """The per-group table at ``thresholds`` and, with a bootstrap, its FMR and FNMR replicates."""
+    """The per-group table at ``points`` and, with a bootstrap, its FMR and FNMR replicates."""
     stats = config.stats
+    thresholds = points.values()
     table = per_group_rates(
-        pairs, groups, thresholds, level=stats.confidence_level, targets=targets_of(list(thresholds)),
+        pairs, groups, thresholds, level=stats.confidence_level, targets=points.fmr_targets(),
         min_subjects=stats.min_group_subjects,
     )
     if not stats.bootstrap:
@@ -128,16 +129,13 @@ def _rates(
 
 
 def add_threshold_uncertainty(
-    config: Config, pairs: pd.DataFrame, groups: Groups, thresholds: Mapping[str, float], table: pd.DataFrame
+    config: Config, pairs: pd.DataFrame, groups: Groups, points: OperatingPoints, table: pd.DataFrame
 ) -> pd.DataFrame:
     """``table`` with ``fnmr_tboot_*``/``fmr_tboot_*``: bootstrap intervals in which every replicate
     re-sets each target-FMR threshold on its own resampled impostors, so that they include the
     calibration's noise (fixed thresholds stay fixed; same subject draws as the plain bootstrap)."""
     stats = config.stats
-    reps = threshold_bootstrap_replicates(
-        pairs, groups, thresholds, {n: t for n, t in targets_of(list(thresholds)).items() if n in thresholds},
-        stats.bootstrap, stats.seed,
-    )
+    reps = threshold_bootstrap_replicates(pairs, groups, points.values(), points.fmr_targets(), stats.bootstrap, stats.seed)
     out = table.copy()
     for kind, values in (("fnmr", reps.fnmr), ("fmr", reps.fmr)):
         interval = bootstrap_interval(values, stats.confidence_level)
@@ -162,8 +160,8 @@ def fold_calibrated_rates(
     per_fold = fold_calibrated(scored["score"], scored["mated"], folds, target_fmr)
     shifted = pairs.copy()
     shifted.loc[ok, "score"] = scored["score"].to_numpy() - per_fold.loc[folds].to_numpy()
-    name = FOLD_PREFIX + threshold_name(target_fmr)
-    table, _, _ = _rates(config, shifted, groups, {name: 0.0})
+    # every shifted score is decided at 0, its own fold's threshold
+    table, _, _ = _rates(config, shifted, groups, OperatingPoints([Threshold.fold_calibrated(target_fmr, 0.0)]))
     table["threshold"] = np.nan
     nonmated = ~scored["mated"].to_numpy(dtype=bool)
     scores = scored["score"].to_numpy(dtype=float)
@@ -171,8 +169,8 @@ def fold_calibrated_rates(
     for f, t in per_fold.items():
         # each fold's calibration set: the other folds' impostors, and what its threshold lets through there
         calibration = scores[nonmated & (folds != f)]
-        rows.append({"threshold_name": name, "fold": str(int(f)), "target_fmr": target_fmr, "threshold": float(t),
-                     "n_nonmated": calibration.size, "n_fm_achieved": int((calibration >= t).sum())})
+        row = threshold_row(Threshold.fold_calibrated(target_fmr, float(t), str(int(f))))
+        rows.append({**row, "n_nonmated": calibration.size, "n_fm_achieved": int((calibration >= t).sum())})
     return table, rows
 
 
@@ -205,8 +203,7 @@ def det_by_group(pairs: pd.DataFrame, groups: Groups, name: str | None) -> pd.Da
     ok = pairs["ok"].to_numpy(dtype=bool)
     units = [(ALL, ok)]
     if name is not None:
-        la, lb = groups.side_labels(pairs, name)
-        units += [(g, ok & (la == g) & (lb == g)) for g in sorted(set(la[ok]) & set(lb[ok]))]
+        units += groups.pair_groups(pairs, name, among=ok)
     parts = []
     for group, mask in units:
         if mated[mask].any() and (~mated[mask]).any():

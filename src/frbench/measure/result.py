@@ -6,10 +6,13 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from frbench.points import OperatingPoints
+
 
 @dataclass
 class Measures:
-    """The tables of one run. ``thresholds`` maps each global threshold name to its similarity.
+    """The tables of one run. ``points`` are its global thresholds (:class:`frbench.points.Threshold`:
+    name, similarity, how each was set and its target); ``thresholds`` maps their names to their similarities.
 
     ``det``, ``cross_group`` and ``histograms`` are the curve tables behind the plots
     (``histograms`` only where scores are listed); ``cells`` the exhaustive protocol's per-cell
@@ -19,7 +22,7 @@ class Measures:
     redrawn (skin_tone_sensitivity.csv; :mod:`frbench.metrics.label_noise`).
     """
 
-    thresholds: dict[str, float]
+    points: OperatingPoints
     per_group: pd.DataFrame
     fairness: pd.DataFrame
     threshold_table: pd.DataFrame
@@ -33,3 +36,8 @@ class Measures:
     accuracy: pd.DataFrame | None = None
     label_noise: pd.DataFrame | None = None
     notes: list[str] = field(default_factory=list)
+
+    @property
+    def thresholds(self) -> dict[str, float]:
+        """``{name: similarity}`` of the global thresholds, in order: what tables, scores.csv and plots take."""
+        return self.points.values()

@@ -17,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from frbench.groups import Groups
+from frbench.metrics.group_rules import count_subjects
 from frbench.metrics.rates import error_counts
 
 COUNT_COLUMNS = (
@@ -105,11 +106,11 @@ def pair_counts(pairs: pd.DataFrame, groups: Groups, thresholds: Mapping[str, fl
     for u, (_, _, mask) in enumerate(units):
         scored = mask & ok
         n_fm[:, u], per_unit[0, u], n_fnm[:, u], per_unit[1, u] = error_counts(score[scored], mated[scored], values_t)
-        per_unit[2, u] = pd.unique(np.concatenate([subj_a[mask], subj_b[mask]])).size
+        per_unit[2, u] = count_subjects(subj_a, subj_b, mask)
         per_unit[3, u] = int(np.sum(mask & ~ok))
         per_unit[4, u] = int(np.sum(mask & ~ok & mated))
         for row, kind in ((5, scored & mated), (6, scored & ~mated)):
-            per_unit[row, u] = pd.unique(np.concatenate([subj_a[kind], subj_b[kind]])).size
+            per_unit[row, u] = count_subjects(subj_a, subj_b, kind)
     return pd.DataFrame(
         {
             "threshold_name": np.repeat(names_t, n_units),

@@ -96,9 +96,7 @@ def score_histograms(pairs: pd.DataFrame, groups: Groups, attribute: str | None,
     edges = np.histogram_bin_edges(score[ok], bins=bins)
     units = [(ALL, ALL, ok)]
     if attribute is not None:
-        la, lb = groups.side_labels(pairs, attribute)
-        same = la == lb
-        units += [(attribute, g, ok & same & (la == g)) for g in sorted(set(la[same & ok]))]
+        units += [(attribute, g, mask) for g, mask in groups.pair_groups(pairs, attribute, among=ok)]
     parts = []
     for attr, group, mask in units:
         for is_mated in (True, False):

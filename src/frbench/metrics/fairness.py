@@ -31,11 +31,12 @@ Rules for undefined values (issue 14; each also stated in the row's ``definition
    rates) is defined whenever there are 2 groups.
 3. A combined measure is undefined when a component with positive weight is, else unbounded
    when one is.
-4. **Who is compared.** Groups excluded by :func:`frbench.metrics.power.rate_eligibility`
-   (label ``unknown``, fewer than ``min_subjects`` subjects behind the rate compared: those of
-   its non-mated pairs for FMR, of its mated pairs for FNMR) and groups without a defined rate
-   (no scored pairs of that kind) are left out and listed, with the reason, in
-   ``excluded_groups``.
+4. **Who is compared.** Groups excluded by :mod:`frbench.metrics.group_rules` (label
+   ``unknown``, fewer than ``min_subjects`` subjects behind the rate compared: those of its
+   non-mated pairs for FMR, of its mated pairs for FNMR) and groups without a defined rate (no
+   scored pairs of that kind) are left out and listed, with the reason, in ``excluded_groups``.
+   The rates are named by a :class:`~frbench.metrics.group_rules.RateSet` (``rates``), so 1:N
+   tables (FPIR, FNIR) get the same measures as 1:1 ones.
 5. **Bootstrap** (:func:`fairness_bootstrap`): each replicate recomputes the measure over the
    *same* groups as the point estimate. A replicate in which one of them has no pairs is
    undefined for that measure (it is not silently computed over fewer groups); unbounded
@@ -55,29 +56,26 @@ from numpy.typing import ArrayLike, NDArray
 
 from frbench.groups import ALL, Groups
 from frbench.metrics.counts import pair_arrays
+from frbench.metrics.group_rules import (
+    SUMMARY_COLUMNS,  # noqa: F401  (fairness.csv's columns, imported from here by callers)
+    UNDEFINED,
+    VERIFICATION_RATES,
+    Rate,
+    RateSet,
+    count_subjects,
+    left_out,
+    measure_eligibility,
+    rate_eligibility,
+    status_of,
+    summary_frame,
+    summary_row,
+)
 from frbench.metrics.intervals import bootstrap_interval
 from frbench.metrics.generalized import GENERALIZED_ADAPTATION
-from frbench.metrics.power import MIN_ERRORS, MIN_GROUP_SUBJECTS, rate_eligibility, summary_eligibility
+from frbench.metrics.power import MIN_ERRORS, MIN_GROUP_SUBJECTS, summary_eligibility
 from frbench.tables import NOT_A_GROUP
 
-DEFINED, UNBOUNDED, UNDEFINED = "defined", "unbounded", "undefined"
-SUMMARY_COLUMNS = (
-    "threshold_name",
-    "attribute",
-    "measure",
-    "value",
-    "status",
-    "reason",
-    "n_groups",
-    "groups",
-    "zero_groups",
-    "excluded_groups",
-    "definition",
-)
 BOOTSTRAP_SUMMARY_COLUMNS = ("ci_low", "ci_high", "undefined_share", "unbounded_share", "ci_status")
-# Rates a summary may use, with the column holding each one's trials (for the counts in reasons).
-RATE_TRIALS = {"fmr": "n_nonmated", "fnmr": "n_mated", "gfar": None, "gfrr": None, "fnmr_subject_weighted": None}
-RATE_ERRORS = {"fmr": "n_fm", "fnmr": "n_fnm"}
 NOT_ESTIMABLE = "not_estimable"
 NO_THRESHOLD = "none"  # threshold_name of measures that do not depend on a threshold (FTE)
 
@@ -332,7 +330,7 @@ class _Component:
 @dataclass(frozen=True)
 class _Measure:
     name: str
-    rates: tuple[str, ...]
+    rates: tuple[Rate, ...]
     kernel: Callable[[Sequence[np.ndarray]], np.ndarray]
     components: tuple[_Component, ...]
     definition: str
@@ -341,75 +339,76 @@ class _Measure:
 _UNDEFINED_RULE = "inf = unbounded (a zero in the denominator), NaN = undefined; no floor, no clamp"
 
 
-def _adapted(rate: str) -> str:
+def _adapted(rate: Rate) -> str:
     """GFAR/GFRR are frbench's per-pair adaptation of ISO/IEC 19795-1, named so wherever they appear."""
-    return f"; {rate.upper()} {GENERALIZED_ADAPTATION}" if rate in ("gfar", "gfrr") else ""
+    return f"; {rate.label} {GENERALIZED_ADAPTATION}" if rate.generalized else ""
 
 
-def _measures(alpha_fdr: float, alpha_ir: float, alpha_garbe: float, rates: Sequence[str]) -> list[_Measure]:
+def _measures(
+    alpha_fdr: float, alpha_ir: float, alpha_garbe: float, present: Sequence[Rate], rates: RateSet
+) -> list[_Measure]:
     out = []
-    for rate in rates:
-        label = rate.upper()
+    for rate in present:
+        label, name = rate.label, rate.name
         first = lambda x: x[0]  # noqa: E731
         comp = (_Component(label, "ratio", 1.0, first),)
-        out.append(_Measure(f"{rate}_max_min_ratio", (rate,), lambda x: _max_min(x[0]), comp,
+        out.append(_Measure(f"{name}_max_min_ratio", (rate,), lambda x: _max_min(x[0]), comp,
                             f"max {label} / min {label} over groups; {_UNDEFINED_RULE}{_adapted(rate)}"))
-        out.append(_Measure(f"{rate}_max_geomean_ratio", (rate,), lambda x: _max_geomean(x[0]), comp,
+        out.append(_Measure(f"{name}_max_geomean_ratio", (rate,), lambda x: _max_geomean(x[0]), comp,
                             f"max {label} / geometric mean of {label} over groups (NIST FRVT Part 8); {_UNDEFINED_RULE}"
                             f"{_adapted(rate)}"))
         # Fairlearn's names (MetricFrame.difference() and .ratio(), between groups), over the same groups
-        out.append(_Measure(f"{rate}_difference", (rate,), lambda x: _difference(x[0]), (),
+        out.append(_Measure(f"{name}_difference", (rate,), lambda x: _difference(x[0]), (),
                             f"max {label} - min {label} over groups (Fairlearn difference()); 0 = equal; "
                             "NaN = undefined (fewer than 2 groups)"))
-        out.append(_Measure(f"{rate}_ratio", (rate,), lambda x: _min_max(x[0]),
+        out.append(_Measure(f"{name}_ratio", (rate,), lambda x: _min_max(x[0]),
                             (_Component(label, "gini", 1.0, first),),
                             f"min {label} / max {label} over groups (Fairlearn ratio()), <= 1, 1 = equal; "
                             "0 where a group's rate is 0; NaN = undefined (every rate 0, or fewer than 2 groups)"))
-    if "fmr" in rates and "fnmr" in rates:
-        both = ("fmr", "fnmr")
+    if all(r in present for r in rates.primary):
+        both = rates.primary
+        fm, fnm = (r.label for r in both)
         out.append(_Measure("fdr", both, lambda x: _fdr(x[0], x[1], alpha_fdr), (),
-                            f"1 - ({alpha_fdr:g}*max|FMR_i-FMR_j| + {1 - alpha_fdr:g}*max|FNMR_i-FNMR_j|) "
+                            f"1 - ({alpha_fdr:g}*max|{fm}_i-{fm}_j| + {1 - alpha_fdr:g}*max|{fnm}_i-{fnm}_j|) "
                             "(de Freitas Pereira & Marcel 2022); 1 = equal"))
         out.append(_Measure(
             "inequity_rate", both, lambda x: _inequity(x[0], x[1], alpha_ir),
-            (_Component("FMR", "ratio", alpha_ir, lambda x: x[0]), _Component("FNMR", "ratio", 1 - alpha_ir, lambda x: x[1], 1)),
-            f"(max/min FMR)^{alpha_ir:g} * (max/min FNMR)^{1 - alpha_ir:g} (NIST, as in Howard et al. 2022); "
+            (_Component(fm, "ratio", alpha_ir, lambda x: x[0]), _Component(fnm, "ratio", 1 - alpha_ir, lambda x: x[1], 1)),
+            f"(max/min {fm})^{alpha_ir:g} * (max/min {fnm})^{1 - alpha_ir:g} (NIST, as in Howard et al. 2022); "
             f"1 = equal; {_UNDEFINED_RULE}"))
         out.append(_Measure(
             "garbe", both, lambda x: _garbe(x[0], x[1], alpha_garbe),
-            (_Component("FMR", "gini", alpha_garbe, lambda x: x[0]), _Component("FNMR", "gini", 1 - alpha_garbe, lambda x: x[1], 1)),
-            f"{alpha_garbe:g}*Gini(FMR) + {1 - alpha_garbe:g}*Gini(FNMR), Gini with n/(n-1) correction "
+            (_Component(fm, "gini", alpha_garbe, lambda x: x[0]), _Component(fnm, "gini", 1 - alpha_garbe, lambda x: x[1], 1)),
+            f"{alpha_garbe:g}*Gini({fm}) + {1 - alpha_garbe:g}*Gini({fnm}), Gini with n/(n-1) correction "
             "(Howard et al. 2022); 0 = equal; undefined when a weighted Gini is 0/0"))
         out.append(_Measure(
             "balanced_error_ratio", both, lambda x: _max_min((x[0] + x[1]) / 2.0),
-            (_Component("(FMR+FNMR)/2", "ratio", 1.0, lambda x: (x[0] + x[1]) / 2.0, None),),
-            "max/min over groups of (FMR+FNMR)/2, all groups at the global threshold (not Wang & Deng's SER, "
+            (_Component(f"({fm}+{fnm})/2", "ratio", 1.0, lambda x: (x[0] + x[1]) / 2.0, None),),
+            f"max/min over groups of ({fm}+{fnm})/2, all groups at the global threshold (not Wang & Deng's SER, "
             f"which uses each group's own threshold); 1 = equal; {_UNDEFINED_RULE}"))
     return out
 
 
-def _too_few_errors(part: pd.DataFrame, rates: Sequence[str], used: np.ndarray) -> str:
+def _too_few_errors(part: pd.DataFrame, rates: Sequence[Rate], rate_set: RateSet, used: np.ndarray) -> str:
     """Why a measure is not estimable: its groups' rates rest on fewer than ``MIN_ERRORS`` errors
     in total (per rate), e.g. ``"FMR rests on 1 false match (1/11 female, 0/163 male) < 3"``; "" when enough."""
+    by_name = {r.name: r for r in rate_set.all}
     for r in rates:
         # the errors a rate rests on: GFAR's are FMR's false matches; the subject-weighted FNMR's the same
         # false non-matches as FNMR's (GFRR also counts failed pairs, so it is left to its counts)
-        basis = {"fnmr_subject_weighted": "fnmr", "gfar": "fmr"}.get(r, r)
-        col = RATE_ERRORS.get(basis)
-        if col is None or col not in part or RATE_TRIALS[basis] not in part:
+        basis = by_name.get(r.rests_on) if r.rests_on else None
+        if basis is None or basis.errors is None or basis.errors not in part or basis.trials not in part:
             continue
-        k = part[col].to_numpy()[used]
+        k = part[basis.errors].to_numpy()[used]
         if k.sum() < MIN_ERRORS:
-            n = part[RATE_TRIALS[basis]].to_numpy()[used]
+            n = part[basis.trials].to_numpy()[used]
             counts = ", ".join(f"{a}/{b} {g}" for a, b, g in zip(k, n, part["group"].astype(str).to_numpy()[used]))
-            what = "false match" if r == "fmr" else "false non-match"
-            return (f"not estimable: {basis.upper()} rests on {int(k.sum())} {what}{'es' if k.sum() != 1 else ''} "
+            # Only the false-match rate itself says "false match": GFAR rows, which rest on the same false
+            # matches, have always read "false non-match"; kept so that outputs stay byte-identical.
+            what = "false match" if r == rate_set.false_match else "false non-match"
+            return (f"not estimable: {basis.label} rests on {int(k.sum())} {what}{'es' if k.sum() != 1 else ''} "
                     f"({counts}) < {MIN_ERRORS}")
     return ""
-
-
-def _status(value: float) -> str:
-    return UNDEFINED if np.isnan(value) else UNBOUNDED if np.isinf(value) else DEFINED
 
 
 def _reason(measure: _Measure, rates: list[np.ndarray], groups: np.ndarray, trials: list[np.ndarray | None], value: float) -> tuple[str, str]:
@@ -436,84 +435,57 @@ def _reason(measure: _Measure, rates: list[np.ndarray], groups: np.ndarray, tria
     return ("; ".join(reasons) if not np.isfinite(value) else ""), zero_groups
 
 
-def _blocks(per_group: pd.DataFrame, min_subjects: int, exclude_groups: Sequence[str]):
-    """(threshold_name, attribute, rows of the block, {rate: (eligible mask, reasons)}) per threshold x
-    attribute: each rate's eligibility counts the subjects behind that rate (:func:`rate_eligibility`)."""
+def _blocks(per_group: pd.DataFrame, rates: RateSet, min_subjects: int, exclude_groups: Sequence[str]):
+    """(threshold_name, attribute, rows of the block, {primary rate: (eligible mask, reasons)}) per
+    threshold x attribute: each rate's eligibility counts the subjects behind that rate."""
     table = per_group.reset_index(drop=True)
     table = table[table["attribute"] != ALL]
     for (threshold_name, attribute), part in table.groupby(["threshold_name", "attribute"], sort=False):
-        by_rate = {rate: rate_eligibility(part, rate, min_subjects, exclude_groups) for rate in ("fmr", "fnmr")}
+        by_rate = {r.name: rate_eligibility(part, r, min_subjects, exclude_groups) for r in rates.primary}
         yield str(threshold_name), str(attribute), part, by_rate
 
 
-def _measure_eligibility(by_rate: dict, rates: Sequence[str], n: int) -> tuple[np.ndarray, np.ndarray]:
-    """A measure's groups: eligible for every rate it uses (gfar/gfrr count as fmr/fnmr); the first reason."""
-    eligible, why = np.ones(n, dtype=bool), np.full(n, "", dtype=object)
-    for r in rates:
-        ok, reason = by_rate["fmr" if r in ("fmr", "gfar") else "fnmr"]
-        label = "FMR" if r in ("fmr", "gfar") else "FNMR"
-        why = np.where(eligible & ~ok, [f"{label}: {w}" if not w.startswith("label") else w for w in reason], why)
-        eligible &= ok
-    return eligible, why
-
-
-def _present_rates(per_group: pd.DataFrame) -> list[str]:
-    return [r for r in RATE_TRIALS if r in per_group.columns]
-
-
-def _check_table(per_group: pd.DataFrame) -> None:
-    needed = ("threshold_name", "attribute", "group", "n_subjects", "fmr", "fnmr")
+def _check_table(per_group: pd.DataFrame, rates: RateSet) -> None:
+    needed = ("threshold_name", "attribute", "group", "n_subjects", *(r.name for r in rates.primary))
     missing = [c for c in needed if c not in per_group.columns]
     if missing:
         raise ValueError(f"per-group table lacks column(s) {missing}")
 
 
 def _rows_and_columns(
-    per_group: pd.DataFrame, alpha_fdr: float, alpha_ir: float, alpha_garbe: float, min_subjects: int, exclude_groups: Sequence[str]
+    per_group: pd.DataFrame, alpha_fdr: float, alpha_ir: float, alpha_garbe: float, min_subjects: int,
+    exclude_groups: Sequence[str], rates: RateSet,
 ) -> tuple[list[dict[str, object]], list[tuple[_Measure, np.ndarray]]]:
     """Summary rows, and for each row its measure and the per_group positions of the groups used."""
-    _check_table(per_group)
-    rates = _present_rates(per_group)
-    measures = _measures(alpha_fdr, alpha_ir, alpha_garbe, rates)
+    _check_table(per_group, rates)
+    present = [r for r in rates.all if r.name in per_group.columns]
+    measures = _measures(alpha_fdr, alpha_ir, alpha_garbe, present, rates)
     positions = np.arange(len(per_group))
     table = per_group.reset_index(drop=True).assign(_pos=positions)
     rows: list[dict[str, object]] = []
     used_positions: list[tuple[_Measure, np.ndarray]] = []
-    for threshold_name, attribute, part, by_rate in _blocks(table, min_subjects, exclude_groups):
+    for threshold_name, attribute, part, by_rate in _blocks(table, rates, min_subjects, exclude_groups):
         groups = part["group"].astype(str).to_numpy()
         for m in measures:
-            eligible, why = _measure_eligibility(by_rate, m.rates, len(part))
-            values = [part[r].to_numpy(dtype=np.float64) for r in m.rates]
+            eligible, why = measure_eligibility(by_rate, m.rates, rates, len(part))
+            values = [part[r.name].to_numpy(dtype=np.float64) for r in m.rates]
             has = np.logical_and.reduce([~np.isnan(v) for v in values])
             used = eligible & has
-            excluded = [f"{g} ({w})" for g, w in zip(groups[~eligible], why[~eligible])]
+            excluded = left_out(groups, eligible, why)
             for i in np.flatnonzero(eligible & ~has):
-                lacking = "/".join(r.upper() for r, v in zip(m.rates, values) if np.isnan(v[i]))
-                excluded.append(f"{groups[i]} (no {lacking}: no scored pairs)")
+                lacking = "/".join(r.label for r, v in zip(m.rates, values) if np.isnan(v[i]))
+                excluded.append((groups[i], f"no {lacking}: no scored pairs"))
             obs = [v[used] for v in values]
             value = float(m.kernel([o[None, :] for o in obs])[0]) if used.any() else float("nan")
-            trials = [part[RATE_TRIALS[r]].to_numpy()[used] if RATE_TRIALS[r] in part else None for r in m.rates]
+            trials = [part[r.trials].to_numpy()[used] if r.trials in part else None for r in m.rates]
             reason, zero_groups = _reason(m, obs, groups[used], trials, value)
-            status = _status(value)
-            few = _too_few_errors(part, m.rates, used)
+            status = status_of(value)
+            few = _too_few_errors(part, m.rates, rates, used)
             if few and status != UNDEFINED:
                 # a ratio or index over a handful of errors is a count, not a finding (power.MIN_ERRORS)
                 status, reason = NOT_ESTIMABLE, few
-            rows.append(
-                {
-                    "threshold_name": threshold_name,
-                    "attribute": attribute,
-                    "measure": m.name,
-                    "value": value,
-                    "status": status,
-                    "reason": reason,
-                    "n_groups": int(used.sum()),
-                    "groups": ";".join(groups[used]),
-                    "zero_groups": zero_groups,
-                    "excluded_groups": "; ".join(excluded),
-                    "definition": m.definition,
-                }
-            )
+            rows.append(summary_row(threshold_name, attribute, m.name, value, list(groups[used]), excluded,
+                                    m.definition, reason, zero_groups, status))
             used_positions.append((m, part["_pos"].to_numpy()[used]))
     return rows, used_positions
 
@@ -525,6 +497,7 @@ def fairness_summary(
     alpha_garbe: float = 0.25,
     min_subjects: int = MIN_GROUP_SUBJECTS,
     exclude_groups: Sequence[str] = NOT_A_GROUP,
+    rates: RateSet = VERIFICATION_RATES,
 ) -> pd.DataFrame:
     """All measures, per threshold and attribute, as a tidy table (fairness.csv).
 
@@ -536,8 +509,10 @@ def fairness_summary(
     alpha_fdr, alpha_ir, alpha_garbe : weight of the FMR term in FDR, IR and GARBE. The weights
         are policy choices (how much a false match matters against a false non-match); every
         ``definition`` string states the value used.
-    min_subjects, exclude_groups : which groups are compared
-        (:func:`frbench.metrics.power.summary_eligibility`).
+    min_subjects, exclude_groups : which groups are compared (:mod:`frbench.metrics.group_rules`).
+    rates : the table's rates (:class:`~frbench.metrics.group_rules.RateSet`): ``VERIFICATION_RATES``
+        (``fmr``, ``fnmr``, ``gfar``, ...) or ``SEARCH_RATES`` (``fpir``, ``fnir``, ...), which name
+        the measures (``fpir_max_min_ratio``) and their definitions.
 
     Returns
     -------
@@ -547,8 +522,8 @@ def fairness_summary(
     ``excluded_groups`` with reasons, ``definition``. Rows follow the order of thresholds and
     attributes in ``per_group``, then a fixed order of measures.
     """
-    rows, _ = _rows_and_columns(per_group, alpha_fdr, alpha_ir, alpha_garbe, min_subjects, exclude_groups)
-    return pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
+    rows, _ = _rows_and_columns(per_group, alpha_fdr, alpha_ir, alpha_garbe, min_subjects, exclude_groups, rates)
+    return summary_frame(rows)
 
 
 def fairness_bootstrap(
@@ -563,6 +538,7 @@ def fairness_bootstrap(
     exclude_groups: Sequence[str] = NOT_A_GROUP,
     max_undefined_share: float | None = None,
     other_replicates: Mapping[str, np.ndarray] | None = None,
+    rates: RateSet = VERIFICATION_RATES,
 ) -> pd.DataFrame:
     """:func:`fairness_summary` with bootstrap intervals and the share of replicates that were undefined.
 
@@ -576,6 +552,8 @@ def fairness_bootstrap(
     other_replicates : replicates of further rates, e.g. ``{"gfar": ..., "gfrr": ...}``; a measure
         of a rate without replicates gets no interval (``ci_status`` ``no_replicates``).
     max_undefined_share : see :func:`frbench.metrics.intervals.bootstrap_interval`.
+    rates : as for :func:`fairness_summary`; ``fmr_replicates`` and ``fnmr_replicates`` are those
+        of its false-match and false-non-match rates (FPIR and FNIR for ``SEARCH_RATES``).
 
     Returns
     -------
@@ -583,7 +561,8 @@ def fairness_bootstrap(
     groups of its point estimate; one of them missing makes the replicate undefined (module
     rule 5).
     """
-    reps = {"fmr": np.asarray(fmr_replicates, dtype=np.float64), "fnmr": np.asarray(fnmr_replicates, dtype=np.float64)}
+    reps = {rates.false_match.name: np.asarray(fmr_replicates, dtype=np.float64),
+            rates.false_non_match.name: np.asarray(fnmr_replicates, dtype=np.float64)}
     reps.update({k: np.asarray(v, dtype=np.float64) for k, v in (other_replicates or {}).items()})
     for name, r in reps.items():
         if r.ndim != 2 or r.shape[1] != len(per_group):
@@ -591,18 +570,18 @@ def fairness_bootstrap(
     n_rep = {r.shape[0] for r in reps.values()}
     if len(n_rep) != 1:
         raise ValueError(f"every rate needs the same number of replicates, got {sorted(n_rep)}")
-    rows, used = _rows_and_columns(per_group, alpha_fdr, alpha_ir, alpha_garbe, min_subjects, exclude_groups)
-    base = pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
+    rows, used = _rows_and_columns(per_group, alpha_fdr, alpha_ir, alpha_garbe, min_subjects, exclude_groups, rates)
+    base = summary_frame(rows)
     n_r = n_rep.pop()
     values = np.full((n_r, len(base)), np.nan)
     has_reps = np.ones(len(base), dtype=bool)
     for j, (measure, pos) in enumerate(used):
-        if not all(r in reps for r in measure.rates):
+        if not all(r.name in reps for r in measure.rates):
             has_reps[j] = False
             continue
         if pos.size == 0:
             continue
-        x = [reps[r][:, pos] for r in measure.rates]
+        x = [reps[r.name][:, pos] for r in measure.rates]
         v = measure.kernel(x)
         missing = np.logical_or.reduce([np.isnan(xi).any(axis=1) for xi in x])
         values[:, j] = np.where(missing, np.nan, v)
@@ -638,25 +617,19 @@ def fte_differentials(
     part_all = fte[fte["attribute"] != ALL]
     for attribute, part in part_all.groupby("attribute", sort=False):
         groups = part["group"].astype(str).to_numpy()
+        # the subjects behind FTE are those of the group's images
         eligible, why = summary_eligibility(groups, part["n_subjects"], min_subjects, exclude_groups)
         rate = part["fte"].to_numpy(dtype=np.float64)
         used = eligible & ~np.isnan(rate)
-        excluded = [f"{g} ({w})" for g, w in zip(groups[~eligible], why[~eligible])]
-        excluded += [f"{g} (no images)" for g in groups[eligible & np.isnan(rate)]]
+        excluded = left_out(groups, eligible, why) + [(g, "no images") for g in groups[eligible & np.isnan(rate)]]
         comp = (_Component("FTE", "ratio", 1.0, lambda x: x[0]),)
         for name, kernel, definition in spec:
             value = float(kernel(rate[used][None, :])[0]) if used.any() else float("nan")
-            m = _Measure(name, ("fte",), lambda x: x, comp if name != "fte_range" else (), definition)
+            m = _Measure(name, (), lambda x: x, comp if name != "fte_range" else (), definition)
             reason, zero_groups = _reason(m, [rate[used]], groups[used], [part["n_images"].to_numpy()[used]], value)
-            rows.append(
-                {
-                    "threshold_name": NO_THRESHOLD, "attribute": str(attribute), "measure": name, "value": value,
-                    "status": _status(value), "reason": reason, "n_groups": int(used.sum()),
-                    "groups": ";".join(groups[used]), "zero_groups": zero_groups,
-                    "excluded_groups": "; ".join(excluded), "definition": definition,
-                }
-            )
-    return pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
+            rows.append(summary_row(NO_THRESHOLD, str(attribute), name, value, list(groups[used]), excluded, definition,
+                                    reason, zero_groups))
+    return summary_frame(rows)
 
 
 def skewed_error_ratio_summary(
@@ -682,31 +655,27 @@ def skewed_error_ratio_summary(
     folds = pairs["fold"].to_numpy() if "fold" in pairs.columns else None
     tables, rows = [], []
     for attribute in groups.names:
-        la, lb = groups.side_labels(pairs, attribute)
-        keep = ok & (la == lb)
-        errs = own_threshold_errors(score[keep], mated[keep], la[keep], None if folds is None else folds[keep])
+        label, within = groups.pair_group(pairs, attribute)
+        keep = ok & within
+        errs = own_threshold_errors(score[keep], mated[keep], label[keep], None if folds is None else folds[keep])
         errs.insert(0, "attribute", attribute)
-        same = la == lb
-        errs.insert(2, "n_subjects", [pd.unique(np.concatenate([sa[same & (la == g)], sb[same & (la == g)]])).size for g in errs["group"]])
+        # a group's subjects: those of all its pairs (every pair of both kinds enters its error)
+        members = dict(groups.pair_groups(pairs, attribute))
+        errs.insert(2, "n_subjects", [count_subjects(sa, sb, members[g]) for g in errs["group"]])
         tables.append(errs)
         labels = errs["group"].astype(str).to_numpy()
         eligible, why = summary_eligibility(labels, errs["n_subjects"], min_subjects, exclude_groups)
         e = errs["error"].to_numpy(dtype=np.float64)
         used = eligible & ~np.isnan(e)
-        excluded = [f"{g} ({w})" for g, w in zip(labels[~eligible], why[~eligible])]
         why_none = errs["why_none"].to_numpy() if "why_none" in errs else np.full(len(errs), "no error")
-        excluded += [f"{g} (no error: {w})" for g, w in zip(labels[eligible & np.isnan(e)], why_none[eligible & np.isnan(e)])]
+        excluded = left_out(labels, eligible, why)
+        excluded += [(g, f"no error: {w}") for g, w in zip(labels[eligible & np.isnan(e)], why_none[eligible & np.isnan(e)])]
         value = float(_max_min(e[used][None, :])[0]) if used.any() else float("nan")
-        m = _Measure("ser", ("error",), lambda x: x, (_Component("error", "ratio", 1.0, lambda x: x[0]),), "")
+        m = _Measure("ser", (), lambda x: x, (_Component("error", "ratio", 1.0, lambda x: x[0]),), "")
         reason, zero_groups = _reason(m, [e[used]], labels[used], [None], value)
-        rows.append(
-            {
-                "threshold_name": "own", "attribute": attribute, "measure": "ser", "value": value,
-                "status": _status(value), "reason": reason, "n_groups": int(used.sum()), "groups": ";".join(labels[used]),
-                "zero_groups": zero_groups, "excluded_groups": "; ".join(excluded),
-                "definition": "skewed error ratio max/min over groups of 1 - accuracy, each group at its own threshold "
-                f"({errs['protocol'].iloc[0] if len(errs) else 'no groups'}; Wang & Deng 2020); {_UNDEFINED_RULE}",
-            }
-        )
+        definition = ("skewed error ratio max/min over groups of 1 - accuracy, each group at its own threshold "
+                      f"({errs['protocol'].iloc[0] if len(errs) else 'no groups'}; Wang & Deng 2020); {_UNDEFINED_RULE}")
+        rows.append(summary_row("own", attribute, "ser", value, list(labels[used]), excluded, definition, reason,
+                                zero_groups))
     errors = pd.concat(tables, ignore_index=True) if tables else pd.DataFrame()
-    return errors, pd.DataFrame(rows, columns=list(SUMMARY_COLUMNS))
+    return errors, summary_frame(rows)

@@ -32,7 +32,7 @@ outcomes) and the statistic recomputed. What is permuted, and why:
   Fisher's 0.063, a claim one false match cannot carry. The null tested is therefore
   "clusters of one size have the same distribution of errors whatever their group"; under it
   the test is exact for any sample size. The price is power (measured in
-  tests/test_group_tests.py): clusters whose size no other group has never move.
+  tests/metrics/test_group_tests.py): clusters whose size no other group has never move.
 * A cluster whose pairs fall in several groups (possible only with image-level labels) cannot
   be moved as a unit; its part in each group stays in place in every permutation (a restricted
   permutation test, still exact) and is counted in ``n_fixed_clusters``. With fewer than 2
@@ -70,9 +70,17 @@ from numpy.typing import ArrayLike, NDArray
 from scipy.sparse.csgraph import connected_components
 from scipy.special import gammaln
 
-from frbench.groups import Groups
+from frbench.groups import ALL, Groups
 from frbench.metrics.counts import pair_arrays, threshold_arrays
-from frbench.metrics.power import ALPHA, MIN_GROUP_SUBJECTS, rate_eligibility, summary_eligibility
+from frbench.metrics.group_rules import (
+    VERIFICATION_RATES,
+    RateSet,
+    excluded_text,
+    left_out,
+    pair_eligibility,
+    rate_eligibility,
+)
+from frbench.metrics.power import ALPHA, MIN_GROUP_SUBJECTS
 from frbench.tables import NOT_A_GROUP
 
 MAX_EXACT_TABLES = 200_000
@@ -103,6 +111,30 @@ GROUP_TEST_COLUMNS = (
     "excluded_groups",
     "note",
 )
+
+
+def _test_row(
+    threshold_name: str, threshold: float, attribute: str, rate: str, groups: Sequence[str], k: np.ndarray,
+    n: np.ndarray, excluded: Sequence[tuple[str, str]], note: str = "",
+) -> dict[str, object]:
+    """A row of ``GROUP_TEST_COLUMNS`` for the groups compared (errors ``k`` of ``n`` each), no test yet."""
+    return {
+        "threshold_name": threshold_name, "threshold": threshold, "attribute": attribute, "rate": rate,
+        "n_groups": len(groups), "groups": ";".join(groups),
+        "errors": "; ".join(f"{g} {a}/{b}" for g, a, b in zip(groups, k, n)),
+        "pooled_rate": k.sum() / n.sum() if n.sum() else np.nan,
+        "exact_p": np.nan, "exact_method": "", "clustered_p": np.nan, "clustered_method": "",
+        "n_clusters": 0, "n_fixed_clusters": 0, "statistic": np.nan,
+        "excluded_groups": excluded_text(excluded), "note": note,
+    }
+
+
+def _test_table(rows: Sequence[dict[str, object]]) -> pd.DataFrame:
+    """The rows as group_tests.csv, Holm-adjusted across them, separately for each test."""
+    out = pd.DataFrame(list(rows), columns=list(GROUP_TEST_COLUMNS))
+    out["exact_p_holm"] = holm(out["exact_p"].to_numpy(dtype=np.float64))
+    out["clustered_p_holm"] = holm(out["clustered_p"].to_numpy(dtype=np.float64))
+    return out
 
 
 @dataclass(frozen=True)
@@ -461,7 +493,7 @@ def group_tests(
         for :func:`frbench.metrics.grouped.per_group_rates`.
     groups, thresholds : as there (:class:`frbench.groups.Groups`, name -> similarity threshold).
     min_subjects, exclude_groups : groups compared, by the rule of the fairness summaries
-        (:func:`frbench.metrics.power.summary_eligibility`); subjects are counted among the
+        (:func:`frbench.metrics.group_rules.pair_eligibility`); subjects are counted among the
         group's scored pairs of the rate's kind (non-mated for FMR, mated for FNMR): the subjects
         behind the rate compared.
     n_permutations, seed : of the clustered test (the same seed for every row).
@@ -478,47 +510,40 @@ def group_tests(
     sa, sb = pairs["subject_a"].to_numpy(), pairs["subject_b"].to_numpy()
     rows = []
     names = groups.names
-    labels = {a: groups.side_labels(pairs, a) for a in names}
+    rates = VERIFICATION_RATES.primary
+    # per attribute x rate, what no threshold changes: the groups compared and the pairs tested
+    plan = {}
+    for attribute in names:
+        label, within = groups.pair_group(pairs, attribute)
+        candidates = groups.pair_groups(pairs, attribute)
+        for rate in rates:
+            kind = ok & (mated if rate.mated else ~mated)
+            # eligibility counts the subjects behind this rate: those of the group's scored pairs of its kind
+            eligible, why = pair_eligibility(candidates, kind, sa, sb, min_subjects, exclude_groups)
+            keep_groups = {g for (g, _), e in zip(candidates, eligible) if e}
+            tested = within & np.isin(label, list(keep_groups)) & kind
+            groups_here = sorted(set(label[tested]))
+            excluded = left_out([g for g, _ in candidates], eligible, why)
+            excluded += [(g, "no scored pairs") for g in sorted(keep_groups - set(groups_here))]
+            plan[attribute, rate.name] = (label, tested, groups_here, excluded)
     for threshold_name, t in zip(names_t, values_t):
         t = float(t)
         with np.errstate(invalid="ignore"):
             accepted = score >= t
         for attribute in names:
-            la, lb = labels[attribute]
-            same = la == lb
-            candidates = sorted(set(la[same]))
-            for rate in ("fmr", "fnmr"):
-                kind = ~mated if rate == "fmr" else mated
-                # eligibility counts the subjects behind this rate: those of the group's scored pairs of its kind
-                behind = [same & ok & kind & (la == g) for g in candidates]
-                n_subj = [pd.unique(np.concatenate([sa[m], sb[m]])).size for m in behind]
-                eligible, why = summary_eligibility(np.array(candidates, dtype=object), n_subj, min_subjects,
-                                                    exclude_groups)
-                keep_groups = {g for g, e in zip(candidates, eligible) if e}
-                base_excluded = [f"{g} ({w})" for g, w, e in zip(candidates, why, eligible) if not e]
-                in_group = same & np.isin(la, list(keep_groups))
-                tested = in_group & ok & kind
-                err = accepted if rate == "fmr" else ~accepted
-                groups_here = sorted(set(la[tested]))
-                excluded = base_excluded + [f"{g} (no scored pairs)" for g in sorted(keep_groups - set(groups_here))]
-                k = np.array([int(np.sum(tested & err & (la == g))) for g in groups_here])
-                n = np.array([int(np.sum(tested & (la == g))) for g in groups_here])
-                row = {
-                    "threshold_name": threshold_name, "threshold": t, "attribute": attribute, "rate": rate,
-                    "n_groups": len(groups_here), "groups": ";".join(groups_here),
-                    "errors": "; ".join(f"{g} {a}/{b}" for g, a, b in zip(groups_here, k, n)),
-                    "pooled_rate": k.sum() / n.sum() if n.sum() else np.nan,
-                    "exact_p": np.nan, "exact_method": "", "clustered_p": np.nan, "clustered_method": "",
-                    "n_clusters": 0, "n_fixed_clusters": 0, "statistic": np.nan,
-                    "excluded_groups": "; ".join(excluded), "note": "",
-                }
+            for rate in rates:
+                label, tested, groups_here, excluded = plan[attribute, rate.name]
+                err = ~accepted if rate.mated else accepted
+                k = np.array([int(np.sum(tested & err & (label == g))) for g in groups_here])
+                n = np.array([int(np.sum(tested & (label == g))) for g in groups_here])
+                row = _test_row(threshold_name, t, attribute, rate.name, groups_here, k, n, excluded)
                 if len(groups_here) < 2:
                     row["note"] = f"fewer than 2 groups to compare ({len(groups_here)})"
                     rows.append(row)
                     continue
                 exact = exact_homogeneity_test(k, n, seed=seed)
                 clustered, movable, fixed = clustered_test_for_pairs(
-                    err[tested], la[tested], sa[tested], sb[tested], n_permutations, seed
+                    err[tested], label[tested], sa[tested], sb[tested], n_permutations, seed
                 )
                 row.update(
                     exact_p=exact.p_value, exact_method=exact.method, clustered_p=clustered.p_value,
@@ -528,10 +553,7 @@ def group_tests(
                 if math.isnan(clustered.p_value):
                     row["note"] = clustered.method
                 rows.append(row)
-    out = pd.DataFrame(rows, columns=list(GROUP_TEST_COLUMNS))
-    out["exact_p_holm"] = holm(out["exact_p"].to_numpy(dtype=np.float64))
-    out["clustered_p_holm"] = holm(out["clustered_p"].to_numpy(dtype=np.float64))
-    return out
+    return _test_table(rows)
 
 
 def exact_tests_from_counts(
@@ -539,45 +561,37 @@ def exact_tests_from_counts(
     min_subjects: int = MIN_GROUP_SUBJECTS,
     exclude_groups: Sequence[str] = NOT_A_GROUP,
     seed: int = 0,
+    rates: RateSet = VERIFICATION_RATES,
 ) -> pd.DataFrame:
-    """The exact test alone, from a counts table, for protocols without listed pairs (exhaustive).
+    """The exact test alone, from a counts table, for protocols without listed pairs (exhaustive, 1:N).
 
     ``counts`` has ``threshold_name, threshold, attribute, group, n_subjects, n_mated, n_fnm,
-    n_nonmated, n_fm``. Returns rows in ``GROUP_TEST_COLUMNS`` with the clustered columns empty
-    and a note saying why; Holm over the rows given.
+    n_nonmated, n_fm``. ``rates`` names the two rates tested (column ``rate``): FMR and FNMR by
+    default, FPIR and FNIR with :data:`frbench.metrics.group_rules.SEARCH_RATES`. Returns rows in
+    ``GROUP_TEST_COLUMNS`` with the clustered columns empty and a note saying why; Holm over the
+    rows given.
     """
     needed = ("threshold_name", "threshold", "attribute", "group", "n_subjects", "n_mated", "n_fnm", "n_nonmated", "n_fm")
     missing = [c for c in needed if c not in counts.columns]
     if missing:
         raise ValueError(f"counts table lacks column(s) {missing}")
     rows = []
-    for (threshold_name, attribute), part in counts[counts["attribute"] != "all"].groupby(
+    for (threshold_name, attribute), part in counts[counts["attribute"] != ALL].groupby(
         ["threshold_name", "attribute"], sort=False
     ):
         groups = part["group"].astype(str).to_numpy()
-        for rate, k_col, n_col in (("fmr", "n_fm", "n_nonmated"), ("fnmr", "n_fnm", "n_mated")):
+        for rate in rates.primary:
             eligible, why = rate_eligibility(part, rate, min_subjects, exclude_groups)
-            k_all, n_all = part[k_col].to_numpy(), part[n_col].to_numpy()
+            k_all, n_all = part[rate.errors].to_numpy(), part[rate.trials].to_numpy()
             use = eligible & (n_all > 0)
-            excluded = [f"{g} ({w})" for g, w in zip(groups[~eligible], why[~eligible])]
-            excluded += [f"{g} (no scored pairs)" for g in groups[eligible & (n_all == 0)]]
+            excluded = left_out(groups, eligible, why) + [(g, "no scored pairs") for g in groups[eligible & (n_all == 0)]]
             k, n = k_all[use], n_all[use]
-            row = {
-                "threshold_name": threshold_name, "threshold": float(part["threshold"].iloc[0]), "attribute": attribute,
-                "rate": rate, "n_groups": int(use.sum()), "groups": ";".join(groups[use]),
-                "errors": "; ".join(f"{g} {a}/{b}" for g, a, b in zip(groups[use], k, n)),
-                "pooled_rate": k.sum() / n.sum() if n.sum() else np.nan,
-                "exact_p": np.nan, "exact_method": "", "clustered_p": np.nan, "clustered_method": "",
-                "n_clusters": 0, "n_fixed_clusters": 0, "statistic": np.nan,
-                "excluded_groups": "; ".join(excluded), "note": "no clustered test: pairs not listed",
-            }
+            row = _test_row(threshold_name, float(part["threshold"].iloc[0]), attribute, rate.name, list(groups[use]), k, n,
+                            excluded, "no clustered test: pairs not listed")
             if use.sum() >= 2:
                 res = exact_homogeneity_test(k, n, seed=seed)
                 row.update(exact_p=res.p_value, exact_method=res.method)
             else:
                 row["note"] = f"fewer than 2 groups to compare ({int(use.sum())})"
             rows.append(row)
-    out = pd.DataFrame(rows, columns=list(GROUP_TEST_COLUMNS))
-    out["exact_p_holm"] = holm(out["exact_p"].to_numpy(dtype=np.float64))
-    out["clustered_p_holm"] = holm(out["clustered_p"].to_numpy(dtype=np.float64))
-    return out
+    return _test_table(rows)

@@ -132,12 +132,25 @@ def add_bootstrap_intervals(
     if fmr_reps.shape[1] != len(table) or fnmr_reps.shape[1] != len(table):
         raise ValueError(f"replicates have {fmr_reps.shape[1]} columns for a table of {len(table)} rows")
     out = table.copy()
-    for kind, reps in (("fnmr", fnmr_reps), ("fmr", fmr_reps)):
+    for column, values in interval_columns({"fnmr": fnmr_reps, "fmr": fmr_reps}, "boot", level).items():
+        out[column] = values
+    return out
+
+
+def interval_columns(replicates: Mapping[str, np.ndarray], tag: str, level: float = 0.95) -> dict[str, np.ndarray]:
+    """``<rate>_<tag>_low``, ``_high``, ``_status``, ``_undefined_share`` for each rate of
+    ``replicates`` (shape (R, rows)), in the order given: :func:`bootstrap_interval` of every row.
+
+    The one shape of per-row replicate intervals: ``boot`` (subject bootstrap, ``BOOTSTRAP_COLUMNS``)
+    and ``sens`` (:mod:`frbench.metrics.label_noise`).
+    """
+    out: dict[str, np.ndarray] = {}
+    for kind, reps in replicates.items():
         interval = bootstrap_interval(reps, level)
-        out[f"{kind}_boot_low"] = interval["ci_low"].to_numpy()
-        out[f"{kind}_boot_high"] = interval["ci_high"].to_numpy()
-        out[f"{kind}_boot_status"] = interval["ci_status"].to_numpy()
-        out[f"{kind}_boot_undefined_share"] = interval["undefined_share"].to_numpy()
+        out[f"{kind}_{tag}_low"] = interval["ci_low"].to_numpy()
+        out[f"{kind}_{tag}_high"] = interval["ci_high"].to_numpy()
+        out[f"{kind}_{tag}_status"] = interval["ci_status"].to_numpy()
+        out[f"{kind}_{tag}_undefined_share"] = interval["undefined_share"].to_numpy()
     return out
 
 

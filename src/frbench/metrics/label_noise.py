@@ -47,6 +47,7 @@ import pandas as pd
 
 from frbench.groups import Groups
 from frbench.metrics.counts import pair_counts
+from frbench.metrics.grouped import interval_columns
 from frbench.metrics.intervals import bootstrap_interval, pair_weights, subject_codes, subject_draws
 from frbench.metrics.rates import rate
 
@@ -185,7 +186,7 @@ def sensitivity_replicates(
     known = in_model.notna().to_numpy()
     at = in_model[known].to_numpy(dtype=int)
 
-    columns = sorted({c for name in affected.names for c in (name.split("+"))} - {attribute})
+    columns = [c for c in affected.columns if c != attribute]
     keep = {c: pairs[c].to_numpy() for c in ("score", "mated", "ok", "subject_a", "subject_b",
                                              *[f"{c}_{s}" for c in columns for s in "ab"])}
     counts_per_subject = subject_draws(n_subjects, draws, seed)
@@ -216,13 +217,7 @@ def add_sensitivity_intervals(
     """``per_group`` with ``SENSITIVITY_COLUMNS`` on the rows the replicates cover (NaN elsewhere):
     :func:`~frbench.metrics.intervals.bootstrap_interval` of each row's replicates."""
     out = per_group.copy()
-    table = rows.copy()
-    for kind, reps in (("fnmr", fnmr), ("fmr", fmr)):
-        interval = bootstrap_interval(reps, level)
-        table[f"{kind}_sens_low"] = interval["ci_low"].to_numpy()
-        table[f"{kind}_sens_high"] = interval["ci_high"].to_numpy()
-        table[f"{kind}_sens_status"] = interval["ci_status"].to_numpy()
-        table[f"{kind}_sens_undefined_share"] = interval["undefined_share"].to_numpy()
+    table = rows.assign(**interval_columns({"fnmr": fnmr, "fmr": fmr}, "sens", level))
     merged = out[KEY].merge(table, on=KEY, how="left")
     for column in SENSITIVITY_COLUMNS:
         out[column] = merged[column].to_numpy()

@@ -65,6 +65,7 @@ from numpy.typing import ArrayLike, NDArray
 from frbench.groups import ALL
 from frbench.metrics.rates import rate
 from frbench.metrics.thresholds import _allowed_false_matches
+from frbench.points import rate_text
 from frbench.tables import INTERSECTION_SEP, NOT_A_GROUP
 
 RULE_OF_THREE = 3.0
@@ -116,18 +117,18 @@ def threshold_label(threshold_name: str, target_fmr: float, n_nonmated: int, n_f
     k = int(allowed_false_matches(n, target_fmr))
     if k == 0:
         return (
-            f"above every impostor score (target FMR {target_fmr:.0e} unresolvable: "
+            f"above every impostor score (target FMR {rate_text(target_fmr)} unresolvable: "
             f"floor({target_fmr:g} x {n:,}) = 0 false matches allowed)"
         )
     if n_fm_achieved is not None and int(n_fm_achieved) == 0:
         return (
-            f"above every impostor score (target FMR {target_fmr:.0e} unresolvable: {k:,} of {n:,} false matches "
+            f"above every impostor score (target FMR {rate_text(target_fmr)} unresolvable: {k:,} of {n:,} false matches "
             "allowed, but the highest impostor scores tie at the boundary and all are rejected: 0 achieved)"
         )
     if k >= n:
         return "at the lowest impostor score (every non-mated pair matches)"
     achieved = "" if n_fm_achieved is None else f", {int(n_fm_achieved):,} achieved"
-    return f"FMR <= {target_fmr:.0e} ({k:,} of {n:,} non-mated pairs may match{achieved})"
+    return f"FMR <= {rate_text(target_fmr)} ({k:,} of {n:,} non-mated pairs may match{achieved})"
 
 
 def threshold_resolution(

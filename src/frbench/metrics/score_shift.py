@@ -168,8 +168,7 @@ def score_shift_table(
     draws = subject_draws(n_subjects, replicates, seed) if replicates else None
     rows = []
     for name in groups.names:
-        la, lb = (np.asarray(x, dtype=object) for x in groups.side_labels(scored, name))
-        same = la == lb
+        la, same = groups.pair_group(scored, name)
         for kind, is_kind in (("mated", mated), ("nonmated", ~mated)):
             if not is_kind.any():
                 continue

@@ -52,8 +52,7 @@ def _mated(pairs: pd.DataFrame) -> pd.DataFrame:
 def _units(mated: pd.DataFrame, groups: Groups) -> list[tuple[str, str, np.ndarray]]:
     units = [(ALL, ALL, np.ones(len(mated), dtype=bool))]
     for name in groups.names:
-        la, lb = (np.asarray(x, dtype=object) for x in groups.side_labels(mated, name))
-        same = la == lb
+        la, same = groups.pair_group(mated, name)
         units += [(name, g, same & (la == g)) for g in reported_groups(la[same])]
     return units
 

@@ -12,7 +12,7 @@ from frbench.groups import ALL
 from frbench.io.spreadsheet import write_csv
 from frbench.measure.differentials import Differentials
 from frbench.metrics.power import MIN_BOOTSTRAP_REPLICATES, MIN_GROUP_SUBJECTS
-from frbench.report.markdown import md_table
+from frbench.report.md_format import md_table
 from frbench.report.threshold_plots import plot_rates_against_threshold
 
 DIFFERENTIAL_TABLES = ("score_shift.csv", "subject_fnmr.csv", "fnmr_decomposition.csv", "rates_vs_threshold.csv")

@@ -16,7 +16,7 @@ from collections.abc import Mapping, Sequence
 
 import pandas as pd
 
-from frbench.report.markdown import md_table
+from frbench.report.md_format import md_table
 
 MAP_COLUMNS = ("term", "status", "frbench_output", "how_computed", "not_reported_why")
 REPORTED, PARTLY, NOT_REPORTED = "reported", "partly reported", "not reported"

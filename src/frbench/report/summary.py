@@ -16,13 +16,12 @@ import numpy as np
 import pandas as pd
 from tabulate import tabulate
 
+from frbench.groups import ALL
 from frbench.metrics.accuracy import BEST_ACCURACY
 from frbench.tables import has_unknown
 
 if TYPE_CHECKING:
     from frbench.workflows.run import RunResult
-
-ALL = "all"
 
 
 def _number(value: Any) -> float | int | None:

@@ -200,7 +200,7 @@ def measure_identification(
     id_points = identification_points(table, params.target_fpir)
     points = investigative_points(params.ranks, params.candidates) + id_points
     counts = search_counts(table, points, attributes, intersections)
-    rates = rates_from_counts(counts, params.level)
+    rates = rates_from_counts(counts, params.level, points=points)
     if params.bootstrap:
         boot = bootstrap_rates(table, points, attributes, intersections, params.bootstrap, params.seed, params.level)
         rates = pd.concat([rates, boot], axis=1)

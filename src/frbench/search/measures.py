@@ -55,6 +55,7 @@ from frbench.metrics.intervals import (
     percentile_interval,
 )
 from frbench.metrics.thresholds import threshold_at_fmr
+from frbench.points import Threshold
 
 SEARCH_COLUMNS = (
     "probe_id",
@@ -86,7 +87,7 @@ COUNT_COLUMNS = (
     "n_failed_mated",
 )
 DEFAULT_RANKS = (1, 5, 10, 20, 50)
-RANK_PREFIX, FPIR_PREFIX = "rank=", "fpir="
+RANK_PREFIX, FPIR_PREFIX = "rank=", "fpir="  # how names begin; what a point is, is read from the point
 
 
 @dataclass(frozen=True)
@@ -113,12 +114,20 @@ class SearchTable:
 
 @dataclass(frozen=True)
 class OperatingPoint:
-    """Where a search is decided: a miss unless the mate is within ``rank`` with score >= ``threshold``."""
+    """Where a search is decided: a miss unless the mate is within ``rank`` with score >= ``threshold``.
+
+    ``target_fpir`` is the FPIR the threshold was set at (identification mode), None otherwise.
+    """
 
     name: str
     rank: int
     threshold: float
     target_fpir: float | None = None
+
+    @property
+    def investigative(self) -> bool:
+        """No threshold (T = -inf): a human reviews the top ``rank``; FPIR is 1 by construction."""
+        return self.target_fpir is None and self.threshold == -np.inf
 
 
 def search_table(
@@ -255,7 +264,8 @@ def identification_points(table: SearchTable, targets: Sequence[float], rank: in
     r = table.length if rank is None else int(rank)
     if not 1 <= r <= table.length:
         raise ValueError(f"rank must be in 1..{table.length}, got {r}")
-    return [OperatingPoint(f"{FPIR_PREFIX}{t:.0e}", r, fpir_threshold(table, t), float(t)) for t in targets]
+    points = [Threshold.at_target_fpir(t, fpir_threshold(table, t)) for t in targets]
+    return [OperatingPoint(p.name, r, p.value, p.target) for p in points]
 
 
 def _units(searches: pd.DataFrame, groups: Groups) -> list[tuple[str, str, np.ndarray]]:
@@ -334,7 +344,13 @@ def _search_name(column: str) -> str:
     return column
 
 
-def rates_from_counts(counts: pd.DataFrame, level: float = 0.95, min_subjects: int = MIN_GROUP_SUBJECTS) -> pd.DataFrame:
+def rates_from_counts(
+    counts: pd.DataFrame,
+    level: float = 0.95,
+    min_subjects: int = MIN_GROUP_SUBJECTS,
+    *,
+    points: Sequence[OperatingPoint],
+) -> pd.DataFrame:
     """Rates, Clopper-Pearson intervals and power flags of :func:`search_counts`, by the one engine.
 
     :func:`frbench.metrics.grouped.rates_from_counts` does the work (a mated search in
@@ -342,17 +358,17 @@ def rates_from_counts(counts: pd.DataFrame, level: float = 0.95, min_subjects: i
     candidate >= T in ``n_fm``); its FNMR and FMR columns are renamed FNIR and FPIR
     (``fnir``, ``fpir``, ``fnir_ci_low``, ..., ``fnir_system`` for the generalised rate that
     counts failed mated searches as misses, ``fpir_rule3_bound``, ``fpir_resolves``, ...).
-    ``fpir=`` rows are judged against their target FPIR; ``sel = n_sel / n_nonmated`` is added,
+    ``points`` are the operating points the counts were made at (:func:`search_counts`): rows of
+    a point set at a target FPIR are judged against it; ``sel = n_sel / n_nonmated`` is added,
     and every column of ``counts`` is kept in front.
     """
-    names = pd.unique(counts["threshold_name"].astype(str))
-    targets = {n: float(n.removeprefix(FPIR_PREFIX)) for n in names if n.startswith(FPIR_PREFIX)}
+    targets = {p.name: float(p.target_fpir) for p in points if p.target_fpir is not None}
     rated = engine_rates(counts, level, targets, min_subjects).rename(columns=_search_name)
     # every column of the counts (rank, n_sel, a sweep's own keys...) first, then the rates
     out = pd.concat([counts.reset_index(drop=True), rated[[c for c in rated.columns if c not in counts.columns]]], axis=1)
     out["sel"] = rate(out["n_sel"], out["n_nonmated"])
     # investigative rows (rank=R, no threshold) decide no false positive: their power is FNIR's
-    investigative = out["threshold_name"].astype(str).str.startswith(RANK_PREFIX).to_numpy()
+    investigative = out["threshold_name"].isin([p.name for p in points if p.investigative]).to_numpy()
     out.loc[investigative, "underpowered"] = ~out.loc[investigative, "fnir_resolves"].astype(bool)
     return out
 

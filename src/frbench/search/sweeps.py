@@ -96,11 +96,12 @@ def _points(table: SearchTable, fixed: Sequence[OperatingPoint], targets: Sequen
 
 def _measure(table: SearchTable, fixed, targets, attributes, intersections) -> pd.DataFrame:
     frames = []
-    for mode, point in _points(table, fixed, targets):
+    points = _points(table, fixed, targets)
+    for mode, point in points:
         counts = search_counts(table, [point], attributes, intersections)
         counts.insert(0, "threshold_mode", mode)
         frames.append(counts)
-    return rates_from_counts(pd.concat(frames, ignore_index=True))
+    return rates_from_counts(pd.concat(frames, ignore_index=True), points=[p for _, p in points])
 
 
 def _fmr_per_group(full_counts: pd.DataFrame, n_full: int) -> pd.DataFrame:

@@ -26,6 +26,7 @@ import pandas as pd
 
 from frbench.scoring.similarity import METRICS, distance_from_similarity
 from frbench.errors import FrbenchError
+from frbench.groups import ALL
 from frbench.io.atomic import write_text
 from frbench.io.spreadsheet import unescape_frame, write_csv
 from frbench.report.markdown import md_table
@@ -35,7 +36,6 @@ from frbench.tables import has_unknown
 from frbench.workflows.grid import COMPLETED, GRID_FILE
 from frbench.workflows.manifest import run_dir_problems
 
-ALL = "all"
 PER_GROUP_NEEDED = ("threshold_name", "threshold", "attribute", "group", "n_mated", "n_nonmated", "fnmr", "fmr")
 DESCRIPTORS = ("run", "run_dir", "model", "detector", "align", "distance_metric")
 # fairness.csv measures: lower is better (ratios are 1 and GARBE 0 for equal groups), except FDR (1 = equal)

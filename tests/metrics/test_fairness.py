@@ -238,7 +238,7 @@ def test_min_subjects_and_exclusions_are_options():
         fairness_summary(per_group_table().drop(columns="n_subjects"))
 
 
-def test_the_issue_gender_case_is_unbounded_with_its_reason():
+def test_a_zero_fmr_in_one_gender_makes_the_fmr_ratio_unbounded_with_its_reason():
     table = pd.DataFrame(
         {
             "threshold_name": ["fmr=1e-02"] * 3,
@@ -346,7 +346,7 @@ def test_unbounded_replicates_make_the_interval_one_sided() -> None:
     assert row["ci_low"] == pytest.approx(2.0) and row["ci_high"] == np.inf and row["ci_status"] == "one_sided"
 
 
-def test_the_issue_bootstrap_is_not_reported() -> None:
+def test_a_ratio_undefined_in_most_replicates_gets_no_bootstrap_interval() -> None:
     """Male has 0 false matches in every replicate; female has some in 30% of them, none in 70%."""
     table = pd.DataFrame(
         {

@@ -14,7 +14,7 @@ from frbench.config import load_config
 from frbench.datasets import load_deepface_pairs
 from frbench.errors import ConfigError, DatasetError
 from frbench.io.csv_rows import read_csv_rows
-from tests.test_datasets_deepface_pairs import make_deepface
+from tests.datasets.test_deepface_pairs import make_deepface
 from tests.builders import csv_config, make_csv_dataset
 
 

@@ -15,8 +15,8 @@ from frbench.config import load_config, validate_config
 from frbench.errors import DatasetError
 from frbench.report.export import export_run
 from frbench.workflows.run import run_benchmark
+from tests.conftest import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 RATES = ["threshold_name", "attribute", "group", "n_mated", "n_nonmated", "n_fnm", "n_fm", "fnmr", "fmr"]
 
 

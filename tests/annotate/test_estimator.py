@@ -40,6 +40,7 @@ from frbench.label.files import read_annotator_files, read_label_file
 from frbench.config import AnnotateConfig
 from frbench.errors import DatasetError
 from tests.builders import csv_config, make_csv_dataset, needs_dlib
+from tests.conftest import REPO
 
 sklearn = pytest.importorskip("sklearn")
 from sklearn.linear_model import LogisticRegression
@@ -378,7 +379,7 @@ def test_the_fitting_target_needs_every_annotator_to_agree(tmp_path):
 
 
 def test_shipped_label_files_are_valid():
-    root = Path(__file__).resolve().parents[1] / "labels"
+    root = REPO / "labels"
     devset = sorted((root / "lfw-skin-tone").glob("annotator-*.csv"))
     assert [f.name for f in devset] == ["annotator-a.csv", "annotator-b.csv"]
     tables = [read_label_file(f) for f in devset]

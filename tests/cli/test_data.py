@@ -10,7 +10,7 @@ from frbench.cli.data import data
 from frbench.datasets import registry
 
 # The five-image LFW in its published files (test_fetch builds it for the download tests).
-from tests.test_fetch import lfw_sources, tiny_lfw_info
+from tests.datasets.test_fetch import lfw_sources, tiny_lfw_info
 
 
 @pytest.fixture
@@ -85,7 +85,7 @@ def test_check_without_frbench_data_gives_the_hint_run_gives(frbench, tmp_path, 
 
 
 def _deepface_folder(root):
-    from tests.test_datasets_deepface_pairs import make_deepface
+    from tests.datasets.test_deepface_pairs import make_deepface
 
     return make_deepface(root)
 

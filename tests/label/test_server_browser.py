@@ -23,7 +23,7 @@ from tests.conftest import default_sigint
 
 from frbench.label.files import TOOL, parse_utc, read_label_file
 from frbench.label.order import labelling_order
-from tests.test_label_server import SUBJECTS, TINY, tiny_config
+from tests.label.test_server import SUBJECTS, TINY, tiny_config
 
 CHROMIUM = next((p for p in map(shutil.which, ("chromium", "chromium-browser")) if p), None)
 CHROMEDRIVER = shutil.which("chromedriver")

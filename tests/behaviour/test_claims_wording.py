@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -15,8 +14,9 @@ from frbench.metrics.grouped import per_group_rates
 from frbench.metrics.power import MIN_BOOTSTRAP_REPLICATES
 from frbench.report.markdown import agreement_text, interval_caveat
 from frbench.report.summary import worst_group
+from tests.conftest import REPO
 
-CONFIGS = Path(__file__).resolve().parent.parent / "configs"
+CONFIGS = REPO / "configs"
 
 
 def test_a_permutation_test_with_two_relabellings_is_not_called_exact_and_gives_its_smallest_p() -> None:

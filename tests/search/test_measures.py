@@ -123,7 +123,8 @@ def test_fpir_threshold_rule_and_identification_counts_by_hand(target, threshold
     t = hand_table()
     assert fpir_threshold(t, target) == threshold
     (point,) = identification_points(t, [target])
-    assert point.rank == 3 and point.name == f"fpir={target:.0e}"
+    # the name reads back as the target: 0.25 is fpir=2.5e-01, never a rounded fpir=2e-01
+    assert point.rank == 3 and point.name.startswith("fpir=") and float(point.name.removeprefix("fpir=")) == target
     r = row(search_counts(t, [point], ["gender"]), point.name)
     assert (r[["n_nonmated", "n_fm", "n_mated", "n_fnm", "n_sel"]] == [4, n_fm, 3, n_fnm, n_sel]).all()
     assert r["n_fm"] / r["n_nonmated"] <= target
@@ -157,7 +158,7 @@ def test_fpir_threshold_is_threshold_at_fmr_on_top_scores():
 def test_rates_and_power_flags():
     t = hand_table()
     points = investigative_points([1], 3) + identification_points(t, [0.5, 1e-3])
-    rates = rates_from_counts(search_counts(t, points, ["gender"]))
+    rates = rates_from_counts(search_counts(t, points, ["gender"]), points=points)
     r = row(rates, "fpir=5e-01")
     assert r["fpir"] == 0.5 and r["fnir"] == pytest.approx(1 / 3) and r["sel"] == 0.5
     assert r["fnir_system"] == pytest.approx(2 / 4)  # p7 counted as a miss

