@@ -45,7 +45,7 @@ from frbench.annotate.ita import (
     subject_ita,
 )
 from frbench.annotate.skin_tone import ITA_CATEGORIES, binary_from_ita_category, ita_category
-from frbench.report.files import write_csv
+from frbench.io.spreadsheet import write_csv
 from frbench.tables import OK, UNKNOWN
 
 REPO = Path(__file__).resolve().parents[1]

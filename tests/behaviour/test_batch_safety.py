@@ -23,7 +23,7 @@ import yaml
 
 from frbench.config import load_config, validate_config
 from frbench.errors import ConfigError, DatasetError
-from frbench.report.files import atomic_write_bytes
+from frbench.io.atomic import atomic_write_bytes
 from frbench.report.output_dir import LOCK_FILE, output_lock
 from frbench.workflows.manifest import run_dir_problems
 from tests.builders import csv_config, make_scored_dataset, needs_dlib, scored_config

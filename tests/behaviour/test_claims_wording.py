@@ -13,7 +13,7 @@ from frbench.metrics.group_tests import cluster_permutation_test
 from frbench.metrics.grouped import per_group_rates
 from frbench.metrics.power import MIN_BOOTSTRAP_REPLICATES
 from frbench.report.markdown import agreement_text, interval_caveat
-from frbench.report.summary import worst_group
+from frbench.workflows.summary import worst_group
 from tests.conftest import REPO
 
 CONFIGS = REPO / "configs"

@@ -12,8 +12,8 @@ from click.testing import CliRunner
 from frbench.cli import main
 from frbench.config import load_config
 from frbench.datasets import load_deepface_pairs
-from frbench.datasets.csv_manifest import read_csv_rows
 from frbench.errors import ConfigError, DatasetError
+from frbench.io.csv_rows import read_csv_rows
 from tests.datasets.test_deepface_pairs import make_deepface
 from tests.builders import csv_config, make_csv_dataset
 

@@ -1,7 +1,7 @@
 """Nothing lost, nothing half-written: atomic outputs, the manifest last, a cache that distrusts itself.
 
 Every file a run, a grid, a comparison or ``annotate skin-tone`` writes goes through
-frbench.report.files (a temp file renamed over the target); a stopped run leaves no manifest.json,
+frbench.io.atomic (a temp file renamed over the target); a stopped run leaves no manifest.json,
 so its directory never looks complete; a damaged embedding cache entry is embedded again.
 """
 
@@ -20,7 +20,8 @@ from click.testing import CliRunner
 from frbench.cli.app import main
 from frbench.config import validate_config
 from frbench.errors import FrbenchError
-from frbench.report.files import atomic_write_bytes, write_csv
+from frbench.io.atomic import atomic_write_bytes
+from frbench.io.spreadsheet import write_csv
 from frbench.workflows.manifest import RUN_OUTPUTS
 from frbench.workflows.run import run_benchmark
 from tests.builders import csv_config, make_csv_dataset

@@ -12,7 +12,7 @@ import pytest
 from scipy.stats import fisher_exact
 
 from frbench.config import validate_config
-from frbench.report.summary import run_summary
+from frbench.workflows.summary import run_summary
 from frbench.search.identification import search_fairness, search_group_tests
 from frbench.workflows.manifest import RUN_OUTPUTS, run_dir_problems
 from frbench.workflows.run import run_benchmark

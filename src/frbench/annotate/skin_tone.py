@@ -26,33 +26,22 @@ import numpy as np
 import pandas as pd
 
 from frbench.errors import DatasetError
+# The scales live in frbench.label.skin_tone_scale, below both the labelling tools and this module.
+from frbench.label.skin_tone_scale import (  # noqa: F401 (re-exported: the scales' long-standing home)
+    DARKER,
+    FITZPATRICK_BINARY,
+    FITZPATRICK_TYPES,
+    ITA_BINARY,
+    ITA_CATEGORIES,
+    ITA_CATEGORY_BOUNDS,
+    LIGHTER,
+    MONK_BINARY,
+    MONK_TONES,
+    fitzpatrick_type,
+    monk_tone,
+)
 from frbench.tables import UNKNOWN, validate_image_table
 
-LIGHTER = "lighter"
-DARKER = "darker"
-
-# (category, lower bound exclusive, upper bound inclusive), in degrees, lightest first.
-ITA_CATEGORY_BOUNDS = (
-    ("very_light", 55.0, math.inf),
-    ("light", 41.0, 55.0),
-    ("intermediate", 28.0, 41.0),
-    ("tan", 10.0, 28.0),
-    ("brown", -30.0, 10.0),
-    ("dark", -math.inf, -30.0),
-)
-ITA_CATEGORIES = tuple(name for name, _, _ in ITA_CATEGORY_BOUNDS)
-ITA_BINARY: Mapping[str, str] = {
-    "very_light": LIGHTER,
-    "light": LIGHTER,
-    "intermediate": LIGHTER,
-    "tan": DARKER,
-    "brown": DARKER,
-    "dark": DARKER,
-}
-FITZPATRICK_TYPES = ("I", "II", "III", "IV", "V", "VI")
-FITZPATRICK_BINARY: Mapping[str, str] = {t: LIGHTER if i <= 3 else DARKER for i, t in enumerate(FITZPATRICK_TYPES, 1)}
-MONK_TONES = tuple(str(i) for i in range(1, 11))
-MONK_BINARY: Mapping[str, str] = {t: LIGHTER if int(t) <= 5 else DARKER for t in MONK_TONES}
 SCALES = ("ita", "fitzpatrick", "monk")
 FITZPATRICK_WHAT = "Fitzpatrick type (1-6 or I-VI)"
 MONK_WHAT = "Monk skin tone (1-10)"
@@ -89,24 +78,6 @@ def binary_from_monk(tones: np.ndarray | pd.Series | list) -> np.ndarray:
     """``lighter`` for Monk Skin Tone 1-5, ``darker`` for 6-10 (int, integral float or digit string);
     missing values give ``unknown``; anything else raises DatasetError naming the value."""
     return _map_labels(tones, monk_tone, MONK_BINARY, MONK_WHAT)
-
-
-def fitzpatrick_type(value: object) -> str:
-    """Normalise one Fitzpatrick label to its roman numeral ``I``-``VI``; KeyError when it is none."""
-    text = _label_text(value).upper()
-    if text in FITZPATRICK_TYPES:
-        return text
-    if text.isdigit() and 1 <= int(text) <= 6:
-        return FITZPATRICK_TYPES[int(text) - 1]
-    raise KeyError(value)
-
-
-def monk_tone(value: object) -> str:
-    """Normalise one Monk Skin Tone label to ``1``-``10``; KeyError when it is none."""
-    text = _label_text(value)
-    if text.isdigit() and 1 <= int(text) <= 10:
-        return str(int(text))
-    raise KeyError(value)
 
 
 def annotate_skin_tone(
@@ -205,12 +176,6 @@ def _ita_category(value: object) -> str:
     if value in ITA_BINARY:
         return str(value)
     raise KeyError(value)
-
-
-def _label_text(value: object) -> str:
-    if isinstance(value, (float, np.floating)) and float(value).is_integer():
-        return str(int(value))
-    return str(value).strip()
 
 
 def _is_missing(value: object) -> bool:

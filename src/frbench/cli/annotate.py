@@ -37,7 +37,7 @@ def annotate_skin_tone(config: Path, out_file: Path, overrides: tuple[str, ...],
     from frbench.annotate.apply import skin_tone_of_dataset
     from frbench.config import config_errors_named, load_config
     from frbench.report.output_dir import check_output_file
-    from frbench.report.files import write_csv
+    from frbench.io.spreadsheet import write_csv
 
     cfg = load_config(config, overrides)
     check_output_file(out_file)

@@ -124,7 +124,7 @@ def agreement_command(files: tuple[Path, ...], out_dir: Path | None, replicates:
 
     from frbench.label.agreement import agreement
     from frbench.label.files import CONSENSUS_COLUMNS, read_annotator_files, write_label_file
-    from frbench.report.files import write_csv
+    from frbench.io.spreadsheet import write_csv
 
     answers = read_annotator_files(list(files))
     result = agreement(answers, replicates=replicates, seed=seed, unsure=unsure)

@@ -1,7 +1,7 @@
 """How the command line shows things: tables fitted to the terminal, JSON, the command to resume.
 
 Presentation only; the tables themselves come from the commands (``frbench.cli.models``' status
-table) and the library (``frbench.report.summary``).
+table) and the library (``frbench.workflows.summary``).
 """
 
 from __future__ import annotations

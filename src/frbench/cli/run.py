@@ -45,7 +45,7 @@ def run(
     SIGTERM and SIGHUP stop a run as Ctrl-C does (status 143, 129; Ctrl-C 130), with the resume command.
     """
     from frbench.cli.output import command_line, terminal_width, to_json
-    from frbench.report.summary import headline, run_summary
+    from frbench.workflows.summary import headline, run_summary
     from frbench.workflows.grid import load_grid, run_grid
     from frbench.workflows.reproduce import reproduce_run
     from frbench.workflows.run import run_benchmark

@@ -23,11 +23,12 @@ import numpy as np
 import pandas as pd
 
 from frbench.datasets import Dataset
-from frbench.datasets.csv_manifest import FOLD_PATTERN, read_csv_rows
+from frbench.datasets.csv_manifest import FOLD_PATTERN
 from frbench.datasets.lfw import check_folds
 from frbench.datasets.paths import dataset_path
 from frbench.datasets.score_cells import parse_scores
 from frbench.errors import DatasetError
+from frbench.io.csv_rows import read_csv_rows
 from frbench.tables import validate_image_table, validate_pair_table
 
 TABLE = "bfw-v0.1.5-datatable.csv"

@@ -7,9 +7,6 @@ image id, attribute columns and optional ``<attr>_source`` columns. pairs CSV: `
 
 from __future__ import annotations
 
-import csv
-import re
-import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -19,42 +16,13 @@ import pandas as pd
 from frbench.datasets import Dataset
 from frbench.datasets.paths import dataset_path
 from frbench.errors import DatasetError, problems_error
-from frbench.report.files import unescape_cell, unescape_frame
+from frbench.io.csv_columns import FALSE_WORDS, TRUE_WORDS
+from frbench.io.csv_rows import read_csv_rows
 from frbench.tables import IMAGE_COLUMNS, UNKNOWN, validate_image_table, validate_pair_table
 
-TRUE_WORDS = frozenset({"true", "1", "yes"})
-FALSE_WORDS = frozenset({"false", "0", "no"})
 SOURCE_SUFFIX = "_source"
 # ASCII digits (\d also matches other scripts' digits), few enough to fit any integer type
 FOLD_PATTERN = r"[0-9]{1,9}"
-
-
-def image_references(table: pd.DataFrame, columns: tuple[str, str], path: Path | str) -> tuple[pd.Series, pd.Series]:
-    """The two image columns of a pairs or scores file, with ``\\`` separators turned into ``/``.
-
-    An empty reference is a DatasetError naming the file, line and column.
-    """
-    refs = []
-    for column in columns:
-        names = table[column].str.replace("\\", "/", regex=False)
-        empty = names == ""
-        if empty.any():
-            raise DatasetError(f"{path}:{empty.idxmax()}: empty {column}")
-        refs.append(names)
-    return refs[0], refs[1]
-
-
-def parse_mated(words: pd.Series, path: Path | str) -> pd.Series:
-    """A ``mated`` column (true/false, 1/0, yes/no, any case) as bools; the index is the file line.
-
-    Anything else is a DatasetError naming the file and line.
-    """
-    word = words.str.lower()
-    unreadable = ~word.isin(TRUE_WORDS | FALSE_WORDS)
-    if unreadable.any():
-        line = unreadable.idxmax()
-        raise DatasetError(f"{path}:{line}: mated {words.at[line]!r} is not true/false, 1/0 or yes/no")
-    return word.isin(TRUE_WORDS)
 
 
 def load_csv_manifest(
@@ -181,113 +149,6 @@ def load_csv_manifest(
         else [],
         label_sources=label_sources,
     )
-
-
-def read_csv_rows(path: Path) -> pd.DataFrame:
-    """All cells as stripped strings (empty, never NaN), indexed by the line each row starts on."""
-    if not path.is_file():
-        raise DatasetError(f"{path}: file not found")
-    try:
-        with warnings.catch_warnings():
-            # pandas drops the extra cells of a first data row longer than the header, with only
-            # a warning (or, without index_col=False, silently shifts every column).
-            warnings.simplefilter("error", pd.errors.ParserWarning)
-            # keep_default_na=False: "NA", "None", "null" are values here, not missing data.
-            table = pd.read_csv(
-                path,
-                dtype=str,
-                keep_default_na=False,
-                skip_blank_lines=False,
-                index_col=False,
-                encoding="utf-8-sig",
-            )
-    except pd.errors.ParserWarning as exc:
-        line = _record_start_line(path, 2)
-        raise DatasetError(f"{path}:{line}: more fields than the header has") from exc
-    except pd.errors.EmptyDataError as exc:
-        raise DatasetError(f"{path}:1: the file is empty, expected a header line") from exc
-    except pd.errors.ParserError as exc:
-        found = re.search(r"Expected (\d+) fields in line (\d+), saw (\d+)", str(exc))
-        if found:
-            expected, record, saw = (int(g) for g in found.groups())
-            line = _record_start_line(path, record)
-            raise DatasetError(f"{path}:{line}: {saw} fields, the header has {expected}") from exc
-        unclosed = re.search(r"EOF inside string starting at row (\d+)", str(exc))
-        if unclosed:
-            # pandas counts rows from 0 at the header: row r is the (r + 1)-th record
-            line = _record_start_line(path, int(unclosed.group(1)) + 1)
-            raise DatasetError(f"{path}:{line}: a quoted field opened on this line is never closed") from exc
-        raise DatasetError(f"{path}: not a readable CSV ({exc})") from exc
-    except UnicodeDecodeError as exc:
-        raise DatasetError(f"{path}: not UTF-8 text ({exc})") from exc
-    _check_header(path)
-    # A cell frbench (or a spreadsheet) wrote as '=... to keep it from running as a formula reads
-    # back as written (frbench.report.files.escape_cell), so tables frbench wrote round-trip.
-    table.columns = [unescape_cell(str(c).strip()) for c in table.columns]
-    # A quoted cell may span lines; count them so that reported lines match the editor's.
-    spans = sum((table[c].str.count("\n") for c in table.columns), pd.Series(0, index=table.index))
-    before = np.concatenate([[0], np.cumsum(spans.to_numpy())])[: len(table)]
-    table.index = 2 + np.arange(len(table)) + before
-    table = table.apply(lambda col: col.str.strip())
-    blank = ~(table != "").any(axis=1)
-    _refuse_short_rows(path, table, blank)
-    table = unescape_frame(table)
-    # skip_blank_lines=False keeps line numbering exact; blank rows are then dropped here.
-    table = table[~blank]
-    if table.empty:
-        raise DatasetError(f"{path}:2: no rows below the header")
-    return table
-
-
-def _refuse_short_rows(path: Path, table: pd.DataFrame, blank: pd.Series) -> None:
-    """Refuse a row with fewer fields than the header (pandas fills it with empty cells).
-
-    Left unchecked, ``a.jpg,b.jpg`` under ``file_x,file_y,Decision`` would read as an empty
-    Decision. A short row always ends in an empty cell, so the file is re-read with the csv module
-    only when some row does.
-    """
-    if table.empty or not (table.iloc[:, -1] == "").to_numpy()[~blank.to_numpy()].any():
-        return
-    with path.open(newline="", encoding="utf-8-sig") as handle:
-        reader = csv.reader(handle)
-        next(reader, None)
-        try:
-            counts = np.array([len(record) for record in reader])
-        except csv.Error:
-            return  # pandas read it; nothing more to learn here
-    if counts.size != len(table):
-        return  # the two parsers split records differently: no reliable row to name
-    short = (counts < len(table.columns)) & ~blank.to_numpy()
-    if short.any():
-        row = int(np.argmax(short))
-        n = int(counts[row])
-        raise DatasetError(
-            f"{path}:{table.index[row]}: {n} field{'s' if n != 1 else ''}, the header has {len(table.columns)} "
-            f"({', '.join(map(str, table.columns))})"
-        )
-
-
-def _check_header(path: Path) -> None:
-    """Refuse a column named twice: pandas would rename the second ('x.1') and use the first only."""
-    with path.open(newline="", encoding="utf-8-sig") as handle:
-        try:
-            header = [name.strip() for name in next(csv.reader(handle), [])]
-        except csv.Error:
-            return  # pandas read the file; a header the csv module cannot parse has no repeats to find
-    repeated = [name for i, name in enumerate(header) if name and name in header[:i]]
-    if repeated:
-        raise DatasetError(f"{path}:1: column {repeated[0]!r} appears twice in the header")
-
-
-def _record_start_line(path: Path, record: int) -> int:
-    """Line on which the 1-based CSV record starts; records differ from lines when a quoted cell
-    spans lines (pandas reports records)."""
-    with path.open(newline="", encoding="utf-8-sig") as handle:
-        reader = csv.reader(handle)
-        for _ in range(record - 1):
-            if next(reader, None) is None:
-                break
-        return reader.line_num + 1
 
 
 def check_spelling(values: pd.Series, column: str, path: Path) -> None:

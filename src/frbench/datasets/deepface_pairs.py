@@ -19,9 +19,10 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from frbench.datasets import Dataset
-from frbench.datasets.csv_manifest import image_references, read_csv_rows
 from frbench.datasets.paths import dataset_path
 from frbench.errors import DatasetError
+from frbench.io.csv_columns import image_references
+from frbench.io.csv_rows import read_csv_rows
 from frbench.tables import validate_image_table, validate_pair_table
 
 PAIRS_FILE = "master.csv"

@@ -18,8 +18,9 @@ import pandas as pd
 from frbench.datasets import Dataset
 
 # read_csv_rows keeps the line each row came from, so label errors can name it.
-from frbench.datasets.csv_manifest import check_spelling, read_csv_rows
+from frbench.datasets.csv_manifest import check_spelling
 from frbench.errors import DatasetError
+from frbench.io.csv_rows import read_csv_rows
 from frbench.tables import IMAGE_COLUMNS, UNKNOWN, validate_image_table
 
 IMAGE_SUFFIXES = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"})

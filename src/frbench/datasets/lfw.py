@@ -25,7 +25,7 @@ import pandas as pd
 
 from frbench.datasets import Dataset
 from frbench.errors import DatasetError
-from frbench.report.files import unescape_frame
+from frbench.io.csv_rows import read_csv_rows
 from frbench.tables import UNKNOWN, validate_image_table, validate_pair_table
 
 IMAGES_DIR = "images_deepfunneled"
@@ -346,19 +346,13 @@ def _classifier_race(path: Path, subject_of_file: pd.Series, absent: dict[str, i
     if not path.is_file():
         raise DatasetError(f"{path}: file not found (see data/README.md)")
     wanted = ["image", *KUMAR_RACE]
-    try:
-        table = pd.read_csv(
-            path, usecols=lambda c: c in wanted, dtype=str, keep_default_na=False, skip_blank_lines=False
-        )
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise DatasetError(f"{path}: not a readable CSV ({exc})") from exc
-    # written by frbench's write_csv (frbench data fetch): cells read back as they were
-    table = unescape_frame(table)
+    # written by frbench's write_csv (frbench data fetch): read_csv_rows unescapes the cells
+    table = read_csv_rows(path)
     missing = [c for c in wanted if c not in table.columns]
     if missing:
         raise DatasetError(f"{path}:1: missing column(s) {missing}")
-    # Header is line 1 and blank lines are kept as rows, so row i is line i + 2.
-    lineno = np.arange(len(table)) + 2
+    table = table[wanted]
+    lineno = table.index.to_numpy()
     bad = ~table[list(KUMAR_RACE)].isin(["0", "1"]).all(axis=1).to_numpy()
     if bad.any():
         line = lineno[bad.argmax()]

@@ -17,7 +17,7 @@ import pandas as pd
 
 from frbench.datasets.folder import IMAGE_SUFFIXES
 from frbench.errors import DatasetError
-from frbench.report.files import write_csv
+from frbench.io.spreadsheet import write_csv
 
 
 @dataclass(frozen=True)

@@ -38,9 +38,9 @@ import pandas as pd
 from frbench.datasets import Dataset
 from frbench.datasets.bfw import REQUIRED as BFW_COLUMNS
 from frbench.datasets.bfw import load_bfw
-from frbench.datasets.csv_manifest import read_csv_rows
 from frbench.datasets.score_cells import parse_scores
 from frbench.errors import DatasetError
+from frbench.io.csv_rows import read_csv_rows
 from frbench.tables import validate_image_table, validate_pair_table
 
 SCORE_FORMATS = ("bob4", "bob5", "bob-csv", "pyeer", "bfw")

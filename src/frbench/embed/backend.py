@@ -35,6 +35,7 @@ from deepface.modules import modeling
 from deepface.modules.exceptions import FaceNotDetected, ImgNotFound
 
 import frbench
+from frbench.config.schema import ALL_BEST, FAIL, LARGEST
 from frbench.embed import model_registry
 from frbench.embed.onnx_threads import onnx_threads as limit_onnx_threads
 from frbench.errors import ConfigError, FrbenchError
@@ -48,7 +49,6 @@ TOO_LARGE = "too_large"
 SEVERAL_FACES = "several_faces"
 STATUSES = (OK, MISSING, UNREADABLE, NO_FACE, ERROR, TOO_LARGE, SEVERAL_FACES)
 
-LARGEST, FAIL, ALL_BEST = "largest", "fail", "all-best"
 MULTIPLE_FACES = (LARGEST, FAIL, ALL_BEST)
 # DeepFace.represent's max_faces for each choice: fail needs to see a second face, all-best every face.
 _MAX_FACES = {LARGEST: 1, FAIL: 2, ALL_BEST: None}

@@ -23,9 +23,8 @@ from typing import BinaryIO
 
 from PIL import Image, UnidentifiedImageError
 
-# Pillow's own default warning limit (Image.MAX_IMAGE_PIXELS): 0.25 GiB of 24-bit pixels, far above
-# any face photograph (a 50-megapixel camera frame passes) and far below what exhausts a worker.
-MAX_PIXELS = 1024 * 1024 * 1024 // 4 // 3
+# defined with the setting it is the default of (execution.max_pixels), below every stage
+from frbench.config.schema import MAX_PIXELS
 
 # Failure statuses, the values of frbench.embed.backend's constants of the same names.
 MISSING = "missing"

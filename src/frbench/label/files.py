@@ -32,16 +32,17 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Iterator, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import pandas as pd
 
 from frbench import __version__
-from frbench.annotate.skin_tone import monk_tone
 from frbench.errors import DatasetError, problems_error
-from frbench.report.files import atomic_write_bytes
+from frbench.io.atomic import atomic_write_bytes
+from frbench.io.csv_rows import read_csv_rows
+from frbench.label.skin_tone_scale import monk_tone
 
 LABEL_COLUMNS = ("subject_id", "image_id", "annotator", "skin_tone_binary", "monk", "labelled_at", "tool")
 CONSENSUS_EXTRA = ("n_annotators", "n_agree")
@@ -78,37 +79,6 @@ def parse_utc(text: str) -> datetime:
     return value
 
 
-def csv_records(path: Path, what: str, strict: bool = True) -> tuple[list[str] | None, Iterator[tuple[int, list[str]]]]:
-    """A UTF-8 CSV's stripped header (None for an empty file) and its non-blank records as
-    (line, cells), the line being the 1-based line the record starts on; every problem a
-    DatasetError naming ``path`` (and the line). ``what`` names the file in "not found"."""
-    if not path.is_file():
-        raise DatasetError(f"{path}: {what} not found")
-    try:
-        text = path.read_text(encoding="utf-8-sig")
-    except UnicodeDecodeError as exc:
-        raise DatasetError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    reader = csv.reader(io.StringIO(text, newline=""), strict=strict)
-    try:
-        header = next(reader, None)
-    except csv.Error as exc:
-        raise DatasetError(f"{path}:1: not a readable CSV header ({exc})") from None
-
-    def records() -> Iterator[tuple[int, list[str]]]:
-        while True:
-            start = reader.line_num + 1
-            try:
-                cells = next(reader)
-            except StopIteration:
-                return
-            except csv.Error as exc:
-                raise DatasetError(f"{path}:{start}: not readable as CSV ({exc})") from None
-            if any(c.strip() for c in cells):  # a blank line carries nothing
-                yield start, cells
-
-    return (None if header is None else [h.strip() for h in header]), records()
-
-
 def read_label_file(path: Path, subjects: Iterable[str] | None = None) -> pd.DataFrame:
     """All rows of one annotator's label file (or a consensus file), validated.
 
@@ -131,27 +101,27 @@ def read_label_file(path: Path, subjects: Iterable[str] | None = None) -> pd.Dat
     annotator than the first row's, or (with ``subjects``) a subject not in the dataset.
     """
     path = Path(path)
-    header, records = csv_records(path, "label file")
-    if header is None:
-        raise DatasetError(f"{path}:1: the file is empty, expected the header {','.join(LABEL_COLUMNS)}")
-    if tuple(header) == LABEL_COLUMNS:
-        consensus = False
-    elif tuple(header) == CONSENSUS_COLUMNS:
-        consensus = True
-    else:
-        raise DatasetError(
-            f"{path}:1: header {','.join(header)!r} is not a label file's "
-            f"({','.join(LABEL_COLUMNS)}[,{','.join(CONSENSUS_EXTRA)}])"
-        )
+
+    def check_header(header: list[str]) -> None:
+        if not header:
+            raise DatasetError(f"{path}:1: the file is empty, expected the header {','.join(LABEL_COLUMNS)}")
+        if tuple(header) not in (LABEL_COLUMNS, CONSENSUS_COLUMNS):
+            raise DatasetError(
+                f"{path}:1: header {','.join(header)!r} is not a label file's "
+                f"({','.join(LABEL_COLUMNS)}[,{','.join(CONSENSUS_EXTRA)}])"
+            )
+
+    # written without spreadsheet escaping (format_label_file), so read back without unescaping
+    table = read_csv_rows(path, "label file", empty_ok=True, unescape=False, check_header=check_header)
+    header = [str(c) for c in table.columns]
+    consensus = tuple(header) == CONSENSUS_COLUMNS
     known = None if subjects is None else set(subjects)
     rows: list[list[object]] = []
     annotator: str | None = None
     problems: list[str] = []
-    for line, cells in records:
+    for line, cells in zip(table.index, table.itertuples(index=False, name=None)):
         try:
-            if len(cells) != len(header):
-                raise DatasetError(f"{path}:{line}: {len(cells)} fields, the header has {len(header)}")
-            row = dict(zip(header, (c.strip() for c in cells)))
+            row = dict(zip(header, cells))
             where = f"{path}:{line}"
             for col in ("subject_id", "image_id", "annotator", "tool"):
                 if not row[col]:

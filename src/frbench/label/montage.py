@@ -41,7 +41,8 @@ from frbench.label.files import (
     utc_timestamp,
     write_label_file,
 )
-from frbench.report.files import atomic_write_bytes
+from frbench.io.atomic import atomic_write_bytes
+from frbench.io.csv_rows import read_csv_rows
 
 TOOL = f"frbench-label-montage {__version__}"
 KEY_COLUMNS = ("tile", "subject_id", "image_id")
@@ -146,12 +147,14 @@ def write_sheets(images: pd.DataFrame, subjects: Sequence[str], out_dir: Path, s
 
 def read_sheet_key(path: Path) -> pd.DataFrame:
     """A sheet's key (``tile,subject_id,image_id``), validated."""
-    try:
-        key = pd.read_csv(path, dtype=str, keep_default_na=False)
-    except (OSError, pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise DatasetError(f"{path}: not a sheet key ({exc})") from None
-    if tuple(key.columns) != KEY_COLUMNS:
-        raise DatasetError(f"{path}: header {','.join(key.columns)!r} is not a sheet key's ({','.join(KEY_COLUMNS)})")
+
+    def check_header(header: list[str]) -> None:
+        if tuple(header) != KEY_COLUMNS:
+            raise DatasetError(f"{path}: header {','.join(header)!r} is not a sheet key's ({','.join(KEY_COLUMNS)})")
+
+    # written by make_sheets with pandas' to_csv, unescaped
+    key = read_csv_rows(Path(path), "sheet key", empty_ok=True, unescape=False, check_header=check_header)
+    key = key.reset_index(drop=True)
     key["tile"] = key["tile"].astype(int)
     return key
 

@@ -5,7 +5,7 @@ Uncertainty of a subject's estimated tone, higher = less sure:
 * from a calibrated P(darker) p: ``1 - |2 p - 1|`` (1 at p = 0.5, 0 at p = 0 or 1);
 * from today's ITA estimate: ``-|ITA - cut|`` in degrees, ``cut`` being the ITA boundary between
   the categories frbench calls lighter and those it calls darker (28 degrees,
-  :mod:`frbench.annotate.skin_tone`), so subjects measured near the boundary come first.
+  :mod:`frbench.label.skin_tone_scale`), so subjects measured near the boundary come first.
 
 A subject without an estimate (NaN) has the highest uncertainty: nothing is known of it, and a
 an annotator's label helps most there. Ties keep the seeded random order, so ``uncertain-first`` with
@@ -21,9 +21,9 @@ import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
-from frbench.annotate.skin_tone import ITA_BINARY, ITA_CATEGORY_BOUNDS, LIGHTER
 from frbench.errors import DatasetError
-from frbench.label.files import csv_records
+from frbench.io.csv_rows import read_csv_rows
+from frbench.label.skin_tone_scale import ITA_BINARY, ITA_CATEGORY_BOUNDS, LIGHTER
 
 ORDERS = ("random", "uncertain-first")
 PROBABILITY_COLUMNS = ("subject_id", "p_darker")
@@ -84,16 +84,16 @@ def read_probabilities(path: Path, subjects: Iterable[str]) -> pd.Series:
     the dataset or listed twice, a value that is not a number in [0, 1].
     """
     path = Path(path)
-    header, records = csv_records(path, "probabilities file", strict=False)
+
+    def check_header(header: list[str]) -> None:
+        if tuple(header) != PROBABILITY_COLUMNS:
+            raise DatasetError(f"{path}:1: header {','.join(header)!r}, expected {','.join(PROBABILITY_COLUMNS)}")
+
+    table = read_csv_rows(path, "probabilities file", empty_ok=True, unescape=False, check_header=check_header)
     known = list(dict.fromkeys(str(s) for s in subjects))
     known_set = set(known)
-    if tuple(header or []) != PROBABILITY_COLUMNS:
-        raise DatasetError(f"{path}:1: header {','.join(header or [])!r}, expected {','.join(PROBABILITY_COLUMNS)}")
     values: dict[str, float] = {}
-    for line, cells in records:
-        if len(cells) != 2:
-            raise DatasetError(f"{path}:{line}: {len(cells)} fields, expected 2")
-        subject, text_p = (c.strip() for c in cells)
+    for line, (subject, text_p) in zip(table.index, table.itertuples(index=False, name=None)):
         if subject not in known_set:
             raise DatasetError(f"{path}:{line}: subject {subject!r} is not in the dataset")
         if subject in values:

@@ -9,9 +9,9 @@ from pathlib import Path
 import pandas as pd
 
 from frbench.groups import ALL
+from frbench.io.spreadsheet import write_csv
 from frbench.measure.differentials import Differentials
 from frbench.metrics.power import MIN_BOOTSTRAP_REPLICATES, MIN_GROUP_SUBJECTS
-from frbench.report.files import write_csv
 from frbench.report.md_format import md_table
 from frbench.report.threshold_plots import plot_rates_against_threshold
 

@@ -26,9 +26,10 @@ import numpy as np
 import pandas as pd
 
 from frbench.datasets.bfw import ETHNICITY, GENDER
-from frbench.datasets.csv_manifest import read_csv_rows
 from frbench.errors import DatasetError
-from frbench.report.files import write_csv, write_text
+from frbench.io.atomic import write_text
+from frbench.io.csv_rows import read_csv_rows
+from frbench.io.spreadsheet import write_csv
 
 EXPORT_FORMATS = ("bob", "pyeer", "bfw")
 _SIDES = ("a", "b")

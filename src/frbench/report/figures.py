@@ -8,12 +8,13 @@ from pathlib import Path
 from matplotlib.figure import Figure
 
 from frbench.groups import ALL
+from frbench.io.figures import save_png
+from frbench.io.spreadsheet import write_csv
 from frbench.measure.result import Measures
 from frbench.measure.thresholds import primary_threshold
-from frbench.report.files import write_csv
 from frbench.metrics.power import MIN_DET_PAIRS
 from frbench.report.plots import (
-    cross_group_figure, det_figure, group_rates_figure, save_png, score_distributions_figure,
+    cross_group_figure, det_figure, group_rates_figure, score_distributions_figure,
 )
 
 

@@ -7,7 +7,6 @@ importing frbench never changes the caller's matplotlib state.
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import matplotlib.ticker
@@ -15,21 +14,13 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from frbench.report.files import atomic_write_bytes
+from frbench.io.figures import save_png
 
 
 def _figure(nrows: int = 1, ncols: int = 1, **kwargs: object) -> tuple[Figure, object]:
     """A detached figure and its axes (as ``pyplot.subplots`` returns them)."""
     fig = Figure(figsize=kwargs.pop("figsize", None))
     return fig, fig.subplots(nrows, ncols, **kwargs)
-
-
-def save_png(fig: Figure, path: Path) -> None:
-    """Write ``fig`` as a PNG atomically, without creation metadata, so reruns give identical bytes."""
-    buf = io.BytesIO()
-    # A fixed creation date in the metadata keeps reruns byte-identical.
-    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight", metadata={"Software": None})
-    atomic_write_bytes(path, buf.getvalue())
 
 
 def plot_det(

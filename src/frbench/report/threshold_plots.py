@@ -9,8 +9,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from frbench.io.figures import save_png
 from frbench.metrics.power import MIN_DET_PAIRS
-from frbench.report.plots import _figure, save_png
+from frbench.report.plots import _figure
 
 
 def informative_range(curves: pd.DataFrame, pad: float = 0.05) -> tuple[float, float]:

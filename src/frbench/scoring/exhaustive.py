@@ -59,11 +59,11 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
+from frbench.config.schema import EXHAUSTIVE_METRICS as METRICS
 from frbench.groups import ALL
 from frbench.metrics.thresholds import _allowed_false_matches
 from frbench.pairs.protocols import mated_index_pairs
 
-METRICS = ("cosine", "euclidean_l2")
 HIST_RANGE = {"cosine": (-1.0, 1.0), "euclidean_l2": (-2.0, 0.0)}
 
 # 2**25 per unit keeps every partial sum of a dot product or squared distance below 2**53

@@ -20,8 +20,9 @@ import numpy as np
 import pandas as pd
 
 # read_csv_rows keeps the line each row came from, so every problem can name it.
-from frbench.datasets.csv_manifest import image_references, parse_mated, read_csv_rows
 from frbench.errors import DatasetError
+from frbench.io.csv_columns import image_references, parse_mated
+from frbench.io.csv_rows import read_csv_rows
 from frbench.tables import validate_pair_table
 
 MAX_EXAMPLES = 5

@@ -20,8 +20,9 @@ import numpy as np
 import pandas as pd
 
 from frbench.groups import Groups
+from frbench.io.atomic import write_json
+from frbench.io.spreadsheet import write_csv
 from frbench.metrics.power import MIN_GROUP_SUBJECTS
-from frbench.report.files import write_csv, write_json
 from frbench.search.measures import (
     DEFAULT_RANKS,
     OperatingPoint,

@@ -26,8 +26,8 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from frbench.datasets.csv_manifest import read_csv_rows
 from frbench.errors import DatasetError
+from frbench.io.csv_rows import read_csv_rows
 
 # The 1:1 importer's account of unusable rows: a count and the first few examples.
 from frbench.scoring.imported import MAX_EXAMPLES, Mismatch

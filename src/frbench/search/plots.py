@@ -11,7 +11,7 @@ from matplotlib.colors import TwoSlopeNorm
 from matplotlib.figure import Figure
 from matplotlib.ticker import NullFormatter, ScalarFormatter
 
-from frbench.report.plots import save_png
+from frbench.io.figures import save_png
 
 
 def plot_cmc(cmc: pd.DataFrame, attribute: str, path: Path) -> None:

@@ -38,8 +38,8 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from frbench.datasets.csv_manifest import read_csv_rows
 from frbench.errors import DatasetError
+from frbench.io.csv_rows import read_csv_rows
 
 FEW_IMAGE_CHOICES = ("distractors", "nonmated", "unused")
 ENROLLED, DISTRACTOR = "enrolled", "distractor"

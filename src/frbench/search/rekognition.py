@@ -39,8 +39,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from frbench.datasets.csv_manifest import read_csv_rows
 from frbench.errors import DatasetError
+from frbench.io.csv_rows import read_csv_rows
 
 COMPARE_STATUSES = ("match", "below_threshold", "no_face", "error")
 
@@ -229,7 +229,7 @@ def write_scores_csv(scores: pd.DataFrame, path: Path) -> None:
 
     Comparisons without a similarity get an empty score, which frbench counts as failed pairs.
     """
-    from frbench.report.files import write_csv
+    from frbench.io.spreadsheet import write_csv
 
     frame = scores[["image_a", "image_b"]].copy()
     frame["score"] = [("" if np.isnan(s) else repr(float(s))) for s in scores["score"]]

@@ -27,7 +27,8 @@ import pandas as pd
 from frbench.scoring.similarity import METRICS, distance_from_similarity
 from frbench.errors import FrbenchError
 from frbench.groups import ALL
-from frbench.report.files import unescape_frame, write_csv, write_text
+from frbench.io.atomic import write_text
+from frbench.io.spreadsheet import unescape_frame, write_csv
 from frbench.report.markdown import md_table
 from frbench.report.output_dir import output_lock, writer_of
 from frbench.report.plots import plot_compared_rates

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from frbench.config import Config, ModelConfig, apply_override, read_config_mapping, validate_config
 from frbench.errors import ConfigError, FrbenchError
 from frbench.report.output_dir import check_output_dir, output_lock
-from frbench.report.files import write_json
+from frbench.io.atomic import write_json
 
 if TYPE_CHECKING:
     from frbench.workflows.run import RunResult

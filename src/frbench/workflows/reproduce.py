@@ -14,7 +14,7 @@ from pathlib import Path
 
 from frbench.embed.weight_sources import file_sha256
 from frbench.errors import DatasetError, OutputError
-from frbench.report.files import write_json
+from frbench.io.atomic import write_json
 from frbench.report.output_dir import check_output_dir, output_lock, writer_of
 from frbench.workflows.manifest import Mismatch, load_recorded_run, manifest_mismatches, run_dir_problems
 from frbench.workflows import run as run_module

@@ -29,8 +29,9 @@ from frbench.embed.duplicates import copies_caveat, identical_embeddings
 from frbench.embed.weights import ensure_weights
 from frbench.errors import ConfigError, DatasetError
 from frbench.groups import Groups
+from frbench.io.atomic import write_json, write_text
+from frbench.io.spreadsheet import write_csv
 from frbench.measure.result import VERIFICATION, Measures
-from frbench.report.files import write_csv, write_json, write_text
 from frbench.report.output_dir import check_output_dir, output_lock
 from frbench.studies import Study, StudyInputs, StudyResult, study_for
 from frbench.studies.base import NothingMeasured, enrolment_tables

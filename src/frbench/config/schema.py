@@ -1,7 +1,9 @@
-"""The run configuration: schema, defaults, overrides and errors that name the field and file.
+"""The run configuration's schema: pydantic models with defaults, unknown keys forbidden.
 
-A config is a YAML mapping validated by pydantic with unknown keys forbidden, so a typo is an
-error (with the closest valid key suggested) rather than a silently ignored setting.
+A typo is an error (with the closest valid key suggested, :mod:`frbench.config.loading`) rather
+than a silently ignored setting. The constants the models check against are defined here, at the
+bottom of the package graph, and imported by the stages that use them (embedding, screening,
+exhaustive scoring).
 """
 
 from __future__ import annotations
@@ -11,36 +13,24 @@ import hashlib
 import json
 import math
 import re
-import reprlib
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
-from frbench.errors import ConfigError
 from frbench.points import fixed_name, repeated_name, target_fmr_name, target_fpir_name
-from frbench.embed.screening import MAX_PIXELS
 
-# Problems of one config listed before the rest are only counted: enough to fix a file in one go,
-# few enough that a config of the wrong kind does not flood the terminal.
-SHOWN_PROBLEMS = 20
 # model.name of a run that imports scores instead of running a model
 IMPORTED_SCORES = "scores"
-
-
-def _short_repr() -> reprlib.Repr:
-    """A repr bounded in depth, items and length, so that a message quoting a huge or
-    self-referencing YAML value (aliases can build both) stays one short line."""
-    short = reprlib.Repr()
-    short.maxlevel, short.maxdict, short.maxlist, short.maxstring, short.maxother = 2, 4, 4, 80, 80
-    return short
-
-
-_SHORT = _short_repr()
+# Pillow's own default warning limit (Image.MAX_IMAGE_PIXELS): 0.25 GiB of 24-bit pixels, far above
+# any face photograph (a 50-megapixel camera frame passes) and far below what exhausts a worker.
+MAX_PIXELS = 1024 * 1024 * 1024 // 4 // 3
+# model.multiple_faces: embed the largest face, count the image a failure, or keep every face
+LARGEST, FAIL, ALL_BEST = "largest", "fail", "all-best"
+# The distance metrics the exhaustive protocol's blockwise scoring computes.
+EXHAUSTIVE_METRICS = ("cosine", "euclidean_l2")
 
 
 class _Strict(BaseModel):
@@ -420,9 +410,6 @@ class Config(_Strict):
     @model_validator(mode="after")
     def _exhaustive_pipeline(self) -> Config:
         # Checked at load so that a run does not embed a dataset only to be refused when scoring.
-        from frbench.embed.backend import ALL_BEST
-        from frbench.scoring.exhaustive import METRICS
-
         folds = self.dataset.folds
         if folds is not None and self.dataset.format not in FOLD_FORMATS:
             raise ValueError(
@@ -440,9 +427,9 @@ class Config(_Strict):
                 f"pairs.protocol identification ranks candidates by cosine similarity: set model.distance_metric "
                 f"cosine, got {self.model.distance_metric!r}"
             )
-        if self.pairs.protocol == "exhaustive" and self.model.distance_metric not in METRICS:
+        if self.pairs.protocol == "exhaustive" and self.model.distance_metric not in EXHAUSTIVE_METRICS:
             raise ValueError(
-                f"pairs.protocol exhaustive supports model.distance_metric {' or '.join(METRICS)}, "
+                f"pairs.protocol exhaustive supports model.distance_metric {' or '.join(EXHAUSTIVE_METRICS)}, "
                 f"got {self.model.distance_metric!r}"
             )
         if self.pairs.protocol == "exhaustive" and self.model.multiple_faces == ALL_BEST:
@@ -511,175 +498,3 @@ def _known_name(value: str, what: str, valid: Sequence[str]) -> str:
     close = difflib.get_close_matches(value.lower(), list(by_lower), n=1, cutoff=0.6)
     hint = f"; did you mean '{by_lower[close[0]]}'?" if close else ""
     raise ValueError(f"unknown {what} (got {value!r}){hint} Valid: {', '.join(valid)}")
-
-
-class _ConfigLoader(yaml.SafeLoader):
-    """yaml.SafeLoader (plain data only: no Python objects are built, nothing runs) refusing repeated keys.
-
-    YAML 1.2 requires the keys of a mapping to be unique; PyYAML keeps the last silently, so a
-    section written twice would lose the first one's settings without a word.
-    """
-
-
-def _unique_keys_mapping(loader: _ConfigLoader, node: yaml.MappingNode) -> Any:
-    seen: dict[Any, int] = {}
-    for key_node, _ in node.value:
-        if isinstance(key_node, yaml.ScalarNode) and key_node.tag != "tag:yaml.org,2002:merge":
-            key = loader.construct_object(key_node)
-            if key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"key {key!r} repeated (first at line {seen[key] + 1})", key_node.start_mark
-                )
-            seen[key] = key_node.start_mark.line
-    yield from loader.construct_yaml_map(node)
-
-
-_ConfigLoader.add_constructor("tag:yaml.org,2002:map", _unique_keys_mapping)
-
-
-def parse_yaml(text: str) -> Any:
-    """YAML text -> plain data (``yaml.safe_load`` semantics), refusing repeated keys.
-
-    Raises yaml.YAMLError (with the line in ``problem_mark``) or RecursionError (nesting deeper
-    than Python's recursion limit).
-    """
-    return yaml.load(text, Loader=_ConfigLoader)  # noqa: S506 (a SafeLoader subclass)
-
-
-def read_config_mapping(path: str | Path) -> dict[str, Any]:
-    """The YAML mapping of a config file, ``name`` defaulting to the file's stem; not yet validated.
-
-    Problems raise ConfigError naming the file, and the line for invalid YAML (a repeated key
-    included).
-    """
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError(f"{path}: config file not found") from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: cannot read config ({exc})") from None
-    try:
-        raw = parse_yaml(text)
-    except RecursionError:
-        raise ConfigError(f"{path}: invalid YAML: nested too deeply to be a config") from None
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
-        context, start = getattr(exc, "context", None), getattr(exc, "context_mark", None)
-        if context and start is not None:
-            problem += f" ({context} at line {start.line + 1})"
-        raise ConfigError(f"{path}{where}: invalid YAML: {problem}") from None
-    if raw is None:
-        raw = {}
-    if not isinstance(raw, dict):
-        raise ConfigError(f"{path}: a config is a mapping of keys, got {type(raw).__name__}")
-    raw.setdefault("name", path.stem)
-    return raw
-
-
-def load_config(path: str | Path, overrides: Sequence[str] = ()) -> Config:
-    """Read, override and validate a YAML config.
-
-    ``overrides`` are ``dotted.key=value`` strings; values are parsed as YAML, so
-    ``thresholds.target_fmr=[1e-4]`` gives a list and ``offline=true`` a bool.
-    Every problem raises ConfigError with the file and the field in its message.
-    """
-    raw = read_config_mapping(path)
-    for item in overrides:
-        apply_override(raw, item, source=str(path))
-    return validate_config(raw, source=str(path), overrides=overrides)
-
-
-def validate_config(raw: Mapping[str, Any], source: str = "<config>", overrides: Sequence[str] = ()) -> Config:
-    """Validate a config mapping; raise ConfigError naming the first bad field.
-
-    ``overrides``: the ``--set`` items applied to ``raw``; a bad field one of them set is
-    reported as coming from it.
-    """
-    try:
-        config = Config.model_validate(raw)
-    except ValidationError as exc:
-        raise ConfigError(_describe(exc, source, overrides)) from None
-    config._source = source
-    return config
-
-
-@contextmanager
-def config_errors_named(source: str) -> Iterator[None]:
-    """Start every line of a ConfigError raised inside with ``source`` (the config file), where it does not.
-
-    Checks made while running (a group the dataset lacks, an option of a stage) raise
-    ConfigError naming the field only; this makes each such message name the file too.
-    """
-    try:
-        yield
-    except ConfigError as exc:
-        lines = str(exc).splitlines() or [""]
-        if all(line.startswith(source) for line in lines):
-            raise
-        raise ConfigError("\n".join(line if line.startswith(source) else f"{source}: {line}" for line in lines)) from None
-
-
-def apply_override(raw: dict[str, Any], item: str, source: str = "<config>") -> None:
-    """Apply one ``dotted.key=value`` override to a raw config mapping in place."""
-    key, sep, value = item.partition("=")
-    if not sep or not key.strip():
-        raise ConfigError(f"{source}: --set {item!r}: expected dotted.key=value")
-    parts = key.strip().split(".")
-    node: dict[str, Any] = raw
-    for part in parts[:-1]:
-        child = node.setdefault(part, {})
-        if not isinstance(child, dict):
-            raise ConfigError(f"{source}: --set {item!r}: {part!r} is not a section")
-        node = child
-    try:
-        node[parts[-1]] = parse_yaml(value) if value.strip() else None
-    except RecursionError:
-        raise ConfigError(f"{source}: --set {item[:80]!r}: value nested too deeply") from None
-    except yaml.YAMLError:
-        node[parts[-1]] = value
-
-
-def _describe(exc: ValidationError, source: str, overrides: Sequence[str] = ()) -> str:
-    """Every problem of a validation, one line each (at most ``SHOWN_PROBLEMS``), each naming the file."""
-    errors = exc.errors()
-    lines = [_describe_one(err, source, overrides) for err in errors[:SHOWN_PROBLEMS]]
-    if len(errors) > SHOWN_PROBLEMS:
-        lines.append(f"{source}: and {len(errors) - SHOWN_PROBLEMS} more problem(s)")
-    return "\n".join(lines)
-
-
-def _describe_one(err: Any, source: str, overrides: Sequence[str] = ()) -> str:
-    loc = [str(p) for p in err["loc"]]
-    field = ".".join(loc) or "<root>"
-    for item in overrides:
-        key = item.partition("=")[0].strip()
-        # the item set this field, or one inside it (then an unknown key reads as its first part)
-        if field == key or field.startswith(key + ".") or key.startswith(field + "."):
-            source = f"{source} (--set {item!r})"
-    # a YAML key may hold any character: quoted as Python would, the message stays one line
-    quoted = f"'{field}'" if field.isprintable() else repr(field)
-    if err["type"] == "extra_forbidden":
-        hint = _closest_key(loc)
-        return f"{source}: unknown key {quoted}{hint}"
-    if err["type"] == "missing":
-        return f"{source}: missing required key {quoted}"
-    msg = " ".join(err["msg"].removeprefix("Value error, ").split())
-    if not loc:  # a rule across fields names them in its message
-        return f"{source}: {msg}"
-    got = "" if "got" in msg else f" (got {_SHORT.repr(err.get('input'))})"
-    return f"{source}: {quoted}: {msg}{got}"
-
-
-def _closest_key(loc: list[str]) -> str:
-    model: type[BaseModel] = Config
-    for part in loc[:-1]:
-        field = model.model_fields.get(part)
-        annotation = getattr(field, "annotation", None)
-        if not (isinstance(annotation, type) and issubclass(annotation, BaseModel)):
-            return ""
-        model = annotation
-    candidates = difflib.get_close_matches(loc[-1], list(model.model_fields), n=1, cutoff=0.6)
-    return f"; did you mean '{candidates[0]}'?" if candidates else ""

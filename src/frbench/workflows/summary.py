@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 
 import math
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -20,9 +20,7 @@ from frbench.groups import ALL
 from frbench.metrics.accuracy import BEST_ACCURACY
 from frbench.measure.result import IDENTIFICATION
 from frbench.tables import has_unknown
-
-if TYPE_CHECKING:
-    from frbench.workflows.run import RunResult
+from frbench.workflows.run import RunResult
 
 
 def _number(value: Any) -> float | int | None:

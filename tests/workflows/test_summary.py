@@ -27,7 +27,7 @@ def per_group_row(name: str, attribute: str, group: str, **counts: float) -> dic
 
 
 def test_worst_group_prefers_groups_that_can_resolve_the_fmr() -> None:
-    from frbench.report.summary import threshold_rows
+    from frbench.workflows.summary import threshold_rows
 
     table = pd.DataFrame([
         per_group_row("t", "all", "all", n_fnm=3, n_fm=2, n_mated=30, n_nonmated=30),
@@ -98,7 +98,7 @@ def test_quiet_prints_only_the_run_directory(config_file: Path, tmp_path: Path) 
 
 
 def test_worst_group_is_one_the_summaries_compare() -> None:
-    from frbench.report.summary import threshold_rows
+    from frbench.workflows.summary import threshold_rows
 
     table = pd.DataFrame([
         per_group_row("t", "all", "all", n_fnm=3, n_mated=30),
@@ -110,7 +110,7 @@ def test_worst_group_is_one_the_summaries_compare() -> None:
 
 
 def test_headline_cells_break_after_plus_never_inside_a_group_name() -> None:
-    from frbench.report.summary import wrap_cell
+    from frbench.workflows.summary import wrap_cell
 
     text = "race+gender=black+female 0.125 (3/24, underpowered)"
     lines = wrap_cell(text, 16).splitlines()

@@ -14,9 +14,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from frbench.workflows.compare import compare_runs
 from frbench.config import validate_config
-from frbench.report.files import write_csv
+from frbench.io.spreadsheet import write_csv
+from frbench.workflows.compare import compare_runs
 from frbench.workflows.run import run_benchmark
 from tests.builders import needs_dlib
 
@@ -128,7 +128,7 @@ def test_a_reproduced_run_matches_its_record_byte_for_byte(tmp_path: Path) -> No
 
 @pytest.mark.parametrize("value", ["=1", "''-", "'", "'x", "-", "@", "\tz", "plain", ""])
 def test_escaping_round_trips_through_frbench_s_csv_reader(tmp_path: Path, value: str) -> None:
-    from frbench.datasets.csv_manifest import read_csv_rows
+    from frbench.io.csv_rows import read_csv_rows
 
     write_csv(tmp_path / "t.csv", pd.DataFrame({"image_a": [value + "x"], "image_b": ["b"]}))
     assert read_csv_rows(tmp_path / "t.csv").iloc[0].tolist() == [value + "x", "b"]
