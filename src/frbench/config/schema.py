@@ -142,6 +142,13 @@ class ModelConfig(_Strict):
         "(several_faces); or keep every face and score a pair as its closest two faces, as DeepFace.verify does",
     )
 
+
+    @property
+    def imports_scores(self) -> bool:
+        """Whether the scores come from another system (``name: scores``), not from a deepface model
+        frbench runs: the one place that placeholder name is read."""
+        return self.name == IMPORTED_SCORES
+
     @field_validator("name")
     @classmethod
     def _known_model(cls, v: str) -> str:
@@ -397,13 +404,13 @@ class Config(_Strict):
     def _scores_have_a_source(self) -> Config:
         # a score-only dataset carries its own scores; any other imports them from model.path
         if self.dataset.format == "scores":
-            if self.model.name != IMPORTED_SCORES or self.model.path is not None:
+            if not self.model.imports_scores or self.model.path is not None:
                 raise ValueError(
                     "dataset format 'scores' carries its own scores: set model.name: scores, without model.path"
                 )
             if self.pairs.protocol != "file":
                 raise ValueError("dataset format 'scores' scores its own pairs: set pairs.protocol: file")
-        elif self.model.name == IMPORTED_SCORES and self.model.path is None:
+        elif self.model.imports_scores and self.model.path is None:
             raise ValueError("model.name 'scores' (imported scores) needs model.path, the scores CSV")
         return self
 

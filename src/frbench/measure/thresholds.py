@@ -14,7 +14,7 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-from frbench.config import IMPORTED_SCORES, Config
+from frbench.config import Config
 from frbench.errors import DatasetError
 from frbench.groups import ALL
 from frbench.metrics.power import threshold_resolution
@@ -42,7 +42,7 @@ def global_thresholds(config: Config, pairs: pd.DataFrame) -> OperatingPoints:
 def preset_thresholds(config: Config) -> tuple[OperatingPoints, OperatingPoints]:
     """The thresholds known before any score: deepface's default (none for imported scores) and fixed values."""
     default = []
-    if config.thresholds.deepface_default and config.model.name != IMPORTED_SCORES:
+    if config.thresholds.deepface_default and not config.model.imports_scores:
         default.append(Threshold.deepface_default(
             deepface_default_threshold(config.model.name, config.model.distance_metric)
         ))

@@ -11,7 +11,7 @@ from typing import Any
 
 import pandas as pd
 
-from frbench.config import IMPORTED_SCORES, Config
+from frbench.config import Config
 from frbench.datasets import Dataset
 from frbench.measure.result import Measures
 from frbench.report.caveats import TOOL_CAVEATS, caveats_section, interval_caveat
@@ -54,7 +54,7 @@ def render_report(
         title_section(config),
         headline_section(measures, images),
         pipeline_section(config, dataset.name, images, PairCounts.from_dict(pair_counts), record),
-        imported_section(record.imported_scores) if config.model.name == IMPORTED_SCORES else [],
+        imported_section(record.imported_scores) if config.model.imports_scores else [],
         thresholds_section(measures),
         error_rates_section(measures),
         per_group_thresholds_section(measures.per_group_thresholds),

@@ -12,7 +12,7 @@ from typing import Any
 
 import pandas as pd
 
-from frbench.config import IMPORTED_SCORES, Config
+from frbench.config import Config
 from frbench.report.md_format import md_table
 
 
@@ -70,7 +70,7 @@ def pipeline_section(
 ) -> list[str]:
     """The system compared (a model, or imported scores), the dataset and protocol, and the versions."""
     m = config.model
-    if m.name == IMPORTED_SCORES:
+    if m.imports_scores:
         system = (
             f"- Imported scores from `{m.path if m.path is not None else imported_source(config)}` ({record.score_convention}; match when similarity >= threshold); "
             "no model was run here"

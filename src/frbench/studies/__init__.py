@@ -7,7 +7,7 @@ identification (1:N): searches against a gallery (:mod:`frbench.studies.identifi
 
 from __future__ import annotations
 
-from frbench.config import IMPORTED_SCORES, Config
+from frbench.config import Config
 from frbench.studies.base import Study, StudyInputs, StudyResult
 from frbench.studies.identification import IdentificationSearch
 from frbench.studies.verification import ExhaustivePairs, ImportedScores, ListedPairs
@@ -17,7 +17,7 @@ __all__ = ["Study", "StudyInputs", "StudyResult", "study_for"]
 
 def study_for(config: Config) -> Study:
     """The study a config names (imported scores whenever ``model.name`` is ``scores``)."""
-    if config.model.name == IMPORTED_SCORES:
+    if config.model.imports_scores:
         return ImportedScores()
     if config.pairs.protocol == "identification":
         return IdentificationSearch()

@@ -25,6 +25,7 @@ import numpy as np
 import pandas as pd
 
 from frbench.scoring.similarity import METRICS, distance_from_similarity
+from frbench.config import IMPORTED_SCORES
 from frbench.errors import FrbenchError
 from frbench.groups import ALL
 from frbench.io.atomic import write_text
@@ -205,7 +206,7 @@ def _row(run: _Run, threshold_name: str) -> dict[str, Any]:
     first = overall.iloc[0]
     row["threshold"] = first["threshold"]
     metric = model.get("distance_metric")
-    if model.get("name") != "scores" and metric in METRICS:
+    if model.get("name") != IMPORTED_SCORES and metric in METRICS:
         # deepface's own convention beside frbench's similarity: Dlib's 0.6, not -0.6
         row["threshold_distance"] = distance_from_similarity(float(first["threshold"]), metric)
     for col in ("n_mated", "n_nonmated", "n_failed"):
