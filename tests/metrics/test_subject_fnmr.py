@@ -6,7 +6,6 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-import pytest
 from scipy.optimize import brentq
 from scipy.stats import norm
 
