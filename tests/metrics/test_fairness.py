@@ -435,3 +435,29 @@ def test_fairlearn_difference_and_ratio_equal_fairlearns_definitions_by_hand():
     assert min_max_ratio([0.0, 0.1]) == 0.0 and np.isinf(max_min_ratio([0.0, 0.1]))
     assert np.isnan(min_max_ratio([0.0, 0.0])) and difference([0.0, 0.0]) == 0.0
     assert np.isnan(difference([0.1])) and np.isnan(min_max_ratio([0.1]))
+
+
+def test_a_gfar_resting_on_few_false_matches_says_gfar_and_false_matches():
+    # GFAR = n_fm / (n_nonmated + failed non-mated pairs): its errors are FMR's false matches
+    # (failed pairs only enlarge its denominator), so its "not estimable" reason counts false matches.
+    table = pd.DataFrame(
+        {
+            "threshold_name": ["t"] * 3,
+            "attribute": ["all", "gender", "gender"],
+            "group": ["all", "female", "male"],
+            "n_subjects": [343, 57, 286],
+            "n_mated": [297, 70, 227],
+            "n_fnm": [20, 5, 15],
+            "n_nonmated": [174, 11, 163],
+            "n_fm": [1, 1, 0],
+            "fmr": [1 / 174, 1 / 11, 0.0],
+            "fnmr": [20 / 297, 5 / 70, 15 / 227],
+            "gfar": [1 / 180, 1 / 12, 0.0],
+            "gfrr": [21 / 300, 6 / 71, 15 / 229],
+        }
+    )
+    out = fairness_summary(table).set_index("measure")
+    assert out.loc["fmr_max_min_ratio", "reason"] == "not estimable: FMR rests on 1 false match (1/11 female, 0/163 male) < 3"
+    gfar = out.loc["gfar_max_min_ratio"]
+    assert gfar["status"] == "not_estimable"
+    assert gfar["reason"] == "not estimable: GFAR rests on 1 false match (FMR's: 1/11 female, 0/163 male) < 3"

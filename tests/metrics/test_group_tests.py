@@ -20,6 +20,8 @@ from frbench.metrics.group_tests import (
     group_tests,
     holm,
     pair_clusters,
+    subject_rate_permutation_test,
+    subject_test_for_pairs,
 )
 
 
@@ -213,7 +215,7 @@ def test_group_tests_table():
     pairs = _toy_pairs()
     out = group_tests(pairs, Groups.of(["gender"]), thresholds={"t": 0.5}, min_subjects=10, n_permutations=999)
     assert list(out.columns) == list(GROUP_TEST_COLUMNS)
-    assert out["rate"].tolist() == ["fmr", "fnmr"]
+    assert out["rate"].tolist() == ["fmr", "fnmr", "fnmr_subject_weighted"]
     fmr = out.iloc[0]
     s, m = pairs["score"].to_numpy(), pairs["mated"].to_numpy()
     within = (pairs["gender_a"] == pairs["gender_b"]).to_numpy() & ~m
@@ -229,6 +231,21 @@ def test_group_tests_table():
     # With min_subjects above the groups' 12 subjects nothing is compared, and the note says why.
     none = group_tests(pairs, Groups.of(["gender"]), thresholds={"t": 0.5}, min_subjects=13)
     assert none["note"].str.startswith("fewer than 2 groups").all() and none["exact_p"].isna().all()
+
+
+def test_zero_permutations_run_the_exact_test_alone_and_say_so():
+    # stats.permutations: 0 means "exact test only": no clustered test, the exact one Holm-corrected as usual.
+    pairs = _toy_pairs()
+    out = group_tests(pairs, Groups.of(["gender"]), thresholds={"t": 0.5, "u": 0.55}, min_subjects=10, n_permutations=0)
+    pair_rows = out[out["rate"].isin(["fmr", "fnmr"])]
+    assert pair_rows["exact_p"].notna().all() and pair_rows["clustered_p"].isna().all()
+    assert pair_rows["clustered_p_holm"].isna().all() and (pair_rows["n_clusters"] == 0).all()
+    assert pair_rows["note"].str.contains("no clustered test: permutations set to 0 (exact test only)", regex=False).all()
+    subject_rows = out[out["rate"] == "fnmr_subject_weighted"]
+    assert subject_rows["clustered_p"].isna().all() and subject_rows["note"].str.contains("permutations set to 0").all()
+    np.testing.assert_allclose(out["exact_p_holm"], holm(out["exact_p"].to_numpy()))
+    full = group_tests(pairs, Groups.of(["gender"]), thresholds={"t": 0.5, "u": 0.55}, min_subjects=10, n_permutations=99)
+    np.testing.assert_array_equal(out["exact_p"], full["exact_p"])
 
 
 def test_exact_tests_from_counts():
@@ -319,3 +336,108 @@ def test_clustered_test_has_power_against_a_real_difference():
     assert power >= 0.4, power
     power, _ = _rejection_rates(_simulate_fmr, 1.5, seed=22)  # false-match log-odds +1.5 in group b
     assert power >= 0.25, power
+
+
+# The subject-weighted FNMR test: subjects' own FNMRs, group labels permuted among subjects.
+def _welch(f, n, g) -> float:
+    """The statistic of subject_rate_permutation_test written out plainly, group by group."""
+    f, n, g = (np.asarray(x, dtype=float) for x in (f, n, g))
+    p = f.mean()
+    w, means = [], []
+    for code in np.unique(g):
+        fg, ng = f[g == code], n[g == code]
+        m = fg.size
+        var = fg.var(ddof=1) if m > 1 else 0.0
+        w.append(1.0 / max(var / m, p * (1 - p) * np.sum(1.0 / ng) / m**2))
+        means.append(fg.mean())
+    w, means = np.array(w), np.array(means)
+    centre = np.sum(w * means) / np.sum(w)
+    return float(np.sum(w * (means - centre) ** 2))
+
+
+def test_subject_weighted_test_enumerates_a_tiny_table_by_hand():
+    # 5 subjects: group 0 has own FNMRs 1/2 (2 pairs) and 0 (1 pair); group 1 has 1 (1 pair), 1/3 (3 pairs)
+    # and 1 (2 pairs). C(5, 2) = 10 relabellings, each scored by the plain formula.
+    f, n, g = [0.5, 0.0, 1.0, 1 / 3, 1.0], [2, 1, 1, 3, 2], [0, 0, 1, 1, 1]
+    observed = _welch(f, n, g)
+    stats = []
+    for zero in itertools.combinations(range(5), 2):
+        labels = [0 if i in zero else 1 for i in range(5)]
+        stats.append(_welch(f, n, labels))
+    stats = np.array(stats)
+    res = subject_rate_permutation_test(f, n, g, n_permutations=99)
+    assert res.statistic == pytest.approx(observed)
+    assert res.p_value == pytest.approx(np.mean(stats >= observed - 1e-9))
+    top = np.mean(stats >= stats.max() - 1e-9)
+    assert "all 10 relabellings" in res.method and f"smallest attainable p {top:.3g}" in res.method
+
+
+def test_subject_weighted_test_from_pairs_uses_each_subjects_own_fnmr():
+    # s1 misses 1 of 2, s2 0 of 1 (group a); s3 1 of 1, s4 1 of 3, s5 2 of 2 (group b): the tiny table above.
+    misses = [1, 0, 0, 1, 1, 0, 0, 1, 1]
+    subject = ["s1", "s1", "s2", "s3", "s4", "s4", "s4", "s5", "s5"]
+    group = ["a"] * 3 + ["b"] * 6
+    res, movable, fixed = subject_test_for_pairs(misses, group, subject, n_permutations=99)
+    direct = subject_rate_permutation_test([0.5, 0.0, 1.0, 1 / 3, 1.0], [2, 1, 1, 3, 2], [0, 0, 1, 1, 1], n_permutations=99)
+    assert (res.p_value, movable, fixed) == (pytest.approx(direct.p_value), 5, 0)
+    # a subject with pairs in both groups (image-level labels) stays in place, each part in its group
+    res, movable, fixed = subject_test_for_pairs([*misses, 0], [*group, "b"], [*subject, "s1"], n_permutations=99)
+    assert (movable, fixed) == (4, 1)
+
+
+def test_group_tests_add_a_subject_weighted_fnmr_row_in_the_clustered_holm_family():
+    from frbench.metrics.subject_fnmr import subject_weighted_fnmr
+
+    pairs = _toy_pairs()
+    out = group_tests(pairs, Groups.of(["gender"]), thresholds={"t": 0.5, "u": 0.7}, min_subjects=10, n_permutations=199)
+    assert out["rate"].tolist() == ["fmr", "fnmr", "fnmr_subject_weighted"] * 2
+    sw = out[out["rate"] == "fnmr_subject_weighted"].set_index("threshold_name")
+    per_subject = subject_weighted_fnmr(pairs, Groups.of(["gender"]), {"t": 0.5, "u": 0.7}, replicates=0)
+    for t in ("t", "u"):
+        rows = per_subject[(per_subject["threshold_name"] == t) & (per_subject["attribute"] == "gender")]
+        rows = rows.set_index("group")
+        expected = "; ".join(f"{g} {rows.loc[g, 'fnmr_subject_weighted']:.4g} (12 subjects)" for g in ("female", "male"))
+        assert sw.loc[t, "errors"] == expected
+    assert sw["exact_p"].isna().all() and sw["note"].str.startswith("no exact test").all()
+    assert sw["clustered_p"].between(1 / 200, 1).all() and (sw["n_clusters"] == 24).all()
+    assert sw["clustered_method"].str.contains("Monte Carlo (199; smallest attainable p 0.005)", regex=False).all()
+    # one Holm family per test column, across the table: the subject-weighted rows join the clustered one
+    np.testing.assert_allclose(out["clustered_p_holm"], holm(out["clustered_p"].to_numpy()))
+    np.testing.assert_allclose(out["exact_p_holm"], holm(out["exact_p"].to_numpy()))
+
+
+def _simulate_subject_fnmr(rng: np.random.Generator, mean_b: float) -> tuple[np.ndarray, ...]:
+    """Subjects' own FNMRs: group a 20 subjects with 1-3 mated pairs, group b 60 with 1-8; each
+    subject's miss probability from a Beta of mean 0.1 (group b: ``mean_b``), concentration 2."""
+    group = np.repeat([0, 1], [20, 60])
+    means = np.where(group == 0, 0.1, mean_b)
+    p = rng.beta(means * 2.0, (1 - means) * 2.0)
+    pairs = np.where(group == 0, rng.integers(1, 4, group.size), rng.integers(1, 9, group.size))
+    subject = np.repeat(np.arange(group.size), pairs)
+    misses = rng.random(subject.size) < p[subject]
+    return misses, group[subject], subject
+
+
+N_SUBJECT_SIM = 400
+SUBJECT_BAND = binom.ppf([0.0005, 0.9995], N_SUBJECT_SIM, ALPHA) / N_SUBJECT_SIM
+
+
+def _subject_rejection_rate(mean_b: float, seed: int) -> float:
+    rng = np.random.default_rng(seed)
+    rejected = 0
+    for i in range(N_SUBJECT_SIM):
+        misses, group, subject = _simulate_subject_fnmr(rng, mean_b)
+        res, _, _ = subject_test_for_pairs(misses, group, subject, n_permutations=99, seed=i)
+        rejected += res.p_value <= ALPHA
+    return rejected / N_SUBJECT_SIM
+
+
+def test_subject_weighted_test_holds_its_size_with_groups_of_different_pair_counts():
+    # Equal subject-weighted FNMRs (0.1), unequal group sizes and numbers of pairs per subject: the
+    # rejection rate at 5% lies in the 99.9% binomial band of 400 datasets around 0.05.
+    size = _subject_rejection_rate(0.1, seed=31)
+    assert SUBJECT_BAND[0] <= size <= SUBJECT_BAND[1], (size, SUBJECT_BAND)
+
+
+def test_subject_weighted_test_has_power_against_a_real_difference():
+    assert _subject_rejection_rate(0.3, seed=32) >= 0.5  # subject-weighted FNMR 0.1 against 0.3

@@ -403,11 +403,13 @@ def _too_few_errors(part: pd.DataFrame, rates: Sequence[Rate], rate_set: RateSet
         if k.sum() < MIN_ERRORS:
             n = part[basis.trials].to_numpy()[used]
             counts = ", ".join(f"{a}/{b} {g}" for a, b, g in zip(k, n, part["group"].astype(str).to_numpy()[used]))
-            # Only the false-match rate itself says "false match": GFAR rows, which rest on the same false
-            # matches, have always read "false non-match"; kept so that outputs stay byte-identical.
-            what = "false match" if r == rate_set.false_match else "false non-match"
-            return (f"not estimable: {basis.label} rests on {int(k.sum())} {what}{'es' if k.sum() != 1 else ''} "
-                    f"({counts}) < {MIN_ERRORS}")
+            # the error kind is the basis rate's; a generalised rate (GFAR: false matches over non-mated
+            # pairs *and* failed ones) is named itself, with the counts marked as its basis's, whose
+            # denominators they are
+            what = "false non-match" if basis.mated else "false match"
+            name, whose = (r.label, f"{basis.label}'s: ") if r.generalized else (basis.label, "")
+            return (f"not estimable: {name} rests on {int(k.sum())} {what}{'es' if k.sum() != 1 else ''} "
+                    f"({whose}{counts}) < {MIN_ERRORS}")
     return ""
 
 

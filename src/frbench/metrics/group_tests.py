@@ -1,6 +1,7 @@
 """Tests of "the groups' FMR (FNMR) are equal", per attribute and threshold (group_tests.csv).
 
-Two tests per attribute x threshold x rate, because they answer under different assumptions:
+Two tests per attribute x threshold x rate (FMR, FNMR), because they answer under different
+assumptions, and a third row for the subject-weighted FNMR:
 
 **Exact test (pairs independent).** The 2 x G table of errors and non-errors per group, tested
 for homogeneity conditionally on its margins: Fisher's exact test for G = 2 (two-sided, tables
@@ -51,16 +52,37 @@ Statist. 41, 2013). All distinct relabellings are enumerated when there are at m
 are drawn and p = (1 + #{T_b >= T_obs}) / (1 + B) (Phipson & Smyth, "Permutation p-values
 should never be zero", SAGMB 9, 2010), a valid p-value for any B.
 
+**Subject-weighted FNMR** (rate ``fnmr_subject_weighted``; ISO/IEC 19795-10 asks that
+summaries and tests use it). H0: the groups' subject-weighted FNMRs, each the mean over the
+group's subjects of the subject's own FNMR (its misses over its mated pairs, as
+:mod:`frbench.metrics.subject_fnmr` defines it), are equal. Subjects are the independent units:
+their group labels are permuted among all subjects (one stratum: a subject's own FNMR is
+comparable whatever its number of pairs, which only changes its variance), and the statistic is
+the Welch-type studentized one of :func:`subject_rate_permutation_test`, which keeps the test
+valid where groups differ in that variance (tests/metrics/test_group_tests.py measures its size
+with groups of different pair counts). Enumerated or Monte Carlo as the clustered test, with the
+smallest attainable p in ``clustered_method``; it fills the ``clustered_*`` columns. The exact
+test does not apply (a mean of ratios is not a count): ``exact_p`` is empty and the note says so.
+A subject whose mated pairs fall in several groups (image-level labels) stays in place.
+
 **Multiplicity.** Holm's step-down correction (Holm, Scand. J. Statist. 6, 1979) is applied
-across all rows of the table, separately for each test; it holds under any dependence, which
-matters since rows at neighbouring thresholds share their data.
+across all rows of the table, separately for each test column: one family for ``exact_p`` (FMR
+and FNMR rows), one for ``clustered_p`` (the clustered FMR and FNMR tests and the
+subject-weighted FNMR tests, all permutation tests of the table). Families span every attribute
+and threshold, not each attribute x threshold alone, because Holm holds under any dependence,
+which matters since rows at neighbouring thresholds, and the pair- and subject-weighted FNMR
+rows, share their data; and a reader who scans the column for p_holm < 0.05 then controls the
+family-wise error over everything it lists.
+
+With ``n_permutations`` 0 (``stats.permutations: 0``, "exact test only") no permutation test is
+run: the ``clustered_*`` columns stay empty, the note says why, and the exact test runs as usual.
 """
 
 from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -86,6 +108,9 @@ from frbench.tables import NOT_A_GROUP
 MAX_EXACT_TABLES = 200_000
 MONTE_CARLO_TABLES = 100_000
 N_PERMUTATIONS = 9_999
+SUBJECT_WEIGHTED = "fnmr_subject_weighted"
+NO_PERMUTATIONS = "no clustered test: permutations set to 0 (exact test only)"
+NO_EXACT_SUBJECT_WEIGHTED = "no exact test: a mean of subjects' own FNMRs is not a count of errors"
 # Relative tolerance when comparing probabilities or statistics that are equal in exact
 # arithmetic (scipy's fisher_exact uses the same 1e-7 on probabilities).
 _REL_TOL = 1e-7
@@ -318,40 +343,60 @@ def cluster_permutation_test(
     blocks, distinct = _strata_blocks(g, n if strata is None else np.asarray(strata), n_groups)
     if distinct == 1:
         return TestResult(float("nan"), t_obs, "no test: no stratum holds clusters of two groups")
+    p, smallest, enumerated = _permutation_p(
+        lambda labels: _studentized(labels, kf, nf, pooled, n_groups), t_obs, g.size, blocks, distinct, n_groups,
+        n_permutations, seed,
+    )
+    if enumerated:
+        return TestResult(p, t_obs, exact_method_label(distinct, smallest))
+    return TestResult(
+        p, t_obs,
+        f"cluster permutation within size strata, Monte Carlo ({n_permutations:,}; smallest attainable p "
+        f"{smallest:.2g})",
+    )
+
+
+def _permutation_p(
+    statistic: Callable[[np.ndarray], np.ndarray], t_obs: float, n_units: int,
+    blocks: Sequence[tuple[np.ndarray, np.ndarray]], distinct: int, n_groups: int, n_permutations: int, seed: int,
+) -> tuple[float, float, bool]:
+    """(p, smallest attainable p, enumerated) of a permutation test relabelling units within ``blocks``.
+
+    ``statistic`` maps rows of group codes (one per unit) to the statistic, large against H0.
+    All ``distinct`` relabellings are enumerated when they are at most ``n_permutations`` (p =
+    share with T >= T_obs; smallest p: the share tied at the top), else ``n_permutations`` are
+    drawn with ``np.random.default_rng(seed)`` (p = (1 + hits) / (1 + B); smallest 1 / (1 + B)).
+    """
     tol = _REL_TOL * max(1.0, abs(t_obs))
     if distinct <= n_permutations:
-        labels = np.full((1, g.size), -1, dtype=np.int64)
+        labels = np.full((1, n_units), -1, dtype=np.int64)
         for order, sizes in blocks:
             rows = _all_assignments(sizes.tolist())
             labels = np.repeat(labels, rows.shape[0], axis=0)
             labels[:, order] = np.tile(rows, (labels.shape[0] // rows.shape[0], 1))
-        stats = _studentized(labels, kf, nf, pooled, n_groups)
+        stats = statistic(labels)
         p = float(np.mean(stats >= t_obs - tol))
-        # the smallest p any data could give with these clusters: the share of relabellings tied at the top
+        # the smallest p any data could give with these units: the share of relabellings tied at the top
         smallest = float(np.mean(stats >= stats.max() - _REL_TOL * max(1.0, abs(stats.max()))))
-        return TestResult(p, t_obs, exact_method_label(distinct, smallest))
+        return p, smallest, True
     rng = np.random.default_rng(seed)
     hits = 0
-    step = max(1, (1 << 22) // max(g.size, 1))
+    step = max(1, (1 << 22) // max(n_units, 1))
     for b0 in range(0, n_permutations, step):
         m = min(step, n_permutations - b0)
-        labels = np.empty((m, g.size), dtype=np.int64)
+        labels = np.empty((m, n_units), dtype=np.int64)
         for order, sizes in blocks:
             base = np.repeat(np.arange(n_groups), sizes)
             labels[:, order] = rng.permuted(np.tile(base, (m, 1)), axis=1)
-        hits += int(np.sum(_studentized(labels, kf, nf, pooled, n_groups) >= t_obs - tol))
-    return TestResult(
-        (1 + hits) / (1 + n_permutations), t_obs,
-        f"cluster permutation within size strata, Monte Carlo ({n_permutations:,}; smallest attainable p "
-        f"{1 / (1 + n_permutations):.2g})",
-    )
+        hits += int(np.sum(statistic(labels) >= t_obs - tol))
+    return (1 + hits) / (1 + n_permutations), 1 / (1 + n_permutations), False
 
 
-def exact_method_label(distinct: int, smallest_p: float) -> str:
-    """How an enumerated permutation test was done, with the smallest p it can attain; "exact" is
-    said only when that p can fall below ``ALPHA`` (2 relabellings: p is 0.5 or 1, which no data
-    can make significant, so the test is named what it is, not "exact")."""
-    what = f"cluster permutation within size strata, all {distinct:,} relabellings"
+def exact_method_label(distinct: int, smallest_p: float, test: str = "cluster permutation within size strata") -> str:
+    """How an enumerated permutation test (``test``) was done, with the smallest p it can attain;
+    "exact" is said only when that p can fall below ``ALPHA`` (2 relabellings: p is 0.5 or 1, which
+    no data can make significant, so the test is named what it is, not "exact")."""
+    what = f"{test}, all {distinct:,} relabellings"
     if smallest_p > ALPHA:
         return f"{what} (too few to test: smallest attainable p {smallest_p:.3g} > {ALPHA:g})"
     return f"{what} (exact; smallest attainable p {smallest_p:.3g})"
@@ -393,6 +438,132 @@ def _studentized(labels: np.ndarray, k: np.ndarray, n: np.ndarray, pooled: float
         w = np.where(present, 1.0 / v, 0.0)
         mean = (w * r).sum(axis=1, keepdims=True) / w.sum(axis=1, keepdims=True)
     return (w * (r - mean) ** 2).sum(axis=1)
+
+
+SUBJECT_TEST = "subject permutation, studentized statistic of subject-weighted FNMRs"
+
+
+def subject_rate_permutation_test(
+    subject_rates: ArrayLike,
+    subject_pairs: ArrayLike,
+    subject_group: ArrayLike,
+    strata: ArrayLike | None = None,
+    n_permutations: int = N_PERMUTATIONS,
+    seed: int = 0,
+) -> TestResult:
+    """Permutation test that groups' subject-weighted rates (means of their subjects' own rates) are equal.
+
+    Parameters
+    ----------
+    subject_rates : array of shape (S,): each subject's own rate f_s (its errors over its pairs).
+    subject_pairs : array of shape (S,): each subject's pairs n_s (>= 1).
+    subject_group : array of shape (S,): group code 0..G-1 of each subject.
+    strata : labels are only exchanged between subjects of one stratum; by default all subjects
+        are one stratum (subjects are the independent units). A subject alone in its stratum
+        stays in place.
+    n_permutations, seed : as :func:`cluster_permutation_test`.
+
+    The statistic is a Welch-type Wald statistic of equal means,
+    T = sum_g w_g (f_g - f_w)^2 with f_g the mean of the group's m_g subjects' f_s, f_w the
+    w-weighted mean and w_g = 1 / V_g, V_g = s_g^2 / m_g (s_g^2 the sample variance of the
+    group's f_s, 0 for one subject), floored at p (1 - p) sum_{s in g} (1 / n_s) / m_g^2, the
+    variance of f_g if every pair erred independently at the pooled rate p (the mean of all
+    f_s), so that a group without errors still has a variance. Studentizing keeps the test
+    valid where groups' subjects differ in spread (e.g. in their numbers of pairs), not only in
+    mean (Chung & Romano, Ann. Statist. 41, 2013; Janssen, Statist. Probab. Lett. 36, 1997).
+
+    Returns
+    -------
+    TestResult with the observed T; p = 1 when every f_s is 0 (or every one 1); NaN with fewer
+    than 2 groups or when no stratum holds subjects of two groups.
+    """
+    f = np.asarray(subject_rates, dtype=np.float64)
+    n = np.asarray(subject_pairs, dtype=np.float64)
+    g = np.asarray(subject_group)
+    if f.ndim != 1 or f.shape != n.shape or g.shape != f.shape:
+        raise ValueError(f"subject_rates, subject_pairs and subject_group must be 1-D of equal length, got "
+                         f"{f.shape}, {n.shape} and {g.shape}")
+    if np.any(~np.isfinite(f)) or np.any((f < 0) | (f > 1)):
+        raise ValueError("subject_rates must lie in [0, 1]")
+    if np.any(~(n >= 1)):
+        raise ValueError("every subject needs at least one pair")
+    if g.size and (not np.issubdtype(g.dtype, np.integer) or g.min() < 0):
+        raise ValueError("subject_group must hold integer group codes >= 0")
+    if n_permutations < 1:
+        raise ValueError(f"n_permutations must be >= 1, got {n_permutations}")
+    if np.unique(g).size < 2:
+        return TestResult(float("nan"), float("nan"), "no test: fewer than 2 groups")
+    n_groups = int(g.max() + 1)
+    pooled = float(f.mean())
+    t_obs = float(_studentized_means(g[None, :], f, n, pooled, n_groups)[0])
+    if pooled in (0.0, 1.0):
+        return TestResult(1.0, t_obs, f"{SUBJECT_TEST} (no {'errors' if pooled == 0 else 'successes'}: p = 1)")
+    blocks, distinct = _strata_blocks(g, np.zeros(g.size, dtype=np.int64) if strata is None else np.asarray(strata),
+                                      n_groups)
+    if distinct == 1:
+        return TestResult(float("nan"), t_obs, "no test: no stratum holds subjects of two groups")
+    p, smallest, enumerated = _permutation_p(
+        lambda labels: _studentized_means(labels, f, n, pooled, n_groups), t_obs, g.size, blocks, distinct, n_groups,
+        n_permutations, seed,
+    )
+    if enumerated:
+        return TestResult(p, t_obs, exact_method_label(distinct, smallest, SUBJECT_TEST))
+    return TestResult(p, t_obs, f"{SUBJECT_TEST}, Monte Carlo ({n_permutations:,}; smallest attainable p {smallest:.2g})")
+
+
+def _studentized_means(labels: np.ndarray, f: np.ndarray, n: np.ndarray, pooled: float, n_groups: int) -> np.ndarray:
+    """The statistic T of :func:`subject_rate_permutation_test` for each row of ``labels``."""
+    m = labels.shape[0]
+    flat = (labels + n_groups * np.arange(m)[:, None]).ravel()
+
+    def per_group(w: np.ndarray) -> np.ndarray:
+        return np.bincount(flat, weights=np.tile(w, m), minlength=m * n_groups).reshape(m, n_groups)
+
+    count, total, squares, inverse_n = per_group(np.ones_like(f)), per_group(f), per_group(f * f), per_group(1.0 / n)
+    present = count > 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        mean = np.where(present, total / count, 0.0)
+        var = np.where(count > 1, np.maximum(squares - count * mean**2, 0.0) / (count - 1), 0.0)
+        v = np.maximum(var / count, pooled * (1 - pooled) * inverse_n / count**2)
+        w = np.where(present, 1.0 / v, 0.0)
+        centre = (w * mean).sum(axis=1, keepdims=True) / w.sum(axis=1, keepdims=True)
+    return (w * (mean - centre) ** 2).sum(axis=1)
+
+
+def subject_test_for_pairs(
+    misses: ArrayLike,
+    group: ArrayLike,
+    subject: ArrayLike,
+    n_permutations: int = N_PERMUTATIONS,
+    seed: int = 0,
+) -> tuple[TestResult, int, int]:
+    """:func:`subject_rate_permutation_test` on mated pairs: misses (bool), group and subject per pair.
+
+    A subject's own FNMR in a group is its misses over its mated pairs in that group (as
+    :func:`frbench.metrics.subject_fnmr.subject_weighted_fnmr`). A subject whose pairs fall in
+    several groups (possible only with image-level labels) keeps each part in its group in every
+    permutation. Returns (result, movable subjects, fixed subjects).
+    """
+    e = np.asarray(misses, dtype=bool)
+    grp = np.asarray(group, dtype=object)
+    subj = np.asarray(subject)
+    if e.ndim != 1 or e.shape != grp.shape or e.shape != subj.shape:
+        raise ValueError(f"misses, group and subject must have one value per pair: {e.shape}, {grp.shape}, {subj.shape}")
+    gcode, _ = pd.factorize(grp, sort=True)
+    scode, _ = pd.factorize(subj, sort=True)
+    unit, _ = pd.factorize(pd.MultiIndex.from_arrays([scode, gcode]), sort=True)
+    n_units = int(unit.max() + 1) if unit.size else 0
+    uk = np.bincount(unit, weights=e, minlength=n_units)
+    un = np.bincount(unit, minlength=n_units)
+    ug = np.zeros(n_units, dtype=np.int64)
+    ug[unit] = gcode
+    us = np.zeros(n_units, dtype=np.int64)
+    us[unit] = scode
+    movable = np.bincount(us, minlength=int(us.max() + 1) if us.size else 0)[us] == 1
+    strata = np.where(movable, 0, -1 - np.arange(n_units))
+    result = subject_rate_permutation_test(uk / np.maximum(un, 1), un, ug, strata, n_permutations, seed)
+    fixed_subjects = int(np.unique(us[~movable]).size)
+    return result, int(movable.sum()), fixed_subjects
 
 
 def pair_clusters(subject_a: ArrayLike, subject_b: ArrayLike) -> NDArray[np.int64]:
@@ -496,15 +667,20 @@ def group_tests(
         (:func:`frbench.metrics.group_rules.pair_eligibility`); subjects are counted among the
         group's scored pairs of the rate's kind (non-mated for FMR, mated for FNMR): the subjects
         behind the rate compared.
-    n_permutations, seed : of the clustered test (the same seed for every row).
+    n_permutations, seed : of the permutation tests (the same seed for every row); 0: none, the
+        exact test only.
 
     Returns
     -------
-    DataFrame with ``GROUP_TEST_COLUMNS``, rows threshold-major then attributes, FMR before FNMR:
-    ``errors`` lists ``group k/n`` per group; ``exact_*`` and ``clustered_*`` the two tests
-    (module docstring), ``*_p_holm`` Holm-adjusted over the table's rows; ``statistic`` the
-    clustered test's observed T; ``note`` why a row has no test.
+    DataFrame with ``GROUP_TEST_COLUMNS``, rows threshold-major then attributes, FMR, FNMR, then
+    the subject-weighted FNMR (same groups and mated pairs as FNMR): ``errors`` lists ``group
+    k/n`` per group (subject-weighted row: ``group FNMR (subjects)``, and ``pooled_rate`` the mean
+    of every tested subject's own FNMR); ``exact_*`` and ``clustered_*`` the tests (module
+    docstring), ``*_p_holm`` Holm-adjusted over the table's rows, one family per column;
+    ``statistic`` the permutation test's observed T; ``note`` why a row lacks a test.
     """
+    if isinstance(n_permutations, bool) or not isinstance(n_permutations, (int, np.integer)) or n_permutations < 0:
+        raise ValueError(f"n_permutations must be a whole number >= 0, got {n_permutations!r}")
     names_t, values_t = threshold_arrays(thresholds)
     score, mated, ok = pair_arrays(pairs)
     sa, sb = pairs["subject_a"].to_numpy(), pairs["subject_b"].to_numpy()
@@ -542,18 +718,56 @@ def group_tests(
                     rows.append(row)
                     continue
                 exact = exact_homogeneity_test(k, n, seed=seed)
-                clustered, movable, fixed = clustered_test_for_pairs(
-                    err[tested], label[tested], sa[tested], sb[tested], n_permutations, seed
-                )
-                row.update(
-                    exact_p=exact.p_value, exact_method=exact.method, clustered_p=clustered.p_value,
-                    clustered_method=clustered.method, n_clusters=movable, n_fixed_clusters=fixed,
-                    statistic=clustered.statistic,
-                )
-                if math.isnan(clustered.p_value):
-                    row["note"] = clustered.method
+                row.update(exact_p=exact.p_value, exact_method=exact.method)
+                if n_permutations == 0:
+                    row["note"] = NO_PERMUTATIONS
+                else:
+                    clustered, movable, fixed = clustered_test_for_pairs(
+                        err[tested], label[tested], sa[tested], sb[tested], n_permutations, seed
+                    )
+                    row.update(
+                        clustered_p=clustered.p_value, clustered_method=clustered.method, n_clusters=movable,
+                        n_fixed_clusters=fixed, statistic=clustered.statistic,
+                    )
+                    if math.isnan(clustered.p_value):
+                        row["note"] = clustered.method
                 rows.append(row)
+                if rate.mated:
+                    rows.append(_subject_weighted_row(row, err, label, tested, sa, groups_here, n_permutations, seed))
     return _test_table(rows)
+
+
+def _subject_weighted_row(
+    fnmr_row: dict[str, object], miss: np.ndarray, label: np.ndarray, tested: np.ndarray, subject: np.ndarray,
+    groups_here: Sequence[str], n_permutations: int, seed: int,
+) -> dict[str, object]:
+    """The ``fnmr_subject_weighted`` row beside an FNMR row: the same groups and mated pairs, tested
+    by :func:`subject_test_for_pairs` (module docstring); no exact test (not a count)."""
+    row = {**fnmr_row, "rate": SUBJECT_WEIGHTED, "exact_p": np.nan, "exact_method": "", "clustered_p": np.nan,
+           "clustered_method": "", "n_clusters": 0, "n_fixed_clusters": 0, "statistic": np.nan}
+    m, lab, subj = miss[tested], label[tested], subject[tested]
+    parts = []
+    for g in groups_here:
+        in_g = lab == g
+        _, inverse, per_subject = np.unique(subj[in_g], return_inverse=True, return_counts=True)
+        f = np.bincount(inverse, weights=m[in_g]) / per_subject
+        parts.append((g, f))
+    row["errors"] = "; ".join(f"{g} {f.mean():.4g} ({f.size} subjects)" for g, f in parts)
+    every = np.concatenate([f for _, f in parts]) if parts else np.zeros(0)
+    row["pooled_rate"] = float(every.mean()) if every.size else np.nan
+    notes = [NO_EXACT_SUBJECT_WEIGHTED]
+    if len(groups_here) < 2:
+        notes.insert(0, str(fnmr_row["note"]))
+    elif n_permutations == 0:
+        notes.append(NO_PERMUTATIONS)
+    else:
+        res, movable, fixed = subject_test_for_pairs(m, lab, subj, n_permutations, seed)
+        row.update(clustered_p=res.p_value, clustered_method=res.method, n_clusters=movable, n_fixed_clusters=fixed,
+                   statistic=res.statistic)
+        if math.isnan(res.p_value):
+            notes.append(res.method)
+    row["note"] = "; ".join(notes)
+    return row
 
 
 def exact_tests_from_counts(

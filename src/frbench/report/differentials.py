@@ -12,6 +12,7 @@ from frbench.groups import ALL
 from frbench.io.spreadsheet import write_csv
 from frbench.measure.differentials import Differentials
 from frbench.metrics.power import MIN_BOOTSTRAP_REPLICATES, MIN_GROUP_SUBJECTS
+from frbench.metrics.subject_fnmr import DECOMPOSITION_PARTS
 from frbench.report.md_format import md_table
 from frbench.report.threshold_plots import plot_rates_against_threshold
 
@@ -50,6 +51,15 @@ def with_interval(value: float, low: float | None, high: float | None, digits: i
     if low == high:
         return text + " (no resample varies it: no interval)"
     return text + f" [{low:.{digits}g}, {high:.{digits}g}]"
+
+
+def signed_with_interval(value: float, low: float, high: float) -> str:
+    """``+0.0123 [+0.0050, +0.0200]``; ``(interval withheld)`` where the bootstrap gave none."""
+    if pd.isna(value):
+        return "n/a"
+    if pd.isna(low) or pd.isna(high):
+        return f"{value:+.4f} (interval withheld)"
+    return f"{value:+.4f} [{low:+.4f}, {high:+.4f}]"
 
 
 def replicates_note(replicates: int) -> str:
@@ -118,16 +128,18 @@ def differentials_section(diff: Differentials, primary: str | None, plots: Seque
                 "Subject-weighted FNMR of the group minus that of all mated scores, split in turn into *location* "
                 "(everyone's scores moved by the group's median shift), *spread* (and scaled to the group's "
                 "interquartile range) and *shape* (the rest); the three sum to the difference "
-                "(`frbench.metrics.subject_fnmr`). Point estimates, descriptive"
+                "(`frbench.metrics.subject_fnmr`). In brackets: subject-bootstrap percentile intervals, subjects "
+                "resampled within their group; an interval is withheld where its part is undefined (an "
+                "interquartile range of 0) in more than 5% of resamples (`ci_note` in `fnmr_decomposition.csv`)"
                 + (f"; groups with fewer than {MIN_GROUP_SUBJECTS} subjects are left out here ({len(few)}; "
                    "`fnmr_decomposition.csv` has them)" if len(few) else "") + ".", "",
                 md_table(pd.DataFrame({
                     "attribute": dec["attribute"], "group": dec["group"], "subjects": dec["n_subjects_mated"],
                     "FNMR all": dec["fnmr_all"].map(lambda v: f"{v:.4g}"),
                     "FNMR group": dec["fnmr_group"].map(lambda v: f"{v:.4g}"),
-                    "location": dec["location"].map(lambda v: f"{v:+.4f}"),
-                    "spread": dec["spread"].map(lambda v: f"{v:+.4f}"),
-                    "shape": dec["shape"].map(lambda v: f"{v:+.4f}"),
+                    **{part: [signed_with_interval(v, lo, hi) for v, lo, hi in
+                              zip(dec[part], dec[f"{part}_ci_low"], dec[f"{part}_ci_high"])]
+                       for part in DECOMPOSITION_PARTS},
                 })), "",
             ]
     if plots:
