@@ -406,10 +406,8 @@ def _too_few_errors(part: pd.DataFrame, rates: Sequence[Rate], rate_set: RateSet
             # the error kind is the basis rate's; a generalised rate (GFAR: false matches over non-mated
             # pairs *and* failed ones) is named itself, with the counts marked as its basis's, whose
             # denominators they are
-            what = "false non-match" if basis.mated else "false match"
             name, whose = (r.label, f"{basis.label}'s: ") if r.generalized else (basis.label, "")
-            return (f"not estimable: {name} rests on {int(k.sum())} {what}{'es' if k.sum() != 1 else ''} "
-                    f"({whose}{counts}) < {MIN_ERRORS}")
+            return f"not estimable: {name} rests on {basis.errors_text(int(k.sum()))} ({whose}{counts}) < {MIN_ERRORS}"
     return ""
 
 
@@ -476,7 +474,7 @@ def _rows_and_columns(
             excluded = left_out(groups, eligible, why)
             for i in np.flatnonzero(eligible & ~has):
                 lacking = "/".join(r.label for r, v in zip(m.rates, values) if np.isnan(v[i]))
-                excluded.append((groups[i], f"no {lacking}: no scored pairs"))
+                excluded.append((groups[i], f"no {lacking}: no {rates.trials_text}"))
             obs = [v[used] for v in values]
             value = float(m.kernel([o[None, :] for o in obs])[0]) if used.any() else float("nan")
             trials = [part[r.trials].to_numpy()[used] if r.trials in part else None for r in m.rates]

@@ -67,10 +67,15 @@ class Rate:
     trials: str | None = None
     rests_on: str | None = None
     generalized: bool = False
+    error: str | None = None
 
     @property
     def label(self) -> str:
         return self.name.upper()
+
+    def errors_text(self, k: int) -> str:
+        """``k`` of this rate's errors in words: "1 false match", "3 missed mated searches"."""
+        return f"{k} {self.error}{'es' if k != 1 else ''}"
 
 
 @dataclass(frozen=True)
@@ -81,6 +86,8 @@ class RateSet:
     false_match: Rate
     false_non_match: Rate
     derived: tuple[Rate, ...] = ()
+    # what a group has none of when it has no rate: its trials, in words
+    trials_text: str = "scored pairs"
 
     @property
     def all(self) -> tuple[Rate, ...]:
@@ -96,8 +103,8 @@ class RateSet:
 
 
 VERIFICATION_RATES = RateSet(
-    Rate("fmr", mated=False, errors="n_fm", trials="n_nonmated", rests_on="fmr"),
-    Rate("fnmr", mated=True, errors="n_fnm", trials="n_mated", rests_on="fnmr"),
+    Rate("fmr", mated=False, errors="n_fm", trials="n_nonmated", rests_on="fmr", error="false match"),
+    Rate("fnmr", mated=True, errors="n_fnm", trials="n_mated", rests_on="fnmr", error="false non-match"),
     (
         Rate("gfar", mated=False, rests_on="fmr", generalized=True),
         Rate("gfrr", mated=True, generalized=True),  # also counts failed pairs: left to its own counts
@@ -106,12 +113,13 @@ VERIFICATION_RATES = RateSet(
 )
 # 1:N rows (frbench.search.measures.rates_from_counts): the same counts, named for searches.
 SEARCH_RATES = RateSet(
-    Rate("fpir", mated=False, errors="n_fm", trials="n_nonmated", rests_on="fpir"),
-    Rate("fnir", mated=True, errors="n_fnm", trials="n_mated", rests_on="fnir"),
+    Rate("fpir", mated=False, errors="n_fm", trials="n_nonmated", rests_on="fpir", error="false-positive search"),
+    Rate("fnir", mated=True, errors="n_fnm", trials="n_mated", rests_on="fnir", error="missed mated search"),
     (
         Rate("fpir_system", mated=False, rests_on="fpir", generalized=True),
         Rate("fnir_system", mated=True, generalized=True),
     ),
+    trials_text="completed searches",
 )
 
 

@@ -798,7 +798,7 @@ def exact_tests_from_counts(
             eligible, why = rate_eligibility(part, rate, min_subjects, exclude_groups)
             k_all, n_all = part[rate.errors].to_numpy(), part[rate.trials].to_numpy()
             use = eligible & (n_all > 0)
-            excluded = left_out(groups, eligible, why) + [(g, "no scored pairs") for g in groups[eligible & (n_all == 0)]]
+            excluded = left_out(groups, eligible, why) + [(g, f"no {rates.trials_text}") for g in groups[eligible & (n_all == 0)]]
             k, n = k_all[use], n_all[use]
             row = _test_row(threshold_name, float(part["threshold"].iloc[0]), attribute, rate.name, list(groups[use]), k, n,
                             excluded, "no clustered test: pairs not listed")

@@ -22,6 +22,7 @@ import pandas as pd
 from frbench.groups import Groups
 from frbench.io.atomic import write_json
 from frbench.io.spreadsheet import write_csv
+from frbench.metrics.group_rules import SEARCH_RATES
 from frbench.metrics.power import MIN_GROUP_SUBJECTS
 from frbench.search.measures import (
     DEFAULT_RANKS,
@@ -317,18 +318,6 @@ def write_identification(result: IdentificationResult, out_dir: Path, plots: boo
     return written
 
 
-# How the 1:1 summaries' words read for searches: a search's FMR is its FPIR, its FNMR its FNIR.
-_SEARCH_WORDING = (
-    (r"(?<![A-Za-z])FNMR(?![A-Za-z])", "FNIR"),
-    (r"(?<![A-Za-z])FMR(?![A-Za-z])", "FPIR"),
-    (r"false non-matches", "missed mated searches"),
-    (r"false non-match", "missed mated search"),
-    (r"false matches", "false-positive searches"),
-    (r"false match", "false-positive search"),
-    (r"no scored pairs", "no completed searches"),
-)
-_RATE_IN = {"fnir": "fnmr", "fpir": "fmr"}
-_RATE_OUT = {"fnmr": "fnir", "fmr": "fpir"}
 # The exact test treats every search as an independent trial; probes of one subject are not.
 SEARCH_TEST_NOTE = "exact test only: each search counted as an independent trial (no clustered test for searches)"
 
@@ -336,13 +325,6 @@ SEARCH_TEST_NOTE = "exact test only: each search counted as an independent trial
 def decided_names(points: Sequence[OperatingPoint]) -> list[str]:
     """The names of the points set at a target FPIR, in order (the thresholds of a search run)."""
     return [p.name for p in points if p.target_fpir is not None]
-
-
-def _search_words(text: pd.Series) -> pd.Series:
-    out = text.astype(str)
-    for pattern, words in _SEARCH_WORDING:
-        out = out.str.replace(pattern, words, regex=True)
-    return out
 
 
 def _decided_rows(rates: pd.DataFrame, decided: Sequence[str]) -> pd.DataFrame:
@@ -356,19 +338,16 @@ def search_fairness(rates: pd.DataFrame, decided: Sequence[str], min_subjects: i
     of FNIR and FPIR per probe group, at the thresholds named in ``decided`` (those set at a target FPIR:
     :func:`decided_names`).
 
-    The summaries are computed by the 1:1 code on the search counts (a search's FNIR in the place of
-    FNMR, its FPIR in that of FMR; the counts of :func:`~frbench.search.measures.search_counts`), then
-    named for search: ``fnir_max_min_ratio``, ``fpir_ratio``, ...; FDR, IR, GARBE and the balanced
-    error ratio keep their names, their definitions say FPIR and FNIR.
+    The summaries are the 1:1 code's on the search counts (:func:`~frbench.search.measures.search_counts`)
+    with the search rates (:data:`~frbench.metrics.group_rules.SEARCH_RATES`): ``fnir_max_min_ratio``,
+    ``fpir_ratio``, ...; FDR, IR, GARBE and the balanced error ratio keep their names, their
+    definitions say FPIR and FNIR.
     """
     from frbench.metrics.fairness import fairness_summary
 
     rows = _decided_rows(rates, decided)
     keep = ["threshold_name", "attribute", "group", "n_subjects", "n_mated", "n_fnm", "n_nonmated", "n_fm", "fnir", "fpir"]
-    table = fairness_summary(rows[keep].rename(columns=_RATE_IN), min_subjects=min_subjects)
-    table["measure"] = table["measure"].str.replace(r"^(fnmr|fmr)_", lambda m: _RATE_OUT[m.group(1)] + "_", regex=True)
-    for column in ("reason", "excluded_groups", "definition"):
-        table[column] = _search_words(table[column])
+    table = fairness_summary(rows[keep], min_subjects=min_subjects, rates=SEARCH_RATES)
     table["definition"] = table["definition"] + "; over searches of each probe group"
     return table
 
@@ -382,10 +361,8 @@ def search_group_tests(rates: pd.DataFrame, decided: Sequence[str], min_subjects
     rows = _decided_rows(rates, decided)
     counts = rows[["threshold_name", "threshold", "attribute", "group", "n_subjects", "n_mated", "n_fnm", "n_nonmated",
                    "n_fm"]]
-    table = exact_tests_from_counts(counts, min_subjects=min_subjects, seed=seed)
-    table["rate"] = table["rate"].map(_RATE_OUT).fillna(table["rate"])
-    table["excluded_groups"] = _search_words(table["excluded_groups"])
-    table["note"] = np.where(table["n_groups"] >= 2, SEARCH_TEST_NOTE, _search_words(table["note"]))
+    table = exact_tests_from_counts(counts, min_subjects=min_subjects, seed=seed, rates=SEARCH_RATES)
+    table["note"] = np.where(table["n_groups"] >= 2, SEARCH_TEST_NOTE, table["note"])
     return table
 
 
