@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 from pathlib import Path
 
 import numpy as np
@@ -120,6 +122,10 @@ def test_a_run_writes_the_differentials_the_iso_map_and_the_threshold_plots(tmp_
     report = (out / "report.md").read_text()
     assert "## ISO/IEC 19795-10 terms" in report and "## Why rates differ" in report
     assert (out / "plots" / "rates_vs_threshold_gender.png").stat().st_size > 0
+    # the mated-pair cap and its seed are in the manifest, as in score_shift.csv
+    record = json.loads((out / "manifest.json").read_text())["score_shift"]
+    assert record["mated_pairs_per_subject_cap"] == shift["mated_cap"].iloc[0]
+    assert record["seed"] == shift["seed"].iloc[0] == cfg.stats.seed
 
 
 def test_a_prolific_subjects_mated_pairs_are_capped_reproducibly_and_others_kept() -> None:

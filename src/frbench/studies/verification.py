@@ -30,6 +30,7 @@ from frbench.measure.operating_points import eer_table
 from frbench.measure.result import VERIFICATION, Measures
 from frbench.measure.thresholds import primary_threshold
 from frbench.metrics.fairness import fte_differentials
+from frbench.metrics.score_shift import MAX_MATED_PER_SUBJECT
 from frbench.pairs.protocols import generated_pairs
 from frbench.report.differentials import differentials_section, write_differentials
 from frbench.report.figures import write_figures
@@ -216,9 +217,20 @@ class VerificationStudy:
             write_files=lambda out_dir: _write_plots(out_dir, inputs, measures, differentials),
             report=lambda manifest, figures: _report(inputs, measured, fte, failures, differentials, iso, manifest,
                                                      figures),
-            manifest_extra=measured.extra, measures=measures, accuracy=measures.accuracy,
+            manifest_extra={**measured.extra, **_score_shift_record(differentials, config)}, measures=measures,
+            accuracy=measures.accuracy,
             fold_accuracy=measures.fold_accuracy, eer=eer,
         )
+
+
+def _score_shift_record(differentials: Differentials, config: Config) -> dict[str, Any]:
+    """The manifest's record of the mated-pair cap behind score_shift.csv (a seeded draw of at most
+    ``MAX_MATED_PER_SUBJECT`` mated pairs per subject), so that a reader of the manifest alone can
+    repeat it; nothing where no score shift was measured."""
+    if differentials.score_shift.empty:
+        return {}
+    return {"score_shift": {"mated_pairs_per_subject_cap": MAX_MATED_PER_SUBJECT, "seed": config.stats.seed,
+                            "replicates": differentials.replicates}}
 
 
 def _write_plots(out_dir: Path, inputs: StudyInputs, measures: Measures, differentials: Differentials) -> Figures:
