@@ -68,7 +68,7 @@ def iso_map(images: pd.DataFrame, attributes: Sequence[str], descriptions: Mappi
          "not_reported_why": none},
         {"term": "false-negative differential performance", "status": REPORTED if has_groups else NOT_REPORTED,
          "frbench_output": "per_group.csv fnmr (pair-weighted); subject_fnmr.csv fnmr_subject_weighted; "
-                           "fairness.csv (FNMR measures); group_tests.csv (rates fnmr and fnmr_subject_weighted)",
+                           "fairness.csv (FNMR measures); group_tests.csv (rate fnmr; fnmr_subject_weighted where pairs are listed)",
          "how_computed": "per group FNMR at each global threshold, both pair-weighted and subject-weighted "
                          "(mean of each subject's FNMR, subject-bootstrap interval)",
          "not_reported_why": none},
