@@ -108,6 +108,9 @@ from frbench.tables import NOT_A_GROUP
 MAX_EXACT_TABLES = 200_000
 MONTE_CARLO_TABLES = 100_000
 N_PERMUTATIONS = 9_999
+# how each permutation test names itself in group_tests.csv's method columns
+CLUSTER_TEST = "cluster permutation within size strata"
+SUBJECT_TEST = "subject permutation, studentized statistic of subject-weighted FNMRs"
 SUBJECT_WEIGHTED = "fnmr_subject_weighted"
 NO_PERMUTATIONS = "no clustered test: permutations set to 0 (exact test only)"
 NO_EXACT_SUBJECT_WEIGHTED = "no exact test: a mean of subjects' own FNMRs is not a count of errors"
@@ -326,34 +329,51 @@ def cluster_permutation_test(
     g = np.asarray(cluster_group)
     if g.shape != k.shape:
         raise ValueError(f"cluster_group must have one code per cluster: {g.shape} vs {k.shape}")
-    if g.size and (not np.issubdtype(g.dtype, np.integer) or g.min() < 0):
-        raise ValueError("cluster_group must hold integer group codes >= 0")
+    _check_group_codes(g, "cluster_group")
     if np.any(n == 0):
         raise ValueError("every cluster needs at least one pair")
-    if n_permutations < 1:
-        raise ValueError(f"n_permutations must be >= 1, got {n_permutations}")
-    n_groups = int(g.max() + 1) if g.size else 0
+    _check_permutations(n_permutations)
     if np.unique(g).size < 2:
         return TestResult(float("nan"), float("nan"), "no test: fewer than 2 groups")
+    n_groups = int(g.max() + 1)
     kf, nf = k.astype(np.float64), n.astype(np.float64)
     pooled = float(kf.sum() / nf.sum())
-    t_obs = float(_studentized(g[None, :], kf, nf, pooled, n_groups)[0])
+    return _permutation_result(
+        lambda labels: _studentized(labels, kf, nf, pooled, n_groups), g, n if strata is None else np.asarray(strata),
+        n_groups, pooled, n_permutations, seed, CLUSTER_TEST, "clusters", short="cluster permutation",
+    )
+
+
+def _check_group_codes(group: np.ndarray, name: str) -> None:
+    if group.size and (not np.issubdtype(group.dtype, np.integer) or group.min() < 0):
+        raise ValueError(f"{name} must hold integer group codes >= 0")
+
+
+def _check_permutations(n_permutations: int) -> None:
+    if n_permutations < 1:
+        raise ValueError(f"n_permutations must be >= 1, got {n_permutations}")
+
+
+def _permutation_result(
+    statistic: Callable[[np.ndarray], np.ndarray], group: np.ndarray, strata: np.ndarray, n_groups: int,
+    pooled: float, n_permutations: int, seed: int, test: str, units: str, short: str | None = None,
+) -> TestResult:
+    """The permutation test of ``statistic`` (one value per row of relabellings) on the observed
+    ``group`` codes, labels exchanged within ``strata``: the exits every such test shares (no error
+    or no success anywhere: p = 1; nothing to relabel: NaN), then the enumerated or Monte Carlo p
+    with its method (``test``, the name its rows carry, ``short`` where p = 1 by construction;
+    ``units``, what is relabelled)."""
+    t_obs = float(statistic(group[None, :])[0])
     if pooled in (0.0, 1.0):
-        return TestResult(1.0, t_obs, f"cluster permutation (no {'errors' if pooled == 0 else 'successes'}: p = 1)")
-    blocks, distinct = _strata_blocks(g, n if strata is None else np.asarray(strata), n_groups)
+        return TestResult(1.0, t_obs, f"{short or test} (no {'errors' if pooled == 0 else 'successes'}: p = 1)")
+    blocks, distinct = _strata_blocks(group, strata, n_groups)
     if distinct == 1:
-        return TestResult(float("nan"), t_obs, "no test: no stratum holds clusters of two groups")
-    p, smallest, enumerated = _permutation_p(
-        lambda labels: _studentized(labels, kf, nf, pooled, n_groups), t_obs, g.size, blocks, distinct, n_groups,
-        n_permutations, seed,
-    )
+        return TestResult(float("nan"), t_obs, f"no test: no stratum holds {units} of two groups")
+    p, smallest, enumerated = _permutation_p(statistic, t_obs, group.size, blocks, distinct, n_groups, n_permutations,
+                                             seed)
     if enumerated:
-        return TestResult(p, t_obs, exact_method_label(distinct, smallest))
-    return TestResult(
-        p, t_obs,
-        f"cluster permutation within size strata, Monte Carlo ({n_permutations:,}; smallest attainable p "
-        f"{smallest:.2g})",
-    )
+        return TestResult(p, t_obs, exact_method_label(distinct, smallest, test))
+    return TestResult(p, t_obs, f"{test}, Monte Carlo ({n_permutations:,}; smallest attainable p {smallest:.2g})")
 
 
 def _permutation_p(
@@ -392,7 +412,7 @@ def _permutation_p(
     return (1 + hits) / (1 + n_permutations), 1 / (1 + n_permutations), False
 
 
-def exact_method_label(distinct: int, smallest_p: float, test: str = "cluster permutation within size strata") -> str:
+def exact_method_label(distinct: int, smallest_p: float, test: str = CLUSTER_TEST) -> str:
     """How an enumerated permutation test (``test``) was done, with the smallest p it can attain;
     "exact" is said only when that p can fall below ``ALPHA`` (2 relabellings: p is 0.5 or 1, which
     no data can make significant, so the test is named what it is, not "exact")."""
@@ -440,7 +460,6 @@ def _studentized(labels: np.ndarray, k: np.ndarray, n: np.ndarray, pooled: float
     return (w * (r - mean) ** 2).sum(axis=1)
 
 
-SUBJECT_TEST = "subject permutation, studentized statistic of subject-weighted FNMRs"
 
 
 def subject_rate_permutation_test(
@@ -487,28 +506,17 @@ def subject_rate_permutation_test(
         raise ValueError("subject_rates must lie in [0, 1]")
     if np.any(~(n >= 1)):
         raise ValueError("every subject needs at least one pair")
-    if g.size and (not np.issubdtype(g.dtype, np.integer) or g.min() < 0):
-        raise ValueError("subject_group must hold integer group codes >= 0")
-    if n_permutations < 1:
-        raise ValueError(f"n_permutations must be >= 1, got {n_permutations}")
+    _check_group_codes(g, "subject_group")
+    _check_permutations(n_permutations)
     if np.unique(g).size < 2:
         return TestResult(float("nan"), float("nan"), "no test: fewer than 2 groups")
     n_groups = int(g.max() + 1)
     pooled = float(f.mean())
-    t_obs = float(_studentized_means(g[None, :], f, n, pooled, n_groups)[0])
-    if pooled in (0.0, 1.0):
-        return TestResult(1.0, t_obs, f"{SUBJECT_TEST} (no {'errors' if pooled == 0 else 'successes'}: p = 1)")
-    blocks, distinct = _strata_blocks(g, np.zeros(g.size, dtype=np.int64) if strata is None else np.asarray(strata),
-                                      n_groups)
-    if distinct == 1:
-        return TestResult(float("nan"), t_obs, "no test: no stratum holds subjects of two groups")
-    p, smallest, enumerated = _permutation_p(
-        lambda labels: _studentized_means(labels, f, n, pooled, n_groups), t_obs, g.size, blocks, distinct, n_groups,
-        n_permutations, seed,
+    return _permutation_result(
+        lambda labels: _studentized_means(labels, f, n, pooled, n_groups), g,
+        np.zeros(g.size, dtype=np.int64) if strata is None else np.asarray(strata), n_groups, pooled, n_permutations,
+        seed, SUBJECT_TEST, "subjects",
     )
-    if enumerated:
-        return TestResult(p, t_obs, exact_method_label(distinct, smallest, SUBJECT_TEST))
-    return TestResult(p, t_obs, f"{SUBJECT_TEST}, Monte Carlo ({n_permutations:,}; smallest attainable p {smallest:.2g})")
 
 
 def _studentized_means(labels: np.ndarray, f: np.ndarray, n: np.ndarray, pooled: float, n_groups: int) -> np.ndarray:
