@@ -89,10 +89,14 @@ class IdentificationSearch:
         result = self.search(inputs)
         fte, failures = enrolment_tables(config, inputs.images, embeddings.status, embeddings.detail, groups)
         stats = config.stats
-        fairness = search_fairness(result.identification, decided_names(result.points), min_subjects=stats.min_group_subjects)
-        tests = (search_group_tests(result.identification, decided_names(result.points), min_subjects=stats.min_group_subjects, seed=stats.seed)
+        # the thresholds set at a target FPIR: the search's decisions, its summaries' and tests' rows
+        decided = decided_names(result.points)
+        fairness = search_fairness(result.identification, decided, min_subjects=stats.min_group_subjects)
+        tests = (search_group_tests(result.identification, decided, min_subjects=stats.min_group_subjects,
+                                    seed=stats.seed)
                  if groups.names else None)
-        thresholds = {p.name: float(p.threshold) for p in result.points if p.name in decided_names(result.points)}
+        threshold_of = {p.name: float(p.threshold) for p in result.points}
+        thresholds = {name: threshold_of[name] for name in decided}
         counts = {"n_pairs": 0, "n_mated": int(result.split.record.get("n_mated_probes", 0)),
                   "n_nonmated": int(result.split.record.get("n_nonmated_probes", 0))}
         tables = {
